@@ -1,0 +1,94 @@
+"""Training callbacks: best-epoch checkpointing that survives a restart, and image summaries."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by a validation metric, across restarts.
+
+    Keras' ModelCheckpoint forgets the best value when a run resumes, and would then overwrite
+    the best weights with a worse epoch; here the record is stored beside the weights.
+
+    Args:
+        directory: where `best.weights.h5` and `best.json` are written.
+        monitor: a key of the epoch logs, e.g. "val_patch_iou".
+        mode: "max" or "min".
+    """
+
+    def __init__(self, directory: str, monitor: str, mode: str = "max"):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.directory, self.monitor, self.mode = directory, monitor, mode
+        self.weights_path = os.path.join(directory, "best.weights.h5")
+        self.record_path = os.path.join(directory, "best.json")
+
+    def best(self) -> dict | None:
+        """{"epoch": 1-based epoch, "value": ..., "logs": {...}} of the best epoch so far, or None."""
+        if not os.path.exists(self.record_path):
+            return None
+        with open(self.record_path) as f:
+            return json.load(f)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise KeyError(f"BestCheckpoint: {self.monitor!r} not in epoch logs {sorted(logs)}")
+        value = float(logs[self.monitor])
+        best = self.best()
+        better = best is None or (value > best["value"] if self.mode == "max" else value < best["value"])
+        if not (better and math.isfinite(value)):
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        self.model.save_weights(self.weights_path, overwrite=True)
+        record = {"epoch": epoch + 1, "value": value, "logs": {k: float(v) for k, v in logs.items()}}
+        tmp = self.record_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=2)
+        os.replace(tmp, self.record_path)
+
+
+class ImageSummaries(keras.callbacks.Callback):
+    """Writes input, true mask, predicted mask and confidence images to TensorBoard each epoch.
+
+    Args:
+        log_dir: TensorBoard directory (an `images` sub-folder is used).
+        images: (N, H, W, 3) float32 in [0, 1], a fixed validation batch.
+        masks: (N, H, W, 1) integer labels.
+        confidence_class: the class whose probability is shown as confidence (1 = undisturbed).
+    """
+
+    def __init__(self, log_dir: str, images: np.ndarray, masks: np.ndarray, confidence_class: int = 1):
+        super().__init__()
+        self.images, self.masks = images, masks
+        self.confidence_class = confidence_class
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logits = np.asarray(self.model.predict(self.images, verbose=0), np.float32)
+        if logits.shape[-1] == 1:
+            confidence = 1.0 / (1.0 + np.exp(-logits))
+            predicted = (logits > 0).astype(np.float32)
+            if self.confidence_class == 0:
+                confidence = 1.0 - confidence
+        else:
+            probabilities = tf.nn.softmax(logits, axis=-1).numpy()
+            confidence = probabilities[..., self.confidence_class : self.confidence_class + 1]
+            predicted = np.argmax(logits, axis=-1)[..., None].astype(np.float32)
+        scale = max(1, logits.shape[-1] - 1)
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.image("input", self.images, max_outputs=len(self.images))
+            tf.summary.image("true_mask", self.masks.astype(np.float32) / scale, max_outputs=len(self.images))
+            tf.summary.image("predicted_mask", predicted / scale, max_outputs=len(self.images))
+            tf.summary.image("confidence", confidence, max_outputs=len(self.images))
+            tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate)))
+        self.writer.flush()

@@ -1,0 +1,138 @@
+"""SavedModel export: a serving signature that needs no coretf code, and what inference needs.
+
+The exported `serving_default` takes a batch of float32 RGB images in [0, 1] of any height and
+width, pads them (mirror padding, as Hutton 2025 §5.1.3 asks) to a multiple of the model's
+downsampling factor, runs the network, crops back and returns per-pixel class probabilities and
+a confidence map. The `metadata` signature returns a JSON string with the job, input
+normalisation, training scale, class meaning and tile size. Batch normalisation is folded into
+the convolutions first, and the folded model's output is checked against the trained one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from coretf.models import fold_batchnorm
+
+METADATA_FILE = "coretf.json"
+
+
+class _ServingModule(tf.Module):
+    def __init__(self, model: keras.Model, metadata: dict):
+        super().__init__()
+        self.model = model
+        self._multiple = int(metadata["input_multiple"])
+        self._confidence_class = int(metadata["confidence_class"])
+        self._metadata_json = json.dumps(metadata, sort_keys=True)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
+    def serve(self, images):
+        tf.debugging.assert_all_finite(images, "coretf serving: input images contain NaN or Inf")
+        height, width = tf.shape(images)[1], tf.shape(images)[2]
+        pad_h = (-height) % self._multiple
+        pad_w = (-width) % self._multiple
+        padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
+        logits = tf.cast(self.model(padded, training=False), tf.float32)[:, :height, :width, :]
+        if logits.shape[-1] == 1:
+            positive = tf.sigmoid(logits)
+            probabilities = tf.concat([1.0 - positive, positive], axis=-1)
+        else:
+            probabilities = tf.nn.softmax(logits, axis=-1)
+        return {
+            "probabilities": probabilities,
+            "confidence": probabilities[..., self._confidence_class],
+        }
+
+    @tf.function(input_signature=[])
+    def metadata(self):
+        return {"json": tf.constant(self._metadata_json)}
+
+
+def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, atol: float) -> float:
+    """Max absolute difference of softmax outputs on a seeded random batch; raises above `atol`."""
+    size = max(2 * multiple, 64)
+    images = np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32)
+
+    def probabilities(model):
+        logits = tf.cast(model(images, training=False), tf.float32)
+        return tf.sigmoid(logits) if logits.shape[-1] == 1 else tf.nn.softmax(logits, -1)
+
+    difference = float(tf.reduce_max(tf.abs(probabilities(reference) - probabilities(candidate))))
+    if difference > atol:
+        raise RuntimeError(f"export: folded model differs from the trained model by {difference:.3g} "
+                           f"(tolerance {atol})")
+    return difference
+
+
+def export_saved_model(
+    model: keras.Model,
+    export_dir: str,
+    metadata: dict,
+    *,
+    fold: bool = True,
+    dtype_policy: str = "float32",
+) -> dict:
+    """Exports `model` as a SavedModel at `export_dir`, atomically (replacing an older export).
+
+    Args:
+        model: trained functional model producing (B, H, W, C) logits.
+        export_dir: destination folder.
+        metadata: JSON-able dict; must hold "input_multiple" (padding multiple) and
+            "confidence_class"; "job", "px_per_cm", "class_names", "tile_size", "input" expected.
+        fold: fold batch normalisation into the convolutions.
+        dtype_policy: compute policy of the exported graph ("float32" or "mixed_bfloat16").
+
+    Returns:
+        The metadata written, with "folded_max_difference" and "dtype_policy" added.
+    """
+    for key in ("input_multiple", "confidence_class"):
+        if key not in metadata:
+            raise ValueError(f"export metadata lacks {key!r}")
+    serving_model = fold_batchnorm(model, dtype_policy=dtype_policy) if fold else model
+    atol = 1e-4 if dtype_policy == "float32" else 5e-2
+    metadata = {**metadata, "dtype_policy": dtype_policy, "batchnorm_folded": fold,
+                "folded_max_difference": check_equal(model, serving_model, metadata["input_multiple"], atol)}
+    module = _ServingModule(serving_model, metadata)
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve,
+                                                     "metadata": module.metadata})
+        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2, sort_keys=True)
+        if os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(tmp, export_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return metadata
+
+
+def load_metadata(saved_model) -> dict:
+    """The metadata dict of a loaded coretf SavedModel (`tf.saved_model.load` result)."""
+    return json.loads(saved_model.signatures["metadata"]()["json"].numpy().decode())
+
+
+def saved_model_hash(export_dir: str) -> str:
+    """SHA-256 over the SavedModel graph and variables, to record which model made an output."""
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(export_dir)):
+        for name in sorted(files):
+            if name == METADATA_FILE:
+                continue
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, export_dir).encode())
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()

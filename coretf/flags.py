@@ -1,0 +1,116 @@
+"""Command-line flags of `python -m coretf.train`, and the configuration they resolve to.
+
+Flags are defined in `define_flags()` only (called by the app under `__main__`), and turned into
+a plain `TrainConfig` that library code takes as an argument; nothing else reads FLAGS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+JOBS = ("sediment_cores",)
+MODELS = ("segnet", "unet", "fcn8")
+AUGMENTATIONS = ("gn", "cs", "rf")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; see `define_flags` for the meaning of each field."""
+
+    job: str = "sediment_cores"
+    dataset: str = "synthetic"
+    data_dir: str = "runs/tensorflow_datasets"
+    manual_dir: str | None = None
+    model: str = "segnet"
+    kernel_size: int = 3
+    filters: tuple[int, ...] = (64,)
+    depth: int = 4
+    upsampling: str = "transpose"
+    activation: str = "relu"
+    vgg16_weights: str | None = None
+    batch_size: int = 16
+    epochs: int = 3
+    steps_per_epoch: int = 0
+    validation_steps: int = 0
+    learning_rate: float = 1e-3
+    class_weights: tuple[float, ...] | None = None
+    augment: tuple[str, ...] = ()
+    gn_fraction: float = 0.1
+    augment_p: float = 0.5
+    seed: int = 0
+    mixed_precision: str = "auto"
+    strategy: str = "default"
+    export_policy: str = "float32"
+    image_summaries: int = 4
+
+    def __post_init__(self):
+        checks = {"job": (self.job, JOBS), "model": (self.model, MODELS),
+                  "mixed_precision": (self.mixed_precision, PRECISIONS),
+                  "strategy": (self.strategy, STRATEGIES),
+                  "export_policy": (self.export_policy, ("float32", "mixed_bfloat16"))}
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"--{name}={value!r}: must be one of {', '.join(allowed)}")
+        bad = [a for a in self.augment if a not in AUGMENTATIONS]
+        if bad:
+            raise ValueError(f"--augment={','.join(self.augment)}: unknown {bad}; allowed {AUGMENTATIONS}")
+        for name in ("batch_size", "epochs", "depth", "kernel_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name}={getattr(self, name)}: must be >= 1")
+
+
+def define_flags() -> None:
+    """Defines the training flags on absl's global FLAGS (call once, from the app)."""
+    d = TrainConfig()
+    flags.DEFINE_enum("job", d.job, JOBS, "Which job (dataset, metrics and export) to train.")
+    flags.DEFINE_string("dataset", d.dataset, "Builder config, e.g. synthetic, synthetic_256, manual.")
+    flags.DEFINE_string("data_dir", d.data_dir, "TFDS data directory (built there if missing).")
+    flags.DEFINE_string("manual_dir", None, "A lab's data folder, for the manual configs.")
+    flags.DEFINE_string("model_dir", None, "Where checkpoints, logs, metrics and export go.", required=True)
+    flags.DEFINE_enum("model", d.model, MODELS, "Architecture.")
+    flags.DEFINE_integer("kernel_size", d.kernel_size, "Convolution kernel size (3, 5 or 7).")
+    flags.DEFINE_list("filters", [str(f) for f in d.filters],
+                      "Filters: one base value, or one per level.")
+    flags.DEFINE_integer("depth", d.depth, "Number of pooling levels (SegNet, U-Net).")
+    flags.DEFINE_enum("upsampling", d.upsampling, ["transpose", "nearest"], "U-Net upsampling.")
+    flags.DEFINE_string("activation", d.activation, "U-Net activation.")
+    flags.DEFINE_string("vgg16_weights", None, "Local VGG16 weights file for FCN-8 (never downloaded).")
+    flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.")
+    flags.DEFINE_integer("epochs", d.epochs, "Epochs.")
+    flags.DEFINE_integer("steps_per_epoch", d.steps_per_epoch, "Steps per epoch; 0 = one pass.")
+    flags.DEFINE_integer("validation_steps", d.validation_steps, "Validation batches; 0 = all.")
+    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.")
+    flags.DEFINE_list("class_weights", None, "Cross-entropy weight per class, e.g. 2,1.")
+    flags.DEFINE_list("augment", [], f"Augmentations among {','.join(AUGMENTATIONS)}.")
+    flags.DEFINE_float("gn_fraction", d.gn_fraction, "GN sigma as a fraction of the between-section SD.")
+    flags.DEFINE_float("augment_p", d.augment_p, "Probability of each augmentation.")
+    flags.DEFINE_integer("seed", d.seed, "Seed of weights, shuffling and augmentation.")
+    flags.DEFINE_enum("mixed_precision", d.mixed_precision, PRECISIONS,
+                      "auto = mixed_float16 on a GPU, float32 on a CPU.")
+    flags.DEFINE_enum("strategy", d.strategy, STRATEGIES, "tf.distribute strategy.")
+    flags.DEFINE_enum("export_policy", d.export_policy, ["float32", "mixed_bfloat16"],
+                      "Compute dtype of the exported SavedModel.")
+    flags.DEFINE_integer("image_summaries", d.image_summaries, "Validation patches shown in TensorBoard.")
+
+
+def config_from_flags(values: flags.FlagValues) -> TrainConfig:
+    """Resolves parsed flags into a TrainConfig, with errors that name the flag."""
+    def ints(name):
+        try:
+            return tuple(int(v) for v in values[name].value)
+        except ValueError:
+            raise ValueError(f"--{name}={','.join(values[name].value)}: expected integers") from None
+
+    weights = values["class_weights"].value
+    try:
+        class_weights = tuple(float(w) for w in weights) if weights else None
+    except ValueError:
+        raise ValueError(f"--class_weights={','.join(weights)}: expected numbers") from None
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    plain = {name: values[name].value for name in fields - {"filters", "class_weights", "augment"}}
+    return TrainConfig(**plain, filters=ints("filters"), class_weights=class_weights,
+                       augment=tuple(a.strip().lower() for a in values["augment"].value))

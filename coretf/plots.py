@@ -1,0 +1,75 @@
+"""Pictures people look at: prediction grids and whole-section predictions (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from coretf import io as coretf_io  # noqa: E402
+
+
+def _save(figure, path: str) -> None:
+    with coretf_io.atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(figure)
+
+
+def save_prediction_grid(path: str, images, masks, predicted, confidence, titles=None) -> None:
+    """One row per patch: input, true mask, predicted mask, confidence (probability undisturbed).
+
+    Args:
+        path: PNG to write (atomically).
+        images: (N, H, W, 3) float in [0, 1].
+        masks, predicted: (N, H, W) labels, 1 = undisturbed.
+        confidence: (N, H, W) float in [0, 1].
+        titles: optional N row labels (e.g. the patch IoU).
+    """
+    n = len(images)
+    figure, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
+    for i in range(n):
+        panels = [(images[i], None), (masks[i], "gray"), (predicted[i], "gray"), (confidence[i], "viridis")]
+        for j, (panel, cmap) in enumerate(panels):
+            axes[i, j].imshow(panel, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        if titles is not None:
+            axes[i, 0].set_ylabel(titles[i], fontsize=8)
+    for j, name in enumerate(["input", "true mask", "predicted mask", "confidence"]):
+        axes[0, j].set_title(name, fontsize=9)
+    _save(figure, path)
+
+
+def save_section_prediction(path: str, image, confidence, predicted, truth=None, *, px_per_cm=None,
+                            title: str = "") -> None:
+    """A whole section stacked as photo / prediction overlay / confidence (/ truth).
+
+    Args:
+        path: PNG to write (atomically).
+        image: (H, W, 3) float in [0, 1], depth along x.
+        confidence: (H, W) probability of undisturbed sediment.
+        predicted: (H, W) predicted labels, 1 = undisturbed.
+        truth: optional (H, W) true labels.
+        px_per_cm: when given, the x axis is labelled in cm from the image's left edge.
+        title: figure title.
+    """
+    overlay = image.copy()
+    overlay[predicted == 0] = 0.6 * overlay[predicted == 0] + 0.4 * np.array([1.0, 0.1, 0.1])
+    rows = [("photograph", image, None), ("predicted disturbance (red)", overlay, None),
+            ("confidence (P undisturbed)", confidence, "viridis")]
+    if truth is not None:
+        rows.append(("true mask (white = undisturbed)", truth, "gray"))
+    height, width = confidence.shape
+    figure, axes = plt.subplots(len(rows), 1, figsize=(14, 0.5 + len(rows) * 14 * height / width + 0.6 * len(rows)))
+    extent = None if px_per_cm is None else (0, width / px_per_cm, height / px_per_cm, 0)
+    for axis, (name, panel, cmap) in zip(axes, rows):
+        axis.imshow(panel, cmap=cmap, vmin=0, vmax=1, extent=extent, interpolation="nearest", aspect="equal")
+        axis.set_title(name, fontsize=9, loc="left")
+        axis.set_yticks([])
+    if px_per_cm is not None:
+        axes[-1].set_xlabel("cm from image left edge (depth increases to the right)")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    _save(figure, path)

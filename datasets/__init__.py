@@ -1,0 +1,1 @@
+"""coretf's TFDS builders, installed as `coretf_datasets` (never importable as `datasets`)."""

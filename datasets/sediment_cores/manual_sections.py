@@ -1,0 +1,167 @@
+"""Reading a lab's labelled core sections (the `manual` configs of sediment_cores).
+
+Files are read through `etils.epath`, so a manual folder may live on any filesystem TFDS
+supports. Every error names the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+
+import numpy as np
+from etils import epath
+
+from coretf import io as coretf_io
+
+LAYOUT = """\
+Put your labelled sections in one folder (pass it as `--manual_dir`):
+
+  <manual_dir>/
+    sections.csv
+    <section>.tif | .tiff | .png | .jpg | .jpeg   RGB or RGBA, 8 or 16 bit
+    <section>_mask.png                            only for RGB images (see below)
+
+sections.csv has a header row and one row per section:
+
+  section,px_per_cm,top_depth_cm,depth_axis
+  U1385A-01H-01,197.0,0.0,x
+  U1385A-01H-02,197.0,150.0,x
+
+  section       file stem of the image (unique)
+  px_per_cm     image scale, pixels per centimetre (> 0)
+  top_depth_cm  depth of the core top, cm
+  depth_axis    x if depth increases along the image width (the usual photograph), y if it
+                increases down the image height
+  top_px        optional: pixel position of the core top along the depth axis (default 0)
+  invert_label  optional: true if opaque alpha / non-zero mask marks DISTURBED sediment
+
+The label is GIMP-style: in an RGBA image, erased pixels (alpha 0) are disturbed sediment or
+background and opaque pixels (alpha > 0) are undisturbed sediment. An RGB image needs a
+`<section>_mask.png` of the same size, non-zero = undisturbed. `invert_label` flips either
+convention. 16-bit images are scaled to 8 bit (v / 257).
+"""
+
+REQUIRED_COLUMNS = ("section", "px_per_cm", "top_depth_cm", "depth_axis")
+TRUE_WORDS = ("1", "true", "yes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One section in canonical orientation: depth along x, core top at x = top_px."""
+
+    section_id: str
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    mask: np.ndarray  # (H, W) uint8, 1 = undisturbed
+    px_per_cm: float
+    top_depth_cm: float  # depth at x = top_px
+    source: str  # file name or description, for error messages
+    top_px: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SectionRow:
+    """A validated row of sections.csv."""
+
+    section_id: str
+    px_per_cm: float
+    top_depth_cm: float
+    depth_axis: str
+    top_px: int
+    invert_label: bool
+
+
+def read_table(manual_dir: epath.PathLike) -> dict[str, SectionRow]:
+    """Reads and validates `<manual_dir>/sections.csv`.
+
+    Raises:
+        ValueError: the folder or table is missing or empty, or a row is malformed; the message
+            names the file, the row and the problem.
+    """
+    manual_dir = epath.Path(manual_dir)
+    if not manual_dir.is_dir():
+        raise ValueError(f"{manual_dir}: manual data folder does not exist\n\n{LAYOUT}")
+    table_path = manual_dir / "sections.csv"
+    if not table_path.exists():
+        raise ValueError(f"{table_path}: missing (the folder holds {len(list(manual_dir.iterdir()))} "
+                         f"entries but no sections.csv)\n\n{LAYOUT}")
+    reader = csv.DictReader(io.StringIO(table_path.read_text()))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{table_path}: missing column(s) {missing}; found {reader.fieldnames}")
+    rows: dict[str, SectionRow] = {}
+    for line, record in enumerate(reader, start=2):
+        where = f"{table_path}, line {line}"
+        section_id = (record["section"] or "").strip()
+        if not section_id:
+            raise ValueError(f"{where}: empty section name")
+        if section_id in rows:
+            raise ValueError(f"{where}: section {section_id!r} listed twice")
+        try:
+            px_per_cm = float(record["px_per_cm"])
+            top_depth_cm = float(record["top_depth_cm"])
+            top_px = int(record.get("top_px") or 0)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+        if not px_per_cm > 0:
+            raise ValueError(f"{where}: px_per_cm must be > 0, got {px_per_cm}")
+        depth_axis = (record["depth_axis"] or "").strip().lower()
+        if depth_axis not in ("x", "y"):
+            raise ValueError(f"{where}: depth_axis must be 'x' or 'y', got {record['depth_axis']!r}")
+        invert = (record.get("invert_label") or "").strip().lower() in TRUE_WORDS
+        rows[section_id] = SectionRow(section_id, px_per_cm, top_depth_cm, depth_axis, top_px, invert)
+    if not rows:
+        raise ValueError(f"{table_path}: lists no sections")
+    return rows
+
+
+def find_image(manual_dir: epath.Path, section_id: str) -> epath.Path:
+    """The single image file of a section; a clear error if there is none or several."""
+    found = [manual_dir / f"{section_id}{suffix}" for suffix in coretf_io.IMAGE_SUFFIXES
+             if (manual_dir / f"{section_id}{suffix}").exists()]
+    if not found:
+        raise ValueError(f"{manual_dir / section_id}.*: no image for section {section_id!r} "
+                         f"(looked for {', '.join(coretf_io.IMAGE_SUFFIXES)})")
+    if len(found) > 1:
+        raise ValueError(f"{manual_dir}: section {section_id!r} has several images: "
+                         f"{[p.name for p in found]}")
+    return found[0]
+
+
+def read_section(manual_dir: epath.PathLike, row: SectionRow) -> Section:
+    """Reads one section's image and label and puts them in canonical orientation.
+
+    Raises:
+        ValueError: unreadable image, wrong channels, missing mask, or a mask whose size differs
+            from the image; the message names the file.
+    """
+    manual_dir = epath.Path(manual_dir)
+    path = find_image(manual_dir, row.section_id)
+    image = coretf_io.decode_image(path.read_bytes(), str(path))
+    if image.ndim != 3:
+        raise ValueError(f"{path}: expected an RGB or RGBA photograph, got a grayscale image")
+    if image.shape[2] == 4:
+        label = image[..., 3] > 0
+        image = image[..., :3]
+    else:
+        mask_path = manual_dir / f"{row.section_id}_mask.png"
+        if not mask_path.exists():
+            raise ValueError(f"{path}: RGB image without alpha channel and no {mask_path.name} beside it")
+        mask = coretf_io.decode_image(mask_path.read_bytes(), str(mask_path))
+        if mask.ndim == 3:
+            raise ValueError(f"{mask_path}: mask must be single-channel, got shape {mask.shape}")
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f"{mask_path}: mask is {mask.shape[0]}x{mask.shape[1]} px but "
+                             f"{path.name} is {image.shape[0]}x{image.shape[1]} px")
+        label = mask > 0
+    if row.invert_label:
+        label = ~label
+    image = coretf_io.to_uint8(image)
+    if row.depth_axis == "y":
+        # Transpose, not rotate: row index becomes column index, depth order is kept.
+        image = np.ascontiguousarray(image.transpose(1, 0, 2))
+        label = np.ascontiguousarray(label.T)
+    return Section(section_id=row.section_id, image=image, mask=label.astype(np.uint8),
+                   px_per_cm=row.px_per_cm, top_depth_cm=row.top_depth_cm, source=str(path),
+                   top_px=row.top_px)

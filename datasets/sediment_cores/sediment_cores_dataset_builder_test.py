@@ -1,0 +1,111 @@
+"""sediment_cores builder tests: both configs through TFDS's test case, then bad manual folders."""
+
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from coretf import io as coretf_io
+from coretf_datasets.sediment_cores import manual_sections
+from coretf_datasets.sediment_cores import sediment_cores_dataset_builder as scb
+
+DUMMY = pathlib.Path(__file__).parent / "dummy_data"
+
+
+
+class SedimentCoresManualTest(tfds.testing.DatasetBuilderTestCase):
+    DATASET_CLASS = scb.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["manual"]
+    SKIP_CHECKSUMS = True
+    # dummy_data: A-01 (RGBA PNG) and A-02 (JPEG + mask) train, 6 + 6 patches; A-04 (depth
+    # along y) validation, 6; A-03 (16-bit TIFF) and A-05 (inverted label) test, 4 + 4.
+    SPLITS = {"train": 12, "validation": 6, "test": 8}
+
+
+class SedimentCoresSyntheticTest(tfds.testing.DatasetBuilderTestCase):
+    DATASET_CLASS = scb.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["synthetic_tiny"]  # three short sections: one per split
+    SKIP_CHECKSUMS = True
+    SPLITS = {"train": None, "validation": None, "test": None}  # filled in below
+
+    @classmethod
+    def setUpClass(cls):
+        tiny = next(c for c in scb.Builder.BUILDER_CONFIGS if c.name == "synthetic_tiny")
+        section = scb.synthetic_cores.make_section(0, length_cm=tiny.length_cm, px_per_cm=tiny.px_per_cm)
+        height, width = section.mask.shape
+        per_section = len(scb.tile_origins(height, 64)) * len(scb.tile_origins(width, 64))
+        cls.SPLITS = {"train": per_section, "validation": per_section, "test": per_section}
+        super().setUpClass()
+
+
+def test_tile_origins_cover_edges_without_dropping_tiles():
+    assert scb.tile_origins(300, 128) == [0, 128, 172]
+    assert scb.tile_origins(256, 128) == [0, 128]
+    assert scb.tile_origins(128, 128) == [0]
+
+
+def test_assign_splits_is_whole_sections_and_deterministic():
+    ids = [f"S{i:04d}" for i in range(15)]
+    splits = scb.assign_splits(ids, seed=0, test_fraction=0.4, validation_fraction=0.2)
+    counts = {s: sum(v == s for v in splits.values()) for s in ("train", "validation", "test")}
+    assert counts == {"train": 7, "validation": 2, "test": 6}
+    assert splits == scb.assign_splits(list(reversed(ids)), seed=0, test_fraction=0.4,
+                                       validation_fraction=0.2)
+    with pytest.raises(ValueError, match="at least 3 sections"):
+        scb.assign_splits(ids[:2], seed=0, test_fraction=0.4, validation_fraction=0.2)
+
+
+def test_patches_keep_depth_order_and_label():
+    rows = manual_sections.read_table(DUMMY)
+    vertical = manual_sections.read_section(DUMMY, rows["A-04"])
+    stored = coretf_io.read_image(DUMMY / "A-04.png")
+    # depth_axis y: stored image row r becomes canonical column r (a transpose, not a flip)
+    np.testing.assert_array_equal(vertical.image[:, 5], stored[5, :, :3])
+    patches = list(scb.cut_patches(vertical, 128))
+    depths = [example["depth_cm"] for _, example in patches if example["origin"][0] == 0]
+    assert depths == sorted(depths) and depths[0] == pytest.approx(38.0)
+    inverted = manual_sections.read_section(DUMMY, rows["A-05"])
+    assert inverted.mask[:6].max() == 0  # the tray strip is background whatever the convention
+
+
+@pytest.fixture
+def manual_dir(tmp_path):
+    shutil.copytree(DUMMY, tmp_path / "lab")
+    return tmp_path / "lab"
+
+
+def _read_all(folder):
+    rows = manual_sections.read_table(folder)
+    for row in rows.values():
+        for _ in scb.cut_patches(manual_sections.read_section(folder, row), 128):
+            pass
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda d: (d / "sections.csv").unlink(), "sections.csv: missing"),
+    (lambda d: (d / "sections.csv").write_text("section,px_per_cm\nA-01,20\n"), "missing column"),
+    (lambda d: (d / "sections.csv").write_text("section,px_per_cm,top_depth_cm,depth_axis\n"),
+     "lists no sections"),
+    (lambda d: (d / "sections.csv").write_text(
+        "section,px_per_cm,top_depth_cm,depth_axis\nA-01,20,0,z\n"), "depth_axis must be"),
+    (lambda d: (d / "sections.csv").write_text(
+        "section,px_per_cm,top_depth_cm,depth_axis\nA-01,abc,0,x\n"), "line 2"),
+    (lambda d: (d / "A-01.png").write_bytes((d / "A-01.png").read_bytes()[:200]), "A-01.png: cannot be decoded"),
+    (lambda d: (d / "A-02_mask.png").unlink(), "no A-02_mask.png"),
+    (lambda d: coretf_io.write_image(d / "A-02_mask.png", np.ones((10, 10), np.uint8)),
+     "A-02_mask.png: mask is 10x10 px but A-02.jpg is 140x260"),
+    (lambda d: coretf_io.write_image(d / "A-03.tif", np.zeros((60, 300, 4), np.uint8)),
+     "smaller than one 128 px patch"),
+    (lambda d: (d / "A-05.png").unlink(), "no image for section 'A-05'"),
+])
+def test_bad_manual_folders_name_the_file(manual_dir, breakage, message):
+    breakage(manual_dir)
+    with pytest.raises(ValueError, match=message):
+        _read_all(manual_dir)
+
+
+def test_missing_manual_folder(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        manual_sections.read_table(tmp_path / "nowhere")

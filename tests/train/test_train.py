@@ -1,0 +1,105 @@
+"""End-to-end smoke test of `python -m coretf.train`: two steps, outputs, export equality, resume."""
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from coretf import export as export_lib
+from coretf import train
+from coretf.flags import TrainConfig
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _run_train(tmp_path, *extra):
+    command = [sys.executable, "-m", "coretf.train", f"--flagfile={REPO / 'trainers' / 'smoke.flags'}",
+               f"--model_dir={tmp_path / 'model'}", f"--data_dir={tmp_path / 'data'}", *extra]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("smoke")
+    result = _run_train(tmp_path)
+    return tmp_path, result
+
+
+def test_model_directory_holds_every_output(trained):
+    tmp_path, result = trained
+    model_dir = tmp_path / "model"
+    assert "test Patch-IoU" in result.stdout
+    assert "--dataset=synthetic_tiny" in (model_dir / "flags.txt").read_text()
+    assert (model_dir / "checkpoints" / "epoch_001.weights.h5").exists()
+    assert (model_dir / "best.weights.h5").exists()
+    events = list((model_dir / "logs").rglob("events.out.tfevents*"))
+    assert {p.parent.name for p in events} >= {"train", "validation", "images"}
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 1
+    for key in ("accuracy", "patch_iou", "pooled_iou", "empty_patches", "loss", "patch_iou_sd"):
+        assert np.isfinite(metrics["test"][key]), key
+    assert 0.0 <= metrics["test"]["patch_iou"] <= 1.0
+    assert metrics["test"]["patches"] > 0
+    assert (model_dir / "test_predictions.png").stat().st_size > 0
+    assert (model_dir / "export" / "saved_model.pb").exists()
+
+
+def test_saved_model_matches_keras_model_and_carries_metadata(trained):
+    tmp_path, _ = trained
+    model_dir = tmp_path / "model"
+    config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
+                            for k, v in json.loads((model_dir / "config.json").read_text()).items()})
+    model, multiple = train.build_model(config)
+    model.load_weights(model_dir / "best.weights.h5")
+    loaded = tf.saved_model.load(str(model_dir / "export"))
+    images = np.random.default_rng(1).random((2, 64, 96, 3), dtype=np.float32)
+    expected = tf.nn.softmax(model(images, training=False), -1).numpy()
+    served = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)
+    np.testing.assert_allclose(served["confidence"].numpy(), expected[..., 1], atol=1e-4)
+    # any height and width: padded inside the SavedModel, cropped back
+    odd = loaded.signatures["serving_default"](images=tf.constant(images[:, :37, :51]))
+    assert odd["probabilities"].shape == (2, 37, 51, 2)
+    metadata = export_lib.load_metadata(loaded)
+    assert metadata["tile_size"] == 64 and metadata["input_multiple"] == multiple == 4
+    assert metadata["class_names"] == ["disturbed_or_background", "undisturbed"]
+    assert metadata["px_per_cm"] == pytest.approx(12.0)
+    assert metadata["batchnorm_folded"] is True
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+        loaded.signatures["serving_default"](images=tf.constant(np.full((1, 8, 8, 3), np.nan, np.float32)))
+
+
+def test_rerun_resumes_instead_of_restarting(trained):
+    tmp_path, _ = trained
+    _run_train(tmp_path, "--epochs=2")
+    with open(tmp_path / "model" / "history.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [0, 1]  # epoch 0 from the first run, only epoch 1 trained by the rerun
+    assert (tmp_path / "model" / "checkpoints" / "epoch_002.weights.h5").exists()
+
+
+def test_bad_flag_values_are_named(tmp_path):
+    with pytest.raises(ValueError, match="--augment=gn,xx"):
+        TrainConfig(augment=("gn", "xx"))
+    with pytest.raises(ValueError, match="--model='vgg'"):
+        TrainConfig(model="vgg")
+    command = [sys.executable, "-m", "coretf.train", f"--flagfile={REPO / 'trainers' / 'smoke.flags'}",
+               f"--model_dir={tmp_path}", "--mixed_precision=float8"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "mixed_precision" in result.stderr
+    assert not os.path.exists(tmp_path / "metrics.json")
+
+
+def test_resolve_policy_on_this_cpu():
+    assert train.resolve_policy("auto") in ("float32", "mixed_float16")
+    assert train.resolve_policy("mixed_bfloat16") == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"

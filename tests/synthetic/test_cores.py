@@ -8,6 +8,8 @@ import pytest
 from coretf import synthetic
 from coretf.synthetic import cores
 from coretf.synthetic import disturbances
+from coretf.synthetic import raster
+from coretf.synthetic import scene
 
 SMALL = {"length_cm": 30.0, "px_per_cm": 20.0}
 
@@ -57,7 +59,7 @@ def test_deterministic_in_seed_and_index():
 
 def test_tiling_does_not_change_the_image(monkeypatch):
     whole = synthetic.make_section(2, **SMALL)  # 764 columns: one tile
-    monkeypatch.setattr(cores, "_TILE_PIXELS", 1)  # the smallest tile, 512 columns
+    monkeypatch.setattr(scene, "_TILE_PIXELS", 1)  # the smallest tile, 512 columns
     tiled = synthetic.make_section(2, **SMALL)
     np.testing.assert_array_equal(tiled.image, whole.image)
     np.testing.assert_array_equal(tiled.mask, whole.mask)
@@ -129,7 +131,7 @@ def test_rasterize_keeps_appearance_inside_the_label():
     zones, stamps = disturbances.generate(rng, 30.0, 6.8)
     code = np.zeros((136, 600), np.uint8)
     delta = np.zeros((136, 600, 3), np.int8)
-    disturbances.rasterize(stamps, zones, code, delta, 20.0)
+    raster.rasterize(stamps, zones, code, delta, 20.0)
     assert code.any()
     assert not delta[code == 0].any()
 
@@ -139,7 +141,7 @@ def test_rasterize_square_in_cm():
     stamp = disturbances.Stamp(3, (disturbances.Layer("poly", square, np.zeros(0), (-9, 0, 0)),))
     code = np.zeros((160, 160), np.uint8)
     delta = np.zeros((160, 160, 3), np.int8)
-    disturbances.rasterize([stamp], [], code, delta, 40.0)
+    raster.rasterize([stamp], [], code, delta, 40.0)
     rows, cols = np.nonzero(code)
     # Pixels 40..79 lie inside [1, 2) cm; OpenCV also fills the closing boundary pixel.
     assert rows.min() == cols.min() == 40 and rows.max() in (79, 80) and cols.max() in (79, 80)

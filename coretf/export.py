@@ -59,8 +59,9 @@ class _ServingModule(tf.Module):
 def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, dtype_policy: str) -> float:
     """Compares softmax outputs on a seeded random batch; raises when they differ too much.
 
-    In float32 the largest difference must stay below 1e-4. In bfloat16 single pixels may flip
-    (a rounded near-tie moves an argmax-pooling index), so the mean difference must stay below 0.02.
+    When both models compute in float32 the largest difference must stay below 1e-4. Where either
+    computes in bfloat16 single pixels may flip (a rounded near-tie moves an argmax-pooling index),
+    so the mean difference must stay below 0.05 and the predicted class agree on 95 % of pixels.
 
     Returns:
         The difference that was checked (max for float32, mean for bfloat16).
@@ -72,14 +73,23 @@ def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, d
         logits = tf.cast(model(images, training=False), tf.float32)
         return tf.sigmoid(logits) if logits.shape[-1] == 1 else tf.nn.softmax(logits, -1)
 
-    difference = tf.abs(probabilities(reference) - probabilities(candidate))
-    if dtype_policy == "float32":
-        value, limit, kind = float(tf.reduce_max(difference)), 1e-4, "max"
+    reference_p, candidate_p = probabilities(reference), probabilities(candidate)
+    difference = tf.abs(reference_p - candidate_p)
+    if dtype_policy == "float32" and reference.compute_dtype == "float32":
+        value = float(tf.reduce_max(difference))
+        if value > 1e-4:
+            raise RuntimeError(f"export: the folded model differs from the trained model by {value:.3g} "
+                               "(largest difference; tolerance 1e-4)")
+        return value
+    value = float(tf.reduce_mean(difference))
+    if reference_p.shape[-1] == 1:
+        agreement = float(tf.reduce_mean(tf.cast((reference_p > 0.5) == (candidate_p > 0.5), tf.float32)))
     else:
-        value, limit, kind = float(tf.reduce_mean(difference)), 2e-2, "mean"
-    if value > limit:
+        agreement = float(tf.reduce_mean(tf.cast(
+            tf.argmax(reference_p, -1) == tf.argmax(candidate_p, -1), tf.float32)))
+    if value > 0.05 or agreement < 0.95:
         raise RuntimeError(f"export: the folded {dtype_policy} model differs from the trained model "
-                           f"({kind} difference {value:.3g} > {limit})")
+                           f"(mean difference {value:.3g} > 0.05 or class agreement {agreement:.3f} < 0.95)")
     return value
 
 

@@ -1,0 +1,86 @@
+"""Export: folded SavedModel equals the Keras model, takes any size, carries its metadata."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from coretf import export
+from coretf.models import build_segnet, build_unet
+
+METADATA = {"job": "sediment_cores", "input_multiple": 4, "confidence_class": 1, "tile_size": 32}
+
+
+def _trained_like(model):
+    """Non-trivial batch-norm statistics, so folding has something to fold."""
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 2, gamma.shape), rng.normal(0, 0.3, beta.shape),
+                               rng.normal(0, 0.3, mean.shape), rng.uniform(0.5, 2, var.shape)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def segnet():
+    keras.utils.set_random_seed(0)
+    return _trained_like(build_segnet(kernel_size=3, filters=4, depth=2))
+
+
+def test_float32_export_matches_keras_model(segnet, tmp_path):
+    written = export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)
+    assert written["batchnorm_folded"] and written["folded_difference"] < 1e-4
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    images = np.random.default_rng(1).random((2, 24, 40, 3), dtype=np.float32)
+    out = loaded.signatures["serving_default"](images=tf.constant(images))
+    expected = tf.nn.softmax(segnet(images, training=False), -1).numpy()
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-4)
+    assert export.load_metadata(loaded)["tile_size"] == 32
+    assert json.loads((tmp_path / "export" / export.METADATA_FILE).read_text())["job"] == "sediment_cores"
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary folder left behind
+
+
+def test_odd_sizes_are_padded_and_cropped_back(segnet, tmp_path):
+    export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    out = loaded.signatures["serving_default"](images=tf.zeros([1, 13, 29, 3]))
+    assert out["probabilities"].shape == (1, 13, 29, 2)
+    assert out["confidence"].shape == (1, 13, 29)
+    np.testing.assert_allclose(tf.reduce_sum(out["probabilities"], -1).numpy(), 1.0, atol=1e-5)
+
+
+def test_bfloat16_export_agrees(segnet, tmp_path):
+    written = export.export_saved_model(segnet, str(tmp_path / "export"), METADATA,
+                                        dtype_policy="mixed_bfloat16")
+    assert written["dtype_policy"] == "mixed_bfloat16" and written["folded_difference"] < 0.05
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    images = np.random.default_rng(2).random((2, 32, 32, 3), dtype=np.float32)
+    served = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"]
+    assert served.dtype == tf.float32
+    expected = tf.nn.softmax(segnet(images, training=False), -1)
+    assert float(tf.reduce_mean(tf.abs(served - expected))) < 0.05
+
+
+def test_single_logit_model_exports_two_class_probabilities(tmp_path):
+    keras.utils.set_random_seed(0)
+    unet = build_unet(num_classes=1, depth=2, filters=4, upsampling="nearest")
+    export.export_saved_model(unet, str(tmp_path / "export"), METADATA)
+    images = tf.random.uniform([1, 16, 16, 3], seed=0)
+    out = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"](images=images)
+    np.testing.assert_allclose(out["confidence"].numpy(), tf.sigmoid(unet(images))[..., 0].numpy(), atol=1e-5)
+    probabilities = out["probabilities"].numpy()
+    assert probabilities.shape == (1, 16, 16, 2)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(out["confidence"].numpy(), probabilities[..., 1])
+
+
+def test_missing_metadata_and_hash(segnet, tmp_path):
+    with pytest.raises(ValueError, match="input_multiple"):
+        export.export_saved_model(segnet, str(tmp_path / "export"), {"confidence_class": 1})
+    assert not (tmp_path / "export").exists()
+    export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)
+    digest = export.saved_model_hash(str(tmp_path / "export"))
+    assert len(digest) == 64 and digest == export.saved_model_hash(str(tmp_path / "export"))

@@ -9,7 +9,6 @@ section's IoU of the disturbance class.
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -24,13 +23,14 @@ _MODEL_DIR = flags.DEFINE_string("model_dir", "runs/demo", "Model directory writ
 _SECTION = flags.DEFINE_string("section", None, "Synthetic section id (default: first test section).")
 
 
-def held_out_sections(dataset: str, data_dir: str) -> tuple[list[str], object]:
-    """Test-split section ids of a synthetic sediment_cores config, and that config."""
-    import tensorflow_datasets as tfds
-
+def held_out_sections(dataset: str) -> tuple[list[str], object]:
+    """Test-split section ids of a synthetic sediment_cores config ("sediment_cores/<config>:<v>")."""
     from coretf_datasets.sediment_cores import sediment_cores_dataset_builder as scb
 
-    config = tfds.builder(dataset, data_dir=data_dir).builder_config
+    config_name = dataset.split("/")[1].split(":")[0]
+    config = scb.Builder.builder_configs[config_name]
+    if config.source != "synthetic":
+        raise ValueError(f"{dataset}: the demo needs a synthetic config (it regenerates a section)")
     ids = [f"S{i:04d}" for i in range(config.num_sections)]
     splits = scb.assign_splits(ids, seed=config.seed, test_fraction=config.test_fraction,
                                validation_fraction=config.validation_fraction)
@@ -41,11 +41,9 @@ def main(argv):
     del argv
     model_dir = _MODEL_DIR.value
     export_dir = os.path.join(model_dir, "export")
-    with open(os.path.join(model_dir, "config.json")) as f:
-        train_config = json.load(f)
     loaded = tf.saved_model.load(export_dir)
     metadata = export_lib.load_metadata(loaded)
-    test_ids, config = held_out_sections(metadata["dataset"], train_config["data_dir"])
+    test_ids, config = held_out_sections(metadata["dataset"])
     section_id = _SECTION.value or test_ids[0]
     section = synthetic_cores.make_section(int(section_id[1:]), seed=config.seed,
                                            length_cm=config.length_cm, px_per_cm=config.px_per_cm)

@@ -174,7 +174,7 @@ def _run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     model.load_weights(best.weights_path)
     test, examples = evaluate(model, test_ds)
     metrics = {
-        "dataset": builder.info.full_name,
+        "dataset": cores.dataset_name(builder),
         "best_epoch": record["epoch"],
         "epochs": config.epochs,
         "validation": {k[len("val_"):]: v for k, v in record["logs"].items() if k.startswith("val_")},
@@ -189,7 +189,7 @@ def _run(config: TrainConfig, model_dir: str, policy: str) -> dict:
             titles=[f"Patch-IoU {v:.2f}" for v in examples["iou"]])
     export_lib.export_saved_model(model, os.path.join(model_dir, "export"), {
         "job": config.job,
-        "dataset": builder.info.full_name,
+        "dataset": cores.dataset_name(builder),
         "model": config.model,
         "input": "float32 RGB in [0, 1]; core depth along the image width (x)",
         "px_per_cm": px_per_cm,

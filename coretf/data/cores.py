@@ -41,6 +41,11 @@ def get_builder(config: str, data_dir: str, manual_dir: str | None = None) -> tf
     return builder
 
 
+def dataset_name(builder: tfds.core.DatasetBuilder) -> str:
+    """`name/config:version`, a string `tfds.builder` accepts back."""
+    return f"{builder.name}/{builder.builder_config.name}:{builder.version}"
+
+
 def section_summary(builder: tfds.core.DatasetBuilder, split: str = "train") -> tuple[np.ndarray, float]:
     """Per-section mean L*a*b* of undisturbed pixels and the median scale of a split.
 

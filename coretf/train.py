@@ -215,10 +215,13 @@ def main(argv):
         f.write(flags.FLAGS.flags_into_string())
     metrics = train_and_evaluate(config, model_dir)
     test = metrics["test"]
-    print(f"\nmodel directory: {os.path.abspath(model_dir)}")
+    print(f"\ndata: {metrics['dataset']} in {os.path.abspath(config.data_dir)}")
+    print(f"model directory: {os.path.abspath(model_dir)}")
     print(f"  best epoch (validation Patch-IoU): {metrics['best_epoch']} of {metrics['epochs']}")
     print(f"  test Patch-IoU {test['patch_iou']:.3f} +- {test['patch_iou_sd']:.3f}, pooled IoU "
           f"{test['pooled_iou']:.3f}, accuracy {test['accuracy']:.3f} over {test['patches']} patches")
+    print(f"  metrics: {os.path.join(os.path.abspath(model_dir), 'metrics.json')}, pictures: "
+          f"{os.path.join(os.path.abspath(model_dir), 'test_predictions.png')}")
     print(f"  SavedModel: {os.path.join(os.path.abspath(model_dir), 'export')}")
     print(f"  TensorBoard: tensorboard --logdir {os.path.join(os.path.abspath(model_dir), 'logs')}")
 

@@ -56,41 +56,51 @@ class _ServingModule(tf.Module):
         return {"json": tf.constant(self._metadata_json)}
 
 
-def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, dtype_policy: str) -> float:
+def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, dtype_policy: str) -> dict:
     """Compares softmax outputs on a seeded random batch; raises when they differ too much.
 
-    When both models compute in float32 the largest difference must stay below 1e-4. Where either
-    computes in bfloat16 single pixels may flip (a rounded near-tie moves an argmax-pooling index),
-    so the mean difference must stay below 0.05 and the predicted class agree on 95 % of pixels.
+    SegNet's argmax pooling is discontinuous: where a window's two largest values are within
+    rounding of each other, any change of rounding (folding, another CPU kernel, bfloat16) may
+    pool from another position and move that value, so a few pixels may differ by a lot while
+    a wrong fold would differ almost everywhere. Hence the checks bound shares of pixels:
+    in float32 at most 1 % of the probabilities may differ by more than 1e-4; where either
+    model computes in bfloat16, the mean difference must stay below 0.05 and the predicted class
+    agree on 95 % of pixels.
 
     Returns:
-        The difference that was checked (max for float32, mean for bfloat16).
+        {"max": largest difference, "mean": mean difference, "share_above_1e-4": share of
+        probabilities differing by more than 1e-4, "class_agreement": share of pixels whose
+        predicted class agrees}.
     """
     size = max(2 * multiple, 64)
     images = np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32)
 
     def probabilities(model):
         logits = tf.cast(model(images, training=False), tf.float32)
-        return tf.sigmoid(logits) if logits.shape[-1] == 1 else tf.nn.softmax(logits, -1)
+        p = tf.sigmoid(logits) if logits.shape[-1] == 1 else tf.nn.softmax(logits, -1)
+        return p.numpy()
 
     reference_p, candidate_p = probabilities(reference), probabilities(candidate)
-    difference = tf.abs(reference_p - candidate_p)
-    if dtype_policy == "float32" and reference.compute_dtype == "float32":
-        value = float(tf.reduce_max(difference))
-        if value > 1e-4:
-            raise RuntimeError(f"export: the folded model differs from the trained model by {value:.3g} "
-                               "(largest difference; tolerance 1e-4)")
-        return value
-    value = float(tf.reduce_mean(difference))
+    difference = np.abs(reference_p - candidate_p)
     if reference_p.shape[-1] == 1:
-        agreement = float(tf.reduce_mean(tf.cast((reference_p > 0.5) == (candidate_p > 0.5), tf.float32)))
+        agreement = np.mean((reference_p > 0.5) == (candidate_p > 0.5))
     else:
-        agreement = float(tf.reduce_mean(tf.cast(
-            tf.argmax(reference_p, -1) == tf.argmax(candidate_p, -1), tf.float32)))
-    if value > 0.05 or agreement < 0.95:
-        raise RuntimeError(f"export: the folded {dtype_policy} model differs from the trained model "
-                           f"(mean difference {value:.3g} > 0.05 or class agreement {agreement:.3f} < 0.95)")
-    return value
+        agreement = np.mean(reference_p.argmax(-1) == candidate_p.argmax(-1))
+    figures = {"max": float(difference.max()), "mean": float(difference.mean()),
+               "share_above_1e-4": float(np.mean(difference > 1e-4)),
+               "class_agreement": float(agreement)}
+    if dtype_policy == "float32" and reference.compute_dtype == "float32":
+        if figures["share_above_1e-4"] > 0.01:
+            raise RuntimeError(
+                f"export: the folded model differs from the trained model by more than 1e-4 on "
+                f"{100 * figures['share_above_1e-4']:.2f} % of the probabilities (at most 1 % "
+                f"allowed; largest difference {figures['max']:.3g})")
+    elif figures["mean"] > 0.05 or figures["class_agreement"] < 0.95:
+        raise RuntimeError(
+            f"export: the folded {dtype_policy} model differs from the trained model (mean "
+            f"difference {figures['mean']:.3g} > 0.05 or class agreement "
+            f"{figures['class_agreement']:.3f} < 0.95)")
+    return figures
 
 
 def export_saved_model(
@@ -112,7 +122,8 @@ def export_saved_model(
         dtype_policy: compute policy of the exported graph ("float32" or "mixed_bfloat16").
 
     Returns:
-        The metadata written, with "dtype_policy", "batchnorm_folded" and "folded_difference" added.
+        The metadata written, with "dtype_policy", "batchnorm_folded" and "folded_difference" (the
+        figures of `check_equal`) added.
     """
     for key in ("input_multiple", "confidence_class"):
         if key not in metadata:

@@ -32,7 +32,7 @@ def segnet():
 
 def test_float32_export_matches_keras_model(segnet, tmp_path):
     written = export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)
-    assert written["batchnorm_folded"] and written["folded_difference"] < 1e-4
+    assert written["batchnorm_folded"] and written["folded_difference"]["share_above_1e-4"] <= 0.01
     loaded = tf.saved_model.load(str(tmp_path / "export"))
     images = np.random.default_rng(1).random((2, 24, 40, 3), dtype=np.float32)
     out = loaded.signatures["serving_default"](images=tf.constant(images))
@@ -55,7 +55,7 @@ def test_odd_sizes_are_padded_and_cropped_back(segnet, tmp_path):
 def test_bfloat16_export_agrees(segnet, tmp_path):
     written = export.export_saved_model(segnet, str(tmp_path / "export"), METADATA,
                                         dtype_policy="mixed_bfloat16")
-    assert written["dtype_policy"] == "mixed_bfloat16" and written["folded_difference"] < 0.05
+    assert written["dtype_policy"] == "mixed_bfloat16" and written["folded_difference"]["mean"] < 0.05
     loaded = tf.saved_model.load(str(tmp_path / "export"))
     images = np.random.default_rng(2).random((2, 32, 32, 3), dtype=np.float32)
     served = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"]
@@ -84,3 +84,17 @@ def test_missing_metadata_and_hash(segnet, tmp_path):
     export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)
     digest = export.saved_model_hash(str(tmp_path / "export"))
     assert len(digest) == 64 and digest == export.saved_model_hash(str(tmp_path / "export"))
+
+
+def test_check_equal_catches_a_wrong_fold(segnet):
+    from coretf.models import fold_batchnorm
+
+    folded = fold_batchnorm(segnet)
+    figures = export.check_equal(segnet, folded, 4, "float32")
+    assert figures["share_above_1e-4"] <= 0.01 and figures["class_agreement"] > 0.99
+    # A fold that forgot one BatchNorm's shift: the first conv's bias back to zero.
+    first = next(layer for layer in folded.layers if isinstance(layer, keras.layers.Conv2D))
+    kernel, bias = first.get_weights()
+    first.set_weights([kernel, np.zeros_like(bias)])
+    with pytest.raises(RuntimeError, match="differs from the trained model"):
+        export.check_equal(segnet, folded, 4, "float32")

@@ -43,6 +43,33 @@ def _images(shape, seed=1):
     return np.random.default_rng(seed).uniform(size=shape).astype("float32")
 
 
+def _conv_bn_pairs(model, folded):
+    """(original conv, its BatchNorm, folded conv) for every BatchNorm that folding removed."""
+    pairs = []
+    for bn in model.layers:
+        if isinstance(bn, keras.layers.BatchNormalization):
+            conv = bn._inbound_nodes[0].parent_nodes[0].operation
+            pairs.append((conv, bn, folded.get_layer(conv.name)))
+    return pairs
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_each_folded_conv_equals_conv_then_batchnorm(name):
+    keras.utils.set_random_seed(0)
+    model = BUILDERS[name]()
+    _randomize_batchnorm(model)
+    folded = fold_batchnorm(model)
+    x = _images((2, 64, 64, 3))
+    pairs = _conv_bn_pairs(model, folded)
+    assert pairs and len(pairs) == _batchnorms(model)
+    # Every conv sees the trained model's own input, so the check is local to the fold.
+    probe = keras.Model(model.inputs, [conv.input for conv, _, _ in pairs])
+    for (conv, bn, folded_conv), inputs in zip(pairs, probe(x)):
+        expected = bn(conv(inputs), training=False)
+        np.testing.assert_allclose(folded_conv(inputs), expected, rtol=1e-4, atol=1e-4,
+                                   err_msg=conv.name)
+
+
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_folded_model_matches_inference(name):
     keras.utils.set_random_seed(0)
@@ -50,7 +77,16 @@ def test_folded_model_matches_inference(name):
     _randomize_batchnorm(model)
     folded = fold_batchnorm(model)
     x = _images((2, 64, 64, 3))
-    np.testing.assert_allclose(folded(x), model(x, training=False), rtol=1e-4, atol=1e-4)
+    got, expected = np.asarray(folded(x)), np.asarray(model(x, training=False))
+    if name == "segnet":
+        # Folding changes float rounding, and a window whose two largest values are within
+        # rounding of each other (ReLU zeros next to tiny positives) may then pool from another
+        # position, which moves that unpooled value and everything decoded from it. Which
+        # windows flip depends on the CPU's kernels; their share of the output stays tiny.
+        close = np.isclose(got, expected, rtol=1e-4, atol=1e-4)
+        assert close.mean() > 0.99 and np.median(np.abs(got - expected)) < 1e-5
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert _batchnorms(model) > 0 and _batchnorms(folded) == 0
     assert len(folded.layers) == len(model.layers) - _batchnorms(model)
     assert folded.count_params() < model.count_params()

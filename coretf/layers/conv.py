@@ -1,13 +1,15 @@
 """The convolution blocks shared by SegNet, U-Net and FCN-8s.
 
 `conv_bn_act` is the conv -> BatchNorm -> activation unit of all three models (BatchNorm: Ioffe
-and Szegedy, ICML 2015); `logits_conv` is the classifier that ends SegNet and U-Net, kept in
+and Szegedy, ICML 2015, on TensorFlow's fused kernel: `coretf.layers.normalization`); `logits_conv` is the classifier that ends SegNet and U-Net, kept in
 float32 so that logits and losses stay float32 under a mixed-precision policy.
 """
 
 from collections.abc import Callable
 
 import keras
+
+from coretf.layers.normalization import BatchNormalization
 
 
 def conv_bn_act(
@@ -60,7 +62,7 @@ def conv_bn_act(
     # momentum 0.9 is PyTorch's default (0.1 there), the paper's code's setting; Keras' 0.99
     # leaves the moving statistics near their initial values for the first few hundred steps,
     # which ruins validation of the short runs the papers make (3 epochs).
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     if activation is not None:
         x = keras.layers.Activation(activation, name=f"{name}_act")(x)
     return x

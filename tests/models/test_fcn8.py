@@ -11,15 +11,6 @@ SMALL = dict(filters=(4, 4, 8, 8, 8), fc_filters=16, fc6_kernel=3)
 
 
 @pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
-@pytest.fixture
 def no_downloads(monkeypatch):
     """Make any attempt to fetch weights fail loudly."""
 

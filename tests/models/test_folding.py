@@ -13,14 +13,6 @@ BUILDERS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def float32_policy():
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def _randomize_batchnorm(model, seed=0):
     """Give every BatchNorm statistics and an affine map far from the identity."""
     rng = np.random.default_rng(seed)

@@ -9,15 +9,6 @@ from coretf.models import MODELS, build_icecore_unet_published, build_unet
 SMALL = dict(depth=2, filters=4)
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def _images(shape, seed=0):
     return np.random.default_rng(seed).uniform(size=shape).astype("float32")
 

@@ -8,3 +8,6 @@ import os
 # --onednn=on,tf_default). This only takes effect when coretf is imported before TensorFlow, as
 # every `python -m coretf.<tool>` is; an explicit TF_ENABLE_ONEDNN_OPTS of the user's is kept.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# TensorFlow's C++ INFO lines (the oneDNN and CPU-feature banners) would bury the progress bars;
+# warnings and errors still show. (The CUDA-stub lines come before TensorFlow reads this.)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import app, flags, logging
 
 from coretf import export as export_lib
 from coretf import plots
@@ -39,6 +39,8 @@ def held_out_sections(dataset: str) -> tuple[list[str], object]:
 
 def main(argv):
     del argv
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
     model_dir = _MODEL_DIR.value
     export_dir = os.path.join(model_dir, "export")
     loaded = tf.saved_model.load(export_dir)

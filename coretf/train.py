@@ -146,12 +146,13 @@ def _run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     if patch_size % multiple:
         raise ValueError(f"--dataset={config.dataset}: {patch_size} px patches are not a multiple of "
                          f"{multiple}, the {config.model}'s downsampling factor")
-    sample_images, sample_masks = next(iter(val_ds.unbatch().batch(max(1, config.image_summaries))))
+    sample_images, sample_masks = cores.sample_batch(builder, "validation", config.image_summaries)
     log_dir = os.path.join(model_dir, "logs")
     checkpoints = os.path.join(model_dir, "checkpoints")
     best = callbacks_lib.BestCheckpoint(model_dir, monitor="val_patch_iou", mode="max")
     model.fit(
         train_ds,
+        shuffle=False,  # the pipeline shuffles (seeded); Keras cannot shuffle a tf.data input
         epochs=config.epochs,
         steps_per_epoch=steps,
         validation_data=val_ds,
@@ -162,8 +163,7 @@ def _run(config: TrainConfig, model_dir: str, policy: str) -> dict:
                                             save_weights_only=True),
             best,
             keras.callbacks.TensorBoard(log_dir),
-            callbacks_lib.ImageSummaries(log_dir, sample_images.numpy(), sample_masks.numpy(),
-                                         CONFIDENCE_CLASS),
+            callbacks_lib.ImageSummaries(log_dir, sample_images, sample_masks, CONFIDENCE_CLASS),
             keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
         ],
         verbose=2 if os.environ.get("CI") else 1,
@@ -208,6 +208,8 @@ def _run(config: TrainConfig, model_dir: str, policy: str) -> dict:
 
 def main(argv):
     del argv
+    if not flags.FLAGS["verbosity"].present:  # progress bars, not INFO lines; -v 0 restores them
+        logging.set_verbosity(logging.WARNING)
     config = config_from_flags(flags.FLAGS)
     model_dir = flags.FLAGS.model_dir
     os.makedirs(model_dir, exist_ok=True)
@@ -228,5 +230,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    flags.FLAGS.set_default("verbosity", logging.WARNING)  # progress bars, not INFO lines; -v 0 restores
     app.run(main)

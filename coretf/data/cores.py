@@ -49,14 +49,14 @@ def dataset_name(builder: tfds.core.DatasetBuilder) -> str:
 def section_summary(builder: tfds.core.DatasetBuilder, split: str = "train") -> tuple[np.ndarray, float]:
     """Per-section mean L*a*b* of undisturbed pixels and the median scale of a split.
 
-    Section means are kept-pixel-weighted means of the stored patch means, so only the small
-    metadata features are decoded.
+    Section means are kept-pixel-weighted means of the stored patch means, so no patch image is
+    decoded.
 
     Returns:
         (section means, float64 (N, 3); median px/cm over the split's patches).
     """
-    decoders = tfds.decode.PartialDecoding(
-        {"section_id": True, "lab_mean": True, "kept_pixels": True, "px_per_cm": True})
+    # The PNGs stay encoded; only the small metadata features are read.
+    decoders = {"image": tfds.decode.SkipDecoding(), "mask": tfds.decode.SkipDecoding()}
     ds = builder.as_dataset(split=split, decoders=decoders)
     sums: dict[bytes, np.ndarray] = {}
     scales = []
@@ -130,6 +130,20 @@ def make_dataset(
                 gn_fraction=gn_fraction, p=augment_p),
             num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def sample_batch(builder: tfds.core.DatasetBuilder, split: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `count` (image, mask) pairs of a split, in order, e.g. for image summaries.
+
+    Read without TFDS's in-memory cache: a partial read of a cached split would make the next
+    full pass (validation) discard the cache and read the split twice.
+
+    Returns:
+        (float32 (N, P, P, 3) in [0, 1], int32 (N, P, P, 1)) with N = min(count, split size).
+    """
+    ds = builder.as_dataset(split=split, read_config=tfds.ReadConfig(try_autocache=False))
+    images, masks = next(iter(ds.map(_to_model_inputs).batch(max(1, count))))
+    return images.numpy(), masks.numpy()
 
 
 def split_size(builder: tfds.core.DatasetBuilder, split: str) -> int:

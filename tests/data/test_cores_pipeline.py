@@ -43,6 +43,16 @@ def test_evaluation_pipeline_is_one_ordered_pass(builder):
     np.testing.assert_array_equal(np.concatenate(again), np.concatenate([i.numpy() for i, _ in ds]))
 
 
+def test_sample_batch_is_the_head_of_the_evaluation_pass(builder):
+    images, masks = cores.sample_batch(builder, "validation", 3)
+    head_images, head_masks = next(iter(
+        cores.make_dataset(builder, "validation", batch_size=3, training=False)))
+    np.testing.assert_array_equal(images, head_images.numpy())
+    np.testing.assert_array_equal(masks, head_masks.numpy())
+    size = cores.split_size(builder, "validation")
+    assert cores.sample_batch(builder, "validation", size + 5)[0].shape[0] == size
+
+
 def test_section_summary_matches_the_generator(builder):
     means, px_per_cm = cores.section_summary(builder, "train")
     assert px_per_cm == pytest.approx(12.0)

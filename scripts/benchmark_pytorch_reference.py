@@ -14,22 +14,20 @@ PyTorch is not a coretf dependency; run this from a separate environment:
   python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.13.0 numpy
   /tmp/torchenv/bin/python scripts/benchmark_pytorch_reference.py --settings=float32,float32_cl
 
-It prints one JSON document (stdout, and `--output`); progress goes to stderr.
+It prints one JSON document on one line (stdout; indented in `--output`); progress goes to stderr.
+`scripts/benchmark_segmentation.py --pytorch_python=...` runs it in every round of its own runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
-import statistics
-import sys
 import time
 
 import torch
 from torch import nn
+
+import benchmark_common as common  # scripts/ is on sys.path when this file runs as a script
 
 SETTINGS = {  # name -> (autocast to bfloat16, channels_last)
     "float32": (False, False),
@@ -64,15 +62,6 @@ class SegNetBasic(nn.Module):
         return self.classifier(x).float()
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _median(seconds):
-    return {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
-            "n": len(seconds), "all_s": [round(s, 4) for s in seconds]}
-
-
 def run(setting: str, args) -> dict:
     bf16, channels_last = SETTINGS[setting]
     torch.manual_seed(args.seed)
@@ -100,9 +89,9 @@ def run(setting: str, args) -> dict:
         start = time.perf_counter()
         loss = step()
         seconds.append(time.perf_counter() - start)
-    record = {"setting": setting, "train_step": _median(seconds), "train_loss_last": float(loss.detach())}
-    print(f"[reference] {setting}: train step {record['train_step']['median_s']:.3f} s",
-          file=sys.stderr, flush=True)
+    record = {"setting": setting, "train_step": common.summary(seconds),
+              "train_loss_last": float(loss.detach())}
+    common.log("pytorch", f"{setting}: train step {record['train_step']['median_s']:.3f} s")
 
     model.eval()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -113,10 +102,9 @@ def run(setting: str, args) -> dict:
             start = time.perf_counter()
             model(x)
             seconds.append(time.perf_counter() - start)
-    record["inference"] = _median(seconds)
+    record["inference"] = common.summary(seconds)
     record["inference"]["patches_per_s"] = args.batch_size / record["inference"]["median_s"]
-    print(f"[reference] {setting}: inference {record['inference']['patches_per_s']:.2f} patches/s",
-          file=sys.stderr, flush=True)
+    common.log("pytorch", f"{setting}: inference {record['inference']['patches_per_s']:.2f} patches/s")
     return record
 
 
@@ -146,8 +134,7 @@ def main() -> None:
     params = sum(p.numel() for p in SegNetBasic(args.filters, args.depth, args.kernel_size).state_dict().values()
                  if p.dtype.is_floating_point)
     document = {
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "machine": {**common.machine(("torch",)), "threads": torch.get_num_threads(),
                     "mkldnn_bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported()},
         "model": {"filters": args.filters, "depth": args.depth, "kernel_size": args.kernel_size,
                   "size": args.size, "batch_size": args.batch_size, "params_with_bn_stats": params},
@@ -161,12 +148,11 @@ def main() -> None:
         "inference": {"setting": best_infer["setting"],
                       "patches_per_s": best_infer["inference"]["patches_per_s"]},
     }
-    document["rss_peak_mb"] = _rss_mb()
-    text = json.dumps(document, indent=2)
+    document["rss_peak_mb"] = common.rss_mb()
     if args.output:
         with open(args.output, "w") as f:
-            f.write(text + "\n")
-    print(text)
+            json.dump(document, f, indent=2)
+    print(json.dumps(document))  # one line: the driver reads the last line
 
 
 if __name__ == "__main__":

@@ -114,15 +114,96 @@ def machine(packages: tuple[str, ...] = ()) -> dict:
     }
 
 
-def run_json(command: list[str], *, timeout: float, env: dict | None = None) -> dict:
-    """Runs a measurement in its own process and returns the JSON object on its last stdout line
-    (or {"error": ...}); its stderr (progress) passes through."""
-    try:
-        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=timeout,
-                              check=False, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if done.returncode:
-        return {"error": f"{os.path.basename(command[1])} exited with status {done.returncode} "
-                         "(see stderr)"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+# ---------------------------------------------------------------------------------------------
+# Measurement workers: one process per configuration, driven one request at a time, so that
+# several configurations can take turns step by step on the same machine (see `alternate`).
+
+
+def protocol_stream():
+    """Worker side: the stream that carries the protocol (the process's original stdout).
+
+    Call first thing: afterwards anything else written to stdout (a library's print) goes to
+    stderr, so it can never be mistaken for a reply.
+    """
+    stream = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return stream
+
+
+def serve(stream, ready: dict, handlers: dict) -> None:
+    """Worker side: writes `ready`, then answers one JSON request per stdin line until EOF.
+
+    A request is {"op": name, ...}; the reply is `handlers[name](request)`, one JSON line.
+    """
+    def reply(message):
+        stream.write(json.dumps(message) + "\n")
+        stream.flush()
+
+    reply(ready)
+    for line in sys.stdin:
+        request = json.loads(line)
+        reply(handlers[request["op"]](request))
+
+
+def timed(function) -> dict:
+    """{"s": wall seconds of `function()`, "others"/"steal": CPU shares others took meanwhile}."""
+    with CpuShare() as share:
+        start = time.perf_counter()
+        function()
+        seconds = time.perf_counter() - start
+    return {"s": seconds, "others": share.others, "steal": share.steal}
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message names it and what it said."""
+
+
+class Worker:
+    """Driver side: a worker process started with `command`, warmed up when this returns.
+
+    Attributes:
+        name: label for messages.
+        ready: the worker's first reply (what it measured while warming up).
+    """
+
+    def __init__(self, name: str, command: list[str], env: dict | None = None):
+        self.name = name
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True, env=env)
+        self.ready = self._read()
+        if "error" in self.ready:
+            self.close()
+            raise WorkerError(f"{name}: {self.ready['error']}")
+
+    def call(self, op: str, **fields) -> dict:
+        self._process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+        self._process.stdin.flush()
+        return self._read()
+
+    def _read(self) -> dict:
+        line = self._process.stdout.readline()
+        if not line:
+            code = self._process.wait()
+            raise WorkerError(f"{self.name}: worker exited with status {code} (see stderr)")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self._process.stdin and not self._process.stdin.closed:
+            self._process.stdin.close()
+        self._process.wait(timeout=120)
+
+
+def alternate(workers: list[Worker], cycles: int, op: str, **fields) -> dict[str, list[dict]]:
+    """Sends `op` to every worker in turn, `cycles` times; one computes while the others wait.
+
+    The order rotates every cycle so that no configuration always follows the same one. Replies
+    of cycle i sit at index i of each worker's list, so figures of two workers at the same index
+    were measured within one cycle of each other: their ratio is free of the machine's drift.
+    """
+    replies = {w.name: [] for w in workers}
+    for cycle in range(cycles):
+        k = cycle % len(workers)
+        for worker in workers[k:] + workers[:k]:
+            replies[worker.name].append(worker.call(op, **fields))
+    return replies

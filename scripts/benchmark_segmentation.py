@@ -1,9 +1,12 @@
 """Training and inference speed and peak memory of the coretf segmentation models on this machine.
 
   # SegNet-Basic (7x7, 64 filters, depth 4, 256 px, batch 16) against PyTorch on this machine,
-  # three interleaved rounds (PyTorch: see scripts/benchmark_pytorch_reference.py):
-  python scripts/benchmark_segmentation.py --target --policies=float32 --rounds=3 \\
-      --onednn=on,tf_default --pytorch_python=/tmp/torchenv/bin/python --output=runs/target.json
+  # and coretf's kernel and BatchNorm choices against TensorFlow's defaults, interleaved
+  # (PyTorch: see scripts/benchmark_pytorch_reference.py):
+  python scripts/benchmark_segmentation.py --target --interleave --policies=float32 \\
+      --onednn=on,tf_default --keras_batchnorm=both --profile \\
+      --pytorch_python=/tmp/torchenv/bin/python --pytorch_settings=float32,float32_cl \\
+      --output=runs/bench/target.json
   # The grid (every model x size x policy, plus the plain-pooling SegNet baseline):
   python scripts/benchmark_segmentation.py --models=segnet,unet,fcn8 --sizes=128,256 \\
       --policies=float32,mixed_bfloat16 --max_timed_seconds=60 --output=runs/grid.json
@@ -19,10 +22,12 @@ indices. `--onednn` and `--keras_batchnorm` measure coretf's two speed choices a
 TensorFlow's defaults; `--profile` splits a training step's thread time by kind of op.
 
 The machine is shared and virtual: every timing records the share of the CPUs that other
-processes and the hypervisor took meanwhile (a disturbed configuration is rerun: `--retries`),
-and since the host's speed also drifts unseen, comparisons (and the verdict against PyTorch) are
-made within a round and reported as medians over rounds. Progress goes to stderr, the JSON
-document to stdout (and `--output`).
+processes and the hypervisor took meanwhile, and the host's speed also drifts unseen (the same
+configuration has measured 22.8 s and 27.5 s per step forty minutes apart). So `--interleave`
+keeps every configuration warm in its own process and times them in turn, one step each per
+cycle (`benchmark_common.alternate`), and every comparison, the verdict against PyTorch
+included, is the median of per-cycle ratios. Progress goes to stderr, the JSON document to
+stdout (and `--output`).
 """
 
 from __future__ import annotations
@@ -69,22 +74,23 @@ def define_flags() -> None:
     flags.DEFINE_list("sizes", ["128", "256"], "Square patch sides in pixels.")
     flags.DEFINE_list("policies", ["float32", "mixed_bfloat16"], "Keras dtype policies.")
     flags.DEFINE_integer("batch_size", 16, "Batch size of training and inference.")
-    flags.DEFINE_integer("repeats", 5, "Timed training steps / inference calls after warm-up.")
+    flags.DEFINE_integer("repeats", 5, "Timed training steps per configuration after warm-up.")
     flags.DEFINE_integer("infer_repeats", 5, "Timed inference calls per inference variant.")
+    flags.DEFINE_boolean("interleave", False,
+                         "Keep every configuration (and PyTorch setting) warm in its own process "
+                         "and time them in turn, one step each per cycle, so that they are "
+                         "compared within cycles: a shared VM's speed drifts by 10-20 % over "
+                         "minutes. Memory: all models at once. Otherwise one after another.")
     flags.DEFINE_integer("warmup", 2, "Untimed steps (and calls) first; the first one traces.")
     flags.DEFINE_float("max_timed_seconds", 0.0,
                        "If > 0, cap the timed training steps, and the calls of each inference "
-                       "variant, to fit this many seconds (never fewer than 3); the JSON records "
-                       "every reduction.")
+                       "variant, to fit this many seconds per configuration (never fewer than "
+                       "3); the JSON records the counts.")
     flags.DEFINE_boolean("baseline", True,
                          "With segnet, also run segnet_baseline (plain max-pool + upsampling).")
     flags.DEFINE_boolean("target", False,
                          "Run only SegNet-Basic at 256 px (each --policies) and, with "
                          "--baseline, its plain-pooling baseline.")
-    flags.DEFINE_integer("rounds", 1,
-                         "Run every configuration (and the PyTorch reference) this many times, "
-                         "round after round, and compare configurations within each round: a "
-                         "shared VM's speed drifts by 10-20 % over tens of minutes.")
     flags.DEFINE_integer("num_classes", 2, "Logit channels.")
     flags.DEFINE_integer("kernel_size", 7, "SegNet kernel side.")
     flags.DEFINE_integer("filters", 64, "SegNet filters per level.")
@@ -110,25 +116,19 @@ def define_flags() -> None:
                       "AVX-512 VNNI/BF16 or AMX).")
     flags.DEFINE_string("pytorch_python", None,
                         "A Python with PyTorch: also run scripts/benchmark_pytorch_reference.py "
-                        "in every round with the same SegNet-Basic and batch, and judge the "
-                        "target against it (see that script for the environment).")
+                        "with the same SegNet-Basic, size and batch, and judge the target "
+                        "against it (see that script for the environment).")
     flags.DEFINE_list("pytorch_settings", ["float32", "float32_cl", "bf16", "bf16_cl"],
                       "Settings of the PyTorch reference (bf16 only where the CPU has it).")
     flags.DEFINE_float("wait_load", 1.2,
                        "Before each configuration wait until the 1-minute load average is below "
                        "this and other processes used < 10 percent of the CPUs over 3 s (0: off).")
     flags.DEFINE_integer("wait_max_s", 900, "Longest wait for a quiet machine, in seconds.")
-    flags.DEFINE_float("max_disturbance", 0.05,
-                       "Rerun a configuration (up to --retries times, keeping the least disturbed "
-                       "run) if other processes and the hypervisor (steal) took more than this "
-                       "share of the CPUs during its timed training steps.")
-    flags.DEFINE_integer("retries", 1, "Reruns of a disturbed configuration.")
     flags.DEFINE_boolean("profile", False,
                          "Also trace one training step with the TensorFlow profiler and report "
                          "the thread time of each kind of op (conv forward / backward-input / "
                          "backward-filter, batch norm, index pooling, optimizer, ...).")
     flags.DEFINE_integer("seed", 0, "Seed of weights and random data.")
-    flags.DEFINE_integer("timeout", 1800, "Seconds before a configuration's subprocess is killed.")
     flags.DEFINE_string("output", None, "Also write the JSON document here.")
 
 
@@ -160,186 +160,207 @@ def _configs() -> list[dict]:
     if bad:
         raise app.UsageError(f"--onednn: unknown {sorted(bad)}; choose from {ONEDNN}")
     common_spec = {k: getattr(FLAGS, k) for k in (
-        "batch_size", "repeats", "infer_repeats", "warmup", "max_timed_seconds", "num_classes",
-        "jit_compile", "infer_xla", "intra_op_threads", "inter_op_threads", "seed", "profile")}
+        "batch_size", "warmup", "num_classes", "jit_compile", "infer_xla", "intra_op_threads",
+        "inter_op_threads", "seed", "profile")}
     keras_bn = {"off": [False], "on": [True], "both": [False, True]}[FLAGS.keras_batchnorm]
-    return [dict(common_spec, model=m, size=s, policy=p, keras_batchnorm=k, onednn=o,
-                 hparams=_hparams(m))
-            for m in models for s in sizes for o in FLAGS.onednn for k in keras_bn
-            for p in FLAGS.policies]
+    specs = [dict(common_spec, model=m, size=s, policy=p, keras_batchnorm=k, onednn=o,
+                  hparams=_hparams(m))
+             for m in models for s in sizes for o in FLAGS.onednn for k in keras_bn
+             for p in FLAGS.policies]
+    for spec in specs:
+        spec["name"] = (f"{spec['model']}/{spec['size']}/{spec['policy']}/onednn_{spec['onednn']}"
+                        + ("/keras_bn" if spec["keras_batchnorm"] else ""))
+    return specs
 
 
-def _run_worker(spec: dict) -> dict:
+def _pytorch_specs(configs: list[dict]) -> list[dict]:
+    segnets = [c for c in configs if c["model"] == "segnet"]
+    if not FLAGS.pytorch_python or not segnets:
+        return []
+    size = max(c["size"] for c in segnets)
+    return [{"name": f"pytorch/{size}/{setting}", "setting": setting, "size": size,
+             "batch_size": FLAGS.batch_size, "filters": FLAGS.filters, "depth": FLAGS.depth,
+             "kernel_size": FLAGS.kernel_size, "warmup": FLAGS.warmup, "seed": FLAGS.seed}
+            for setting in FLAGS.pytorch_settings]
+
+
+def _start(spec: dict) -> common.Worker:
+    """The worker of a TensorFlow configuration or of a PyTorch setting, warmed up."""
+    here = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ)
-    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
-    if spec["onednn"] == "on":
-        env["TF_ENABLE_ONEDNN_OPTS"] = "1"
-    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          "benchmark_segmentation_worker.py")
-    command = [sys.executable, worker, json.dumps(spec)]
-    return common.run_json(command, timeout=FLAGS.timeout, env=env)
+    if "setting" in spec:
+        command = [FLAGS.pytorch_python, os.path.join(here, "benchmark_pytorch_reference.py")]
+    else:
+        command = [sys.executable, os.path.join(here, "benchmark_segmentation_worker.py")]
+        env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+        if spec["onednn"] == "on":
+            env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    common.log("benchmark", f"starting {spec['name']}")
+    worker = common.Worker(spec["name"], command + [json.dumps(spec)], env=env)
+    common.log("benchmark", f"  {spec['name']} warm: first step {worker.ready['first_step_s']:.2f} s, "
+               f"then {worker.ready['warm_step_s']:.2f} s")
+    return worker
 
 
-def _disturbance(result: dict) -> float:
-    """Share of the CPUs taken by others during the timed training steps (1 for a failed run)."""
-    train = result.get("train_step")
-    return train["others_cpu_share"] + train["steal_cpu_share"] if train else 1.0
+def _cycles(workers: list[common.Worker], repeats: int, key: str) -> int:
+    """Cycles that fit --max_timed_seconds per configuration (at least 3), else `repeats`."""
+    seconds = max(w.ready[key] for w in workers)
+    if FLAGS.max_timed_seconds <= 0 or seconds <= 0:
+        return repeats
+    return min(repeats, max(3, int(FLAGS.max_timed_seconds // seconds)))
 
 
-def _measure(spec: dict) -> dict:
-    """One configuration, rerun while others disturbed it (up to --retries); the least disturbed."""
-    quiet = lambda: common.wait_for_quiet(FLAGS.wait_load, FLAGS.wait_max_s)  # noqa: E731
-    before = quiet()
-    common.log("benchmark", f"{spec['model']} {spec['size']} px {spec['policy']} oneDNN "
-               f"{spec['onednn']}{' Keras BN' if spec['keras_batchnorm'] else ''} (load "
-               f"{before['load_avg_1min']:.2f} after waiting {before['waited_s']:.0f} s)")
-    result = dict(spec, machine_before=before, **_run_worker(spec))
-    for _ in range(FLAGS.retries):
-        if _disturbance(result) <= FLAGS.max_disturbance:
-            break
-        common.log("benchmark", f"  {100 * _disturbance(result):.0f} % of the CPUs went elsewhere: "
-                   "rerunning")
-        again = dict(spec, machine_before=quiet(), **_run_worker(spec))
-        kept, dropped = sorted([result, again], key=_disturbance)
-        kept["disturbed_attempts"] = [
-            {k: dropped[k] for k in ("train_step", "inference", "error") if k in dropped},
-            *result.get("disturbed_attempts", [])]
-        result = kept
-    return result
+def _timings(replies: list[dict], batch: int | None = None) -> dict:
+    out = common.summary([r["s"] for r in replies])
+    out["others_cpu_share"] = statistics.mean(r["others"] for r in replies)
+    out["steal_cpu_share"] = statistics.mean(r["steal"] for r in replies)
+    if batch:
+        out["patches_per_s"] = batch / out["median_s"]
+    return out
 
 
-def _run_reference(size: int) -> dict:
-    """The PyTorch SegNet-Basic reference (scripts/benchmark_pytorch_reference.py) at `size` px."""
-    common.wait_for_quiet(FLAGS.wait_load, FLAGS.wait_max_s)
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          "benchmark_pytorch_reference.py")
-    command = [FLAGS.pytorch_python, script, f"--settings={','.join(FLAGS.pytorch_settings)}",
-               f"--size={size}", f"--batch_size={FLAGS.batch_size}", f"--filters={FLAGS.filters}",
-               f"--depth={FLAGS.depth}", f"--kernel_size={FLAGS.kernel_size}",
-               f"--warmup={FLAGS.warmup}", f"--repeats={FLAGS.repeats}", f"--seed={FLAGS.seed}"]
-    common.log("benchmark", "PyTorch reference: " + " ".join(command))
-    return common.run_json(command, timeout=4 * FLAGS.timeout)
+def _measure(specs: list[dict], group: int) -> list[dict]:
+    """Times `specs` together (interleaved, see `common.alternate`); one result per spec, each
+    marked with `group` (results of one group were measured cycle by cycle together)."""
+    before = common.wait_for_quiet(FLAGS.wait_load, FLAGS.wait_max_s)
+    workers, results = [], {}
+    try:
+        for spec in specs:
+            try:
+                workers.append(_start(spec))
+            except common.WorkerError as error:
+                common.log("benchmark", f"  {error}")
+                results[spec["name"]] = dict(spec, error=str(error))
+        if not workers:
+            return list(results.values())
+        train = common.alternate(workers, _cycles(workers, FLAGS.repeats, "warm_step_s"), "train")
+        infer_cycles = _cycles(workers, FLAGS.infer_repeats, "warm_step_s")
+        variants = sorted({v for w in workers for v in w.ready["inference_variants"]})
+        infer = {v: common.alternate([w for w in workers if v in w.ready["inference_variants"]],
+                                     infer_cycles, "infer", variant=v) for v in variants}
+        for worker, spec in zip(workers, [s for s in specs if s["name"] not in results]):
+            result = dict(spec, machine_before=before, group=group,
+                          **worker.ready, **worker.call("report"))
+            result["train_step"] = _timings(train[worker.name])
+            result["inference"] = {v: _timings(r[worker.name], spec["batch_size"])
+                                   for v, r in infer.items() if worker.name in r}
+            results[spec["name"]] = result
+            figures = ", ".join(f"{v} {t['patches_per_s']:.2f}" for v, t in
+                                result["inference"].items())
+            common.log("benchmark", f"  {spec['name']}: train step "
+                       f"{result['train_step']['median_s']:.3f} s; inference patches/s {figures}")
+            if "profile" in result:
+                common.log("benchmark", "    thread time: " + ", ".join(
+                    f"{k} {100 * v:.0f} %" for k, v in sorted(result["profile"]["share"].items(),
+                                                               key=lambda kv: -kv[1])))
+    finally:
+        for worker in workers:
+            worker.close()
+    return [results[s["name"]] for s in specs]
 
 
 # ---------------------------------------------------------------------------------------------
 # The summary.
 
 
-def _figures(result: dict) -> tuple[float, float]:
-    """(training step median s, best inference patches/s) of one configuration's run."""
-    infer = [v["patches_per_s"] for v in result["inference"].values() if "patches_per_s" in v]
-    return result["train_step"]["median_s"], max(infer)
-
-
-def _variant(result: dict) -> str:
-    return (f"{result['model']}/onednn_{result['onednn']}"
-            + ("/keras_bn" if result["keras_batchnorm"] else ""))
-
-
-def _rounds_of(results: list[dict], variant: str) -> dict[int, tuple[float, float]]:
-    """round -> (fastest training step over policies, fastest inference) of one variant."""
-    out = {}
-    for r in results:
-        if _variant(r) == variant and "train_step" in r and _is_segnet_basic_256(r):
-            train, infer = _figures(r)
-            old = out.get(r["round"], (float("inf"), 0.0))
-            out[r["round"]] = (min(old[0], train), max(old[1], infer))
-    return out
-
-
 def _is_segnet_basic_256(result: dict) -> bool:
-    return (result["size"] == 256 and result["batch_size"] == 16
+    return (result.get("model") in ("segnet", "segnet_baseline") and result["size"] == 256
+            and result["batch_size"] == 16
             and result["hparams"] == {"kernel_size": 7, "filters": 64, "depth": 4})
 
 
-def _median_ratio(a: dict, b: dict, index: int, invert: bool = False) -> dict | None:
-    """Median over the rounds both ran of a[round] / b[round] (figure `index`), with all ratios."""
-    ratios = [(b[k][index] / a[k][index]) if invert else (a[k][index] / b[k][index])
-              for k in sorted(set(a) & set(b))]
-    if not ratios:
-        return None
-    return {"median": statistics.median(ratios), "all": [round(v, 4) for v in ratios]}
+def _best_inference(result: dict) -> str:
+    return max(result["inference"], key=lambda v: result["inference"][v]["patches_per_s"])
+
+
+def _ratio(a: dict, b: dict, what: str) -> dict:
+    """Median over cycles of a/b: training time ("train") or best inference speed ("infer").
+
+    Lists of interleaved results are aligned by cycle; otherwise (timed apart) the ratio of the
+    medians is all there is, and "paired" says so.
+    """
+    if what == "train":
+        xs, ys = a["train_step"]["all_s"], b["train_step"]["all_s"]
+    else:
+        xs = [a["batch_size"] / t for t in a["inference"][_best_inference(a)]["all_s"]]
+        ys = [b["batch_size"] / t for t in b["inference"][_best_inference(b)]["all_s"]]
+    paired = a.get("group") == b.get("group") and len(xs) == len(ys)
+    if paired:
+        ratios = [x / y for x, y in zip(xs, ys)]
+        return {"median": statistics.median(ratios), "all": [round(r, 4) for r in ratios],
+                "paired": True}
+    return {"median": statistics.median(xs) / statistics.median(ys), "paired": False}
 
 
 def _target_section(results: list[dict], references: list[dict]) -> dict | None:
     """SegNet-Basic 256 px / batch 16: coretf's setting against PyTorch and the alternatives.
 
-    coretf's setting is "segnet/onednn_on" (fused BatchNorm, oneDNN). Every comparison is a
-    median over rounds of within-round ratios. With PyTorch runs the issue's targets are judged as
-    ratios to PyTorch's best here (RATIO_TARGETS); without, against the issue's absolute figures.
+    coretf's setting is SegNet with fused BatchNorm and oneDNN on; of its dtype policies the one
+    that trains fastest. With PyTorch measured here the issue's targets are judged as speed ratios
+    to PyTorch's fastest setting (RATIO_TARGETS); without, against the issue's absolute figures.
     """
-    variants = sorted({_variant(r) for r in results if "train_step" in r
-                       and _is_segnet_basic_256(r)})
-    if "segnet/onednn_on" not in variants:
+    segnet = [r for r in results if "train_step" in r and _is_segnet_basic_256(r)]
+    ours = [r for r in segnet if r["model"] == "segnet" and r["onednn"] == "on"
+            and not r["keras_batchnorm"]]
+    if not ours:
         return None
-    per_round = {v: _rounds_of(results, v) for v in variants}
-    ours = per_round["segnet/onednn_on"]
-    section = {"issue_targets": TARGETS, "ratio_targets": RATIO_TARGETS, "variants": {}}
-    for variant, rounds in per_round.items():
-        section["variants"][variant] = {
-            "train_step_s": statistics.median(t for t, _ in rounds.values()),
-            "inference_patches_per_s": statistics.median(i for _, i in rounds.values()),
-            "rounds": len(rounds),
-        }
-        if variant != "segnet/onednn_on":
-            # > 1: this variant is slower than coretf's setting (time ratio) / faster (speed).
-            section["variants"][variant]["train_time_vs_coretf"] = _median_ratio(rounds, ours, 0)
-            section["variants"][variant]["inference_speed_vs_coretf"] = _median_ratio(
-                rounds, ours, 1)
-    torch_rounds = {ref["round"]: (ref["best"]["train"]["median_s"],
-                                   ref["best"]["inference"]["patches_per_s"])
-                    for ref in references if "best" in ref}
-    if torch_rounds:
-        train_ratio = _median_ratio(torch_rounds, ours, 0)  # PyTorch time / coretf time
-        infer_ratio = _median_ratio(torch_rounds, ours, 1, invert=True)  # coretf / PyTorch
-        section["pytorch"] = {
-            "train_step_s": statistics.median(t for t, _ in torch_rounds.values()),
-            "inference_patches_per_s": statistics.median(i for _, i in torch_rounds.values()),
-            "settings": sorted({ref["best"]["train"]["setting"] for ref in references
-                                if "best" in ref}),
-        }
-        section["coretf_vs_pytorch"] = {"train_speed": train_ratio, "inference_speed": infer_ratio}
-        if train_ratio and infer_ratio:
-            train, infer = train_ratio["median"], infer_ratio["median"]
-            section["verdict"] = {
-                "train_meets_required": train >= RATIO_TARGETS["train_required"],
-                "train_meets_aim": train >= RATIO_TARGETS["train_aim"],
-                "inference_meets_required": infer >= RATIO_TARGETS["inference_required"],
-                "inference_meets_aim": infer >= RATIO_TARGETS["inference_aim"],
-                "basis": "median within-round speed ratio to PyTorch's best setting here",
-            }
-    else:
-        mine = section["variants"]["segnet/onednn_on"]
+    mine = min(ours, key=lambda r: r["train_step"]["median_s"])
+    section = {"issue_targets": TARGETS, "ratio_targets": RATIO_TARGETS, "coretf": mine["name"],
+               "figures": {}, "vs_coretf": {}}
+    for r in segnet + [ref for ref in references if "train_step" in ref]:
+        section["figures"][r["name"]] = {
+            "train_step_s": r["train_step"]["median_s"],
+            "inference_patches_per_s": r["inference"][_best_inference(r)]["patches_per_s"],
+            "inference_variant": _best_inference(r)}
+        if r is not mine:
+            # train: > 1 means slower than coretf; inference: > 1 means faster than coretf.
+            section["vs_coretf"][r["name"]] = {"train_time": _ratio(r, mine, "train"),
+                                               "inference_speed": _ratio(r, mine, "infer")}
+    torch_runs = [ref for ref in references if "train_step" in ref]
+    if torch_runs:
+        fastest = min(torch_runs, key=lambda r: r["train_step"]["median_s"])
+        quickest = max(torch_runs, key=lambda r: r["inference"]["eval"]["patches_per_s"])
+        train = _ratio(fastest, mine, "train")["median"]  # PyTorch time / coretf time
+        infer = 1.0 / _ratio(quickest, mine, "infer")["median"]  # coretf speed / PyTorch speed
+        section["vs_pytorch"] = {"pytorch_train": fastest["name"], "train_speed": train,
+                                 "pytorch_inference": quickest["name"], "inference_speed": infer}
         section["verdict"] = {
-            "train_meets_required": mine["train_step_s"] <= TARGETS["required_train_step_s"],
-            "train_meets_aim": mine["train_step_s"] <= TARGETS["aim_train_step_s"],
-            "inference_meets_required": (mine["inference_patches_per_s"]
+            "train_meets_required": train >= RATIO_TARGETS["train_required"],
+            "train_meets_aim": train >= RATIO_TARGETS["train_aim"],
+            "inference_meets_required": infer >= RATIO_TARGETS["inference_required"],
+            "inference_meets_aim": infer >= RATIO_TARGETS["inference_aim"],
+            "basis": "speed ratios to PyTorch's fastest setting on this machine",
+        }
+    else:
+        figures = section["figures"][mine["name"]]
+        section["verdict"] = {
+            "train_meets_required": figures["train_step_s"] <= TARGETS["required_train_step_s"],
+            "train_meets_aim": figures["train_step_s"] <= TARGETS["aim_train_step_s"],
+            "inference_meets_required": (figures["inference_patches_per_s"]
                                          >= TARGETS["required_inference_patches_per_s"]),
-            "inference_meets_aim": (mine["inference_patches_per_s"]
+            "inference_meets_aim": (figures["inference_patches_per_s"]
                                     >= TARGETS["aim_inference_patches_per_s"]),
-            "basis": "the issue's absolute figures (no PyTorch run here: --pytorch_python)",
+            "basis": "the issue's absolute figures (no PyTorch run: --pytorch_python)",
         }
     return section
 
 
 def main(argv: list[str]) -> None:
     del argv
+    configs, references = _configs(), []
     document = {"machine": common.machine(("tensorflow", "keras")),
-                "load_avg_start": os.getloadavg(), "command": " ".join(sys.argv),
-                "results": [], "pytorch_reference": []}
+                "load_avg_start": os.getloadavg(), "command": " ".join(sys.argv)}
     started = time.perf_counter()
-    configs = _configs()
-    for round_index in range(FLAGS.rounds):
-        if FLAGS.rounds > 1:
-            common.log("benchmark", f"round {round_index + 1} of {FLAGS.rounds}")
-        for spec in configs:
-            document["results"].append(dict(_measure(spec), round=round_index))
-        if FLAGS.pytorch_python:
-            size = max(spec["size"] for spec in configs if spec["model"] == "segnet")
-            document["pytorch_reference"].append(dict(_run_reference(size), round=round_index))
+    torch_specs = _pytorch_specs(configs)
+    if FLAGS.interleave:
+        measured = _measure(configs + torch_specs, group=0)
+    else:
+        measured = [r for i, spec in enumerate(configs + torch_specs) for r in _measure([spec], i)]
+    document["results"] = [r for r in measured if "setting" not in r]
+    document["pytorch_reference"] = references = [r for r in measured if "setting" in r]
     document["load_avg_end"] = os.getloadavg()
     document["wall_s"] = time.perf_counter() - started
-    document["target"] = _target_section(document["results"], document["pytorch_reference"])
+    document["target"] = _target_section(document["results"], references)
     text = json.dumps(document, indent=2)
     if FLAGS.output:
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)

@@ -1,11 +1,13 @@
-"""One configuration of scripts/benchmark_segmentation.py, in its own process.
+"""One configuration of scripts/benchmark_segmentation.py, as a worker process.
 
   python scripts/benchmark_segmentation_worker.py '<JSON spec>'
 
-The spec (built by the driver) names the model, its hyper-parameters, size, batch, dtype policy and
-what to time; the worker prints one JSON line: training-step and inference timings, the CPU
-shares others took meanwhile, peak resident memory and, with "profile", the thread time of each
-kind of op of one traced training step. TF_ENABLE_ONEDNN_OPTS comes from the driver's environment.
+The spec (built by the driver) names the model, its hyper-parameters, size, batch and dtype
+policy. The worker builds and compiles the model, times its first training step, warms up
+training and inference, optionally profiles one step, and then serves the driver's requests
+(`benchmark_common.serve`): "train" (one timed training step), "infer" with a variant ("trained"
+or "folded", the SavedModel's BatchNorm-folded copy) and "report" (memory). TF_ENABLE_ONEDNN_OPTS
+comes from the driver's environment.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import benchmark_common as common  # scripts/ is on sys.path when this file runs as a script
 
@@ -65,31 +66,6 @@ def with_keras_batchnorm(model):
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
-
-
-def _capped(repeats: int, seconds_each: float, budget: float) -> int:
-    """Repeats that fit in `budget` seconds (at least 3), or `repeats` without a budget."""
-    if budget <= 0 or seconds_each <= 0:
-        return repeats
-    return min(repeats, max(3, int(budget // seconds_each)))
-
-
-def _time_inference(fn, x, warmup: int, repeats: int, budget: float) -> dict:
-    for _ in range(max(0, warmup - 1)):
-        fn(x).numpy()
-    start = time.perf_counter()
-    fn(x).numpy()
-    repeats = _capped(repeats, time.perf_counter() - start, budget)
-    seconds = []
-    with common.CpuShare() as share:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(x).numpy()
-            seconds.append(time.perf_counter() - start)
-    out = common.summary(seconds)
-    out.update(others_cpu_share=share.others, steal_cpu_share=share.steal)
-    out["patches_per_s"] = int(x.shape[0]) / out["median_s"]
-    return out
 
 
 def _op_kind(node: str, op: str) -> str:
@@ -144,87 +120,87 @@ def profile_step(model, x, y) -> dict:
             "thread_s_total": total}
 
 
-def run_config(spec: dict) -> dict:
-    """Times training and inference of one configuration; returns the JSON record."""
-    rss_start = common.rss_mb()
-    import keras
-    import numpy as np
-    import tensorflow as tf
+class Session:
+    """One configuration, built, compiled and warmed up; its methods answer the driver."""
 
-    from coretf.losses import WeightedSparseCrossEntropy
-    from coretf.models import fold_batchnorm
+    def __init__(self, spec: dict):
+        rss_start = common.rss_mb()
+        import keras
+        import numpy as np
+        import tensorflow as tf
 
-    if spec["intra_op_threads"]:
-        tf.config.threading.set_intra_op_parallelism_threads(spec["intra_op_threads"])
-    if spec["inter_op_threads"]:
-        tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op_threads"])
-    record = {"load_avg_start": os.getloadavg(), "rss_after_import_mb": common.rss_mb(),
-              "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
-    keras.utils.set_random_seed(spec["seed"])
-    keras.mixed_precision.set_global_policy(spec["policy"])
-    model = build_model(spec)
-    if spec["keras_batchnorm"]:
-        model = with_keras_batchnorm(model)
-    jit = {"auto": "auto", "true": True, "false": False}[spec["jit_compile"]]
-    # coretf.train's loss and optimizer; its IoU metrics are left out to time the step alone.
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=WeightedSparseCrossEntropy(),
-                  jit_compile=jit)
-    record["params"] = int(model.count_params())
+        from coretf.losses import WeightedSparseCrossEntropy
+        from coretf.models import fold_batchnorm
 
-    rng = np.random.default_rng(spec["seed"])
-    b, s = spec["batch_size"], spec["size"]
-    x = tf.constant(rng.uniform(0.0, 1.0, (b, s, s, 3)).astype("float32"))
-    y = tf.constant(rng.integers(0, spec["num_classes"], (b, s, s, 1)).astype("int32"))
+        if spec["intra_op_threads"]:
+            tf.config.threading.set_intra_op_parallelism_threads(spec["intra_op_threads"])
+        if spec["inter_op_threads"]:
+            tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op_threads"])
+        self.info = {"rss_before_import_mb": rss_start, "rss_after_import_mb": common.rss_mb(),
+                     "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+        keras.utils.set_random_seed(spec["seed"])
+        keras.mixed_precision.set_global_policy(spec["policy"])
+        model = build_model(spec)
+        if spec["keras_batchnorm"]:
+            model = with_keras_batchnorm(model)
+        jit = {"auto": "auto", "true": True, "false": False}[spec["jit_compile"]]
+        # coretf.train's loss and optimizer; its IoU metrics are left out to time the step alone.
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=WeightedSparseCrossEntropy(),
+                      jit_compile=jit)
+        self.info["params"] = int(model.count_params())
+        rng = np.random.default_rng(spec["seed"])
+        b, s = spec["batch_size"], spec["size"]
+        self.x = tf.constant(rng.uniform(0.0, 1.0, (b, s, s, 3)).astype("float32"))
+        self.y = tf.constant(rng.integers(0, spec["num_classes"], (b, s, s, 1)).astype("int32"))
+        self.model = model
 
-    start = time.perf_counter()
-    model.train_on_batch(x, y)
-    record["first_step_s"] = time.perf_counter() - start
-    warm = []
-    for _ in range(max(0, spec["warmup"] - 1)):
-        start = time.perf_counter()
-        model.train_on_batch(x, y)
-        warm.append(time.perf_counter() - start)
-    repeats = _capped(spec["repeats"], min(warm or [record["first_step_s"]]),
-                      spec["max_timed_seconds"])
-    seconds = []
-    with common.CpuShare() as share:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            loss = model.train_on_batch(x, y)
-            seconds.append(time.perf_counter() - start)
-    record["train_step"] = common.summary(seconds)
-    record["train_step"].update(others_cpu_share=share.others, steal_cpu_share=share.steal,
-                                own_cpu_share=share.own)
-    record["train_loss_last"] = float(np.asarray(loss))
-    record["rss_after_train_mb"] = common.rss_mb()
-    if spec.get("profile"):
-        record["profile"] = profile_step(model, x, y)
-        common.log("benchmark", "  thread time: " + ", ".join(
-            f"{k} {100 * v:.0f} %" for k, v in sorted(record["profile"]["share"].items(),
-                                                       key=lambda kv: -kv[1])))
-    common.log("benchmark", f"  train step median {record['train_step']['median_s']:.3f} s "
-         f"(other processes took {100 * share.others:.0f} %, the hypervisor "
-         f"{100 * share.steal:.0f} % of the CPUs)")
+        self.info["first_step_s"] = common.timed(self._step)["s"]
+        warm = [common.timed(self._step)["s"] for _ in range(max(0, spec["warmup"] - 1))]
+        self.info["warm_step_s"] = min(warm or [self.info["first_step_s"]])
+        if spec["profile"]:
+            self.info["profile"] = profile_step(model, self.x, self.y)
 
-    folded = fold_batchnorm(model, dtype_policy=spec["policy"])
-    variants = {"trained": model, "folded": folded}
-    record["inference"] = {}
-    for xla in (False, True) if spec["infer_xla"] else (False,):
-        for label, net in variants.items():
-            key = f"{label}_xla" if xla else label
-            fn = tf.function(lambda t, net=net: net(t, training=False), jit_compile=xla)
-            try:
-                record["inference"][key] = _time_inference(
-                    fn, x, spec["warmup"], spec["infer_repeats"], spec["max_timed_seconds"])
-            except Exception as error:  # e.g. an op without an XLA kernel: report, go on
-                record["inference"][key] = {"error": f"{type(error).__name__}: {error}"[:500]}
-            got = record["inference"][key].get("patches_per_s")
-            common.log("benchmark", f"  inference {key}: " + (f"{got:.2f} patches/s" if got else "failed"))
-    record["rss_peak_mb"] = common.rss_mb()
-    record["rss_before_import_mb"] = rss_start
-    record["load_avg_end"] = os.getloadavg()
-    return record
+        folded = fold_batchnorm(model, dtype_policy=spec["policy"])
+        self.inference = {}
+        for xla in (False, True) if spec["infer_xla"] else (False,):
+            for label, net in (("trained", model), ("folded", folded)):
+                fn = tf.function(lambda t, net=net: net(t, training=False), jit_compile=xla)
+                try:
+                    for _ in range(max(1, spec["warmup"])):
+                        fn(self.x).numpy()
+                except Exception as error:  # e.g. an op without an XLA kernel: report, go on
+                    self.info.setdefault("inference_errors", {})[label] = (
+                        f"{type(error).__name__}: {error}"[:500])
+                    continue
+                self.inference[f"{label}_xla" if xla else label] = fn
+        self.info["inference_variants"] = sorted(self.inference)
+        self.info["rss_after_warmup_mb"] = common.rss_mb()
+
+    def _step(self):
+        self.loss = self.model.train_on_batch(self.x, self.y)
+
+    def train(self, request: dict) -> dict:
+        return common.timed(self._step)
+
+    def infer(self, request: dict) -> dict:
+        fn = self.inference[request["variant"]]
+        return common.timed(lambda: fn(self.x).numpy())
+
+    def report(self, request: dict) -> dict:
+        return {"rss_peak_mb": common.rss_mb(), "train_loss_last": float(self.loss)}
+
+
+def main() -> None:
+    stream = common.protocol_stream()
+    try:
+        session = Session(json.loads(sys.argv[1]))
+    except Exception as error:  # the driver reports it and goes on with the other configurations
+        stream.write(json.dumps({"error": f"{type(error).__name__}: {error}"[:1000]}) + "\n")
+        stream.flush()
+        raise
+    common.serve(stream, session.info, {"train": session.train, "infer": session.infer,
+                                        "report": session.report})
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_config(json.loads(sys.argv[1]))), flush=True)
+    main()

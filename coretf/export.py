@@ -1,6 +1,6 @@
 """SavedModel export: a serving signature that needs no coretf code, and what inference needs.
 
-The exported `serving_default` takes a batch of float32 RGB images in [0, 1] of any height and
+The exported `serving_default` takes a batch of float32 images (RGB, or as many channels as the model takes) in [0, 1] of any height and
 width, pads them (mirror padding, as Hutton 2025 §5.1.3 asks) to a multiple of the model's
 downsampling factor, runs the network, crops back and returns per-pixel class probabilities and
 a confidence map. The `metadata` signature returns a JSON string with the job, input
@@ -32,9 +32,12 @@ class _ServingModule(tf.Module):
         self._multiple = int(metadata["input_multiple"])
         self._confidence_class = int(metadata["confidence_class"])
         self._metadata_json = json.dumps(metadata, sort_keys=True)
+        channels = int(model.inputs[0].shape[-1])  # 3 for photographs, 1 for CT slices
+        self.serve = tf.function(
+            self._serve,
+            input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")])
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
-    def serve(self, images):
+    def _serve(self, images):
         tf.debugging.assert_all_finite(images, "coretf serving: input images contain NaN or Inf")
         height, width = tf.shape(images)[1], tf.shape(images)[2]
         pad_h = (-height) % self._multiple
@@ -73,7 +76,8 @@ def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, d
         predicted class agrees}.
     """
     size = max(2 * multiple, 64)
-    images = np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32)
+    channels = int(reference.inputs[0].shape[-1])
+    images = np.random.default_rng(0).random((2, size, size, channels), dtype=np.float32)
 
     def probabilities(model):
         logits = tf.cast(model(images, training=False), tf.float32)

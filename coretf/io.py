@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -141,6 +142,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def write_json(path: str | os.PathLike, payload) -> None:
+    """Writes `payload` as indented JSON with sorted keys, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

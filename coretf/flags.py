@@ -7,10 +7,13 @@ a plain `TrainConfig` that library code takes as an argument; nothing else reads
 from __future__ import annotations
 
 import dataclasses
+import pkgutil
 
 from absl import flags
 
-JOBS = ("sediment_cores",)
+from coretf import jobs as jobs_package
+
+JOBS = tuple(sorted(m.name for m in pkgutil.iter_modules(jobs_package.__path__)))  # coretf/jobs/*.py
 MODELS = ("segnet", "unet", "fcn8")
 AUGMENTATIONS = ("gn", "cs", "rf")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")

@@ -249,7 +249,7 @@ def _measure(specs: list[dict], group: int) -> list[dict]:
                                 result["inference"].items())
             common.log("benchmark", f"  {spec['name']}: train step "
                        f"{result['train_step']['median_s']:.3f} s; inference patches/s {figures}")
-            if "profile" in result:
+            if isinstance(result.get("profile"), dict):
                 common.log("benchmark", "    thread time: " + ", ".join(
                     f"{k} {100 * v:.0f} %" for k, v in sorted(result["profile"]["share"].items(),
                                                                key=lambda kv: -kv[1])))

@@ -1,0 +1,195 @@
+"""coretf.predict: whole images through a SavedModel, in any orientation, scale and file layout."""
+
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+
+import keras
+import numpy as np
+import pytest
+import tifffile
+
+from coretf import export as export_lib
+from coretf import io as coretf_io
+from coretf import predict
+
+PX_PER_CM = 10.0
+
+
+@pytest.fixture(scope="module")
+def pointwise(tmp_path_factory):
+    """A per-pixel model (1x1 conv): tiled output must equal a whole-image pass exactly."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    logits = keras.layers.Conv2D(2, 1, kernel_initializer=keras.initializers.Constant(
+        [[[[4.0, -4.0], [-2.0, 2.0], [1.0, -1.0]]]]))(inputs)
+    model = keras.Model(inputs, logits)
+    export_dir = str(tmp_path_factory.mktemp("model") / "export")
+    export_lib.export_saved_model(model, export_dir, {
+        "job": "sediment_cores", "input_multiple": 1, "confidence_class": 1,
+        "px_per_cm": PX_PER_CM, "tile_size": 32})
+    return model, predict.Predictor(export_dir)
+
+
+def _image(height, width, seed=0):
+    rng = np.random.default_rng(seed)
+    smooth = rng.random((height // 8 + 2, width // 8 + 2, 3)).astype(np.float32)
+    import cv2
+
+    image = cv2.resize(smooth, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(image * 255, 0, 255).astype(np.uint8)
+
+
+def _expected(model, image):
+    logits = model(coretf_io.to_float(image)[None]).numpy()[0]
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    return p[..., 1]
+
+
+def _outputs(out_dir, stem):
+    mask = coretf_io.read_image(os.path.join(out_dir, f"{stem}_mask.png"))
+    confidence = tifffile.imread(os.path.join(out_dir, f"{stem}_confidence.tif"))
+    record = json.loads(open(os.path.join(out_dir, f"{stem}.json")).read())
+    return mask, confidence, record
+
+
+def test_png_section_equals_a_whole_image_pass(pointwise, tmp_path):
+    model, predictor = pointwise
+    image = _image(40, 333)
+    coretf_io.write_image(tmp_path / "s.png", image)
+    predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"), progress=False)
+    mask, confidence, record = _outputs(tmp_path / "out", "s")
+    expected = _expected(model, image)
+    assert confidence.dtype == np.float32 and confidence.shape == image.shape[:2]
+    np.testing.assert_allclose(confidence, expected, atol=1e-5)
+    clear = np.abs(expected - 0.5) > 1e-4  # away from ties, where rounding may pick either
+    np.testing.assert_array_equal((mask > 0)[clear], (expected > 0.5)[clear])
+    assert set(np.unique(mask)) <= {0, 255}
+    assert record["model"]["sha256"] == predictor.hash and record["parameters"]["depth_axis"] == "x"
+    assert os.path.getsize(tmp_path / "out" / "s_overlay.png") > 0
+
+
+def test_depth_along_y_gives_the_transposed_result(pointwise, tmp_path):
+    _, predictor = pointwise
+    image = _image(40, 200)
+    coretf_io.write_image(tmp_path / "x.png", image)
+    coretf_io.write_image(tmp_path / "y.png", image.transpose(1, 0, 2).copy())
+    for stem in ("x", "y"):
+        predict.predict_image(predictor, str(tmp_path / f"{stem}.png"), str(tmp_path / "out"),
+                              progress=False)
+    mask_x, confidence_x, _ = _outputs(tmp_path / "out", "x")
+    mask_y, confidence_y, record_y = _outputs(tmp_path / "out", "y")
+    assert record_y["parameters"]["depth_axis"] == "y"  # auto: the long axis
+    np.testing.assert_array_equal(mask_y, mask_x.T)
+    np.testing.assert_allclose(confidence_y, confidence_x.T, atol=1e-6)
+
+
+def test_tiled_bigtiff_16_bit_reads_tile_by_tile_with_the_same_result(pointwise, tmp_path):
+    _, predictor = pointwise
+    image = _image(48, 300).astype(np.uint16) * 257
+    coretf_io.write_image(tmp_path / "png.png", (image // 257).astype(np.uint8))
+    tifffile.imwrite(tmp_path / "tiled.tif", image, tile=(16, 32), bigtiff=True, compression="zlib")
+    with coretf_io.open_image(tmp_path / "tiled.tif") as source:
+        assert isinstance(source, coretf_io.TiledTiffSource)
+    for name in ("png.png", "tiled.tif"):
+        predict.predict_image(predictor, str(tmp_path / name), str(tmp_path / "out"), progress=False)
+    _, confidence_png, _ = _outputs(tmp_path / "out", "png")
+    _, confidence_tif, record = _outputs(tmp_path / "out", "tiled")
+    assert record["image"]["dtype"] == "uint16"
+    np.testing.assert_allclose(confidence_tif, confidence_png, atol=1e-5)
+
+
+@pytest.mark.parametrize("px_per_cm,factor", [(20.0, 1.0), (PX_PER_CM, 0.5), (5.0, 1.0)])
+def test_resampling_to_the_training_scale(pointwise, tmp_path, px_per_cm, factor):
+    model, predictor = pointwise
+    image = _image(64, 400)
+    coretf_io.write_image(tmp_path / "s.png", image)
+    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
+                                   px_per_cm=px_per_cm, resolution_factor=factor, progress=False)
+    _, confidence, _ = _outputs(tmp_path / "out", "s")
+    scale = PX_PER_CM / px_per_cm * factor
+    assert record["parameters"]["inference_scale"] == pytest.approx(scale)
+    assert record["image"]["inference_width"] == round(400 * scale)
+    assert confidence.shape == (64, 400)
+    # A smooth image through a per-pixel model: resampling changes the map only a little (the
+    # detail lost when shrinking, ~0.022 here; ~0.003 when enlarging) and never shifts it.
+    difference = np.abs(confidence - _expected(model, image))
+    assert difference.mean() < 0.03 and np.percentile(difference, 99) < 0.25
+    shifted = np.abs(np.roll(confidence, 1, axis=1) - _expected(model, image))
+    assert difference[:, 8:-8].mean() < shifted[:, 8:-8].mean()
+
+
+def test_image_iou_against_a_true_mask(pointwise, tmp_path):
+    _, predictor = pointwise
+    image = _image(32, 128)
+    coretf_io.write_image(tmp_path / "s.png", image)
+    predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "a"), progress=False)
+    mask, _, _ = _outputs(tmp_path / "a", "s")
+    os.makedirs(tmp_path / "truth")
+    coretf_io.write_image(tmp_path / "truth" / "s_mask.png", mask)
+    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "b"),
+                                   truth=str(tmp_path / "truth"), progress=False)
+    assert record["truth"]["image_iou"] == pytest.approx(1.0)
+    assert record["truth"]["patches"] == 4  # 32 x 128 px in 32 px tiles
+    # Mark the whole first tile disturbed in the truth: its Patch-IoU becomes |pred ∩ true| / 1024.
+    truth = mask.copy()
+    truth[:, :32] = 0
+    coretf_io.write_image(tmp_path / "truth" / "s_mask.png", truth)
+    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "c"),
+                                   truth=str(tmp_path / "truth"), progress=False)
+    first = np.sum(mask[:, :32] == 0)
+    expected = ((first + 1e-6) / (1024 + 1e-6) + 3.0) / 4
+    assert record["truth"]["image_iou"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_true_mask_of_another_size_is_an_error_naming_it(pointwise, tmp_path):
+    _, predictor = pointwise
+    coretf_io.write_image(tmp_path / "s.png", _image(32, 64))
+    os.makedirs(tmp_path / "truth")
+    coretf_io.write_image(tmp_path / "truth" / "s_mask.png", np.zeros((32, 60), np.uint8))
+    with pytest.raises(coretf_io.ImageError, match="s_mask.png: mask is 60x32 px but the image is 64x32"):
+        predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
+                              truth=str(tmp_path / "truth"), progress=False)
+    assert not os.path.exists(tmp_path / "out" / "s.json")
+
+
+def test_memory_stays_flat_with_section_length_for_a_tiled_tiff(pointwise, tmp_path):
+    # Python-side allocations (numpy reports to tracemalloc) of a 4x longer section grow by
+    # its mask only: no buffer scales with the image.
+    _, predictor = pointwise
+    peaks = {}
+    for length in (1000, 4000):
+        path = tmp_path / f"s{length}.tif"
+        tifffile.imwrite(path, np.tile(_image(64, 1000), (1, length // 1000, 1)), tile=(64, 64))
+        predict.predict_image(predictor, str(path), str(tmp_path / "warm"), preview_size=500,
+                              progress=False)
+        tracemalloc.start()
+        predict.predict_image(predictor, str(path), str(tmp_path / "out"), preview_size=500,
+                              progress=False)
+        peaks[length] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    mask_growth = 64 * 3000
+    assert peaks[4000] - peaks[1000] < mask_growth + 300_000, peaks
+
+
+def test_command_segments_a_folder_reports_bad_files_and_skips_done_ones(pointwise, tmp_path):
+    _, predictor = pointwise
+    inputs = tmp_path / "in"
+    coretf_io.write_image(inputs / "good.png", _image(32, 96))
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    command = [sys.executable, "-m", "coretf.predict", f"--model={predictor.model_dir}",
+               f"--input={inputs}", f"--output={tmp_path / 'out'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "1 segmented, 0 already done, 1 failed" in result.stdout
+    assert "broken.jpg: cannot be decoded" in result.stdout
+    assert sorted(os.listdir(tmp_path / "out")) == ["good.json", "good_confidence.tif",
+                                                    "good_mask.png", "good_overlay.png"]
+    before = os.path.getmtime(tmp_path / "out" / "good.json")
+    (inputs / "broken.jpg").unlink()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "0 segmented, 1 already done, 0 failed" in result.stdout
+    assert os.path.getmtime(tmp_path / "out" / "good.json") == before

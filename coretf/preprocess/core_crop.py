@@ -129,7 +129,8 @@ class CropCheck:
         length_px: crop length along the core (px).
         length_cm: the same in cm (NaN without a scale).
         expected_cm: the expected length it was checked against (NaN if none).
-        card_fraction: largest share of card-like pixels on a line across either crop end.
+        card_fraction: largest share of card-like pixels on a line across the crop within one
+            core width of either end.
         message: a sentence for the CSV and the log.
     """
 
@@ -294,8 +295,8 @@ def check_crop(image: np.ndarray, result: CropResult, params: CropParams = CropP
                tolerance: float = 0.05) -> CropCheck:
     """The paper's automatic failure detection on a crop.
 
-    Colour card: a line across either end of the crop with at least `params.card_fraction`
-    card-like pixels (white or strongly coloured). Length: the crop length in cm against the
+    Colour card: a line across the crop within one core width of either end with at least
+    `params.card_fraction` card-like pixels (white or strongly coloured). Length: the crop length in cm against the
     nearest expected length; shorter than (1 - tolerance) x expected is overcropped (core
     discarded), longer than (1 + tolerance) x expected is undercropped (background kept).
 
@@ -318,7 +319,10 @@ def check_crop(image: np.ndarray, result: CropResult, params: CropParams = CropP
     if result.depth_axis == "y":
         crop = crop.transpose(1, 0, 2)
     length_px = crop.shape[1]
-    ends = np.concatenate([crop[:, :2], crop[:, -2:]], axis=1)  # two lines at each end
+    # The paper checks the end line only; a card beside a core-coloured label strip (the Itrax
+    # image) hides behind it, so every line within one core width of either end is checked.
+    reach = max(1, min(crop.shape[0], length_px // 2))
+    ends = np.concatenate([crop[:, :reach], crop[:, -reach:]], axis=1)
     lightness, chroma = lightness_chroma(ends)
     card_share = float(((chroma >= params.card_chroma) | (lightness >= params.white_l)).mean(0).max())
     length_cm = length_px / px_per_cm if px_per_cm else float("nan")

@@ -237,8 +237,9 @@ def _extend_along_core(lightness, chroma, seed, dark_l, params) -> tuple[int, in
         segment.pop(0)
     while len(segment) > 1 and segment[-1][1] - segment[-1][0] < min_run and segment[-1] != runs[k]:
         segment.pop()
-    # Never shorter than the paper's box: the seed itself is core by the paper's criterion.
-    return min(segment[0][0], x0), max(segment[-1][1], x1)
+    # The runs alone, not their union with the seed: at a coarse scale the seed's net dilation
+    # can reach over the gap to the colour card, whose lines are never sediment.
+    return segment[0][0], segment[-1][1]
 
 
 def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropResult:

@@ -40,7 +40,7 @@ DEPTH_AXES = ("x", "y", "auto")
 STATUSES = ("ok", "unchecked", "card", "overcropped", "undercropped", "no_core", "error")
 
 __all__ = ["CropParams", "CropResult", "CropCheck", "DEPTH_AXES", "METHODS", "STATUSES",
-           "find_core_box", "check_crop", "lightness_chroma"]
+           "find_core_box", "check_crop", "lightness_chroma", "truth_status"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +284,30 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     if axis == "y":
         crop, seed = _transpose_box(crop), _transpose_box(seed)
     return CropResult(crop, axis, thresholds, seed)
+
+
+def truth_status(box, true_box, tolerance_px: int) -> str:
+    """Classifies a crop against the true core box, core along x (the synthetic sections').
+
+    Args:
+        box: the crop (x0, y0, x1, y1), or None.
+        true_box: the core's true box.
+        tolerance_px: how far either end may miss along the core.
+
+    Returns:
+        "overcropped" if core is lost beyond the tolerance at either end, else "undercropped" if
+        background is kept beyond it at either end or any row of background across the core is
+        kept, else "ok". None is "overcropped" (the whole core is lost).
+    """
+    if box is None:
+        return "overcropped"
+    x0, y0, x1, y1 = box
+    t0, u0, t1, u1 = true_box
+    if x0 > t0 + tolerance_px or x1 < t1 - tolerance_px:
+        return "overcropped"
+    if x0 < t0 - tolerance_px or x1 > t1 + tolerance_px or y0 < u0 or y1 > u1:
+        return "undercropped"
+    return "ok"
 
 
 def _transpose_box(box):

@@ -203,3 +203,13 @@ def test_batch_on_synthetic_sections_with_scale(tmp_path):
     assert not (tmp_path / "out" / "flagged.png").exists()
     with pytest.raises(ValueError, match="holds no images"):
         cc.list_inputs(str(tmp_path / "out" / ".."))
+
+
+def test_truth_status_golden():
+    true = (100, 20, 700, 80)
+    assert cc.truth_status((98, 25, 703, 75), true, 4) == "ok"
+    assert cc.truth_status((110, 25, 700, 75), true, 4) == "overcropped"
+    assert cc.truth_status((90, 25, 800, 75), true, 4) == "undercropped"
+    assert cc.truth_status((100, 19, 700, 75), true, 4) == "undercropped"  # a tray row kept
+    assert cc.truth_status((90, 25, 600, 75), true, 4) == "overcropped"  # losing core wins
+    assert cc.truth_status(None, true, 4) == "overcropped"

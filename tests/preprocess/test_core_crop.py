@@ -190,9 +190,11 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
 
 def test_batch_on_synthetic_sections_with_scale(tmp_path):
     folder = tmp_path / "in"
-    for index in range(2):
-        made = cores.make_section(index, seed=1, length_cm=25.0, px_per_cm=P)
-        coretf_io.write_image(folder / f"{made.section_id}.png", made.image)
+    made = [cores.make_section(index, seed=1, length_cm=25.0, px_per_cm=P) for index in range(2)]
+    coretf_io.write_image(folder / "S0000.png", made[0].image)
+    # 16-bit RGBA (a GIMP label in alpha): the crop is found on the RGB and stays 16-bit.
+    rgba16 = np.concatenate([made[1].image, made[1].mask[..., None] * 255], -1).astype(np.uint16) * 257
+    coretf_io.write_image(folder / "S0001.tif", rgba16)
     coretf_io.write_image(folder / "grey.png", np.full((50, 80), 128, np.uint8))
     rows = cc.run_batch(cc.list_inputs(str(folder)), str(tmp_path / "out"), cc.CropParams(),
                         cc.SectionMeta(px_per_cm=P, expected_lengths_cm=(25.0,)), workers=1,
@@ -200,6 +202,11 @@ def test_batch_on_synthetic_sections_with_scale(tmp_path):
     assert [r["status"] for r in rows] == ["ok", "ok", "error"]
     assert "grey.png: expected an RGB" in rows[2]["message"]
     assert float(rows[0]["length_cm"]) == pytest.approx(25.0, abs=0.15)
+    assert [int(rows[0][k]) for k in ("x0", "x1")] == [int(rows[1][k]) for k in ("x0", "x1")]
+    crop16 = coretf_io.read_image(tmp_path / "out" / rows[1]["output"])
+    x0, y0, x1, y1 = (int(rows[1][k]) for k in ("x0", "y0", "x1", "y1"))
+    assert crop16.dtype == np.uint16 and crop16.shape == (y1 - y0, x1 - x0, 3)
+    np.testing.assert_array_equal(crop16, rgba16[y0:y1, x0:x1, :3])
     assert not (tmp_path / "out" / "flagged.png").exists()
     with pytest.raises(ValueError, match="holds no images"):
         cc.list_inputs(str(tmp_path / "out" / ".."))

@@ -39,6 +39,8 @@ DEPTH_AXES = ("x", "y", "auto")
 # expected length was known (no px/cm), so nobody has checked the crop's length yet.
 STATUSES = ("ok", "unchecked", "card", "overcropped", "undercropped", "no_core", "error")
 
+_CHUNK = 4096  # lines across the core measured at a time (bounds the float buffers)
+
 __all__ = ["CropParams", "CropResult", "CropCheck", "DEPTH_AXES", "METHODS", "STATUSES",
            "find_core_box", "check_crop", "lightness_chroma", "truth_status"]
 
@@ -154,23 +156,32 @@ def lightness_chroma(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         L* and C*, (H, W) float32 each.
     """
-    lab = cv2.cvtColor(np.ascontiguousarray(coretf_io.to_uint8(image)), cv2.COLOR_RGB2Lab)
+    return _lightness_chroma_of_lab8(_lab8(image))
+
+
+def _lab8(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 CIELAB of OpenCV's 8-bit convention (L* x 255/100, a* + 128, b* + 128)."""
+    return cv2.cvtColor(np.ascontiguousarray(coretf_io.to_uint8(image)), cv2.COLOR_RGB2Lab)
+
+
+def _lightness_chroma_of_lab8(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lightness = lab[..., 0].astype(np.float32) * (100.0 / 255.0)
     a = lab[..., 1].astype(np.float32) - 128.0
     b = lab[..., 2].astype(np.float32) - 128.0
     return lightness, np.hypot(a, b)
 
 
-def _core_mask(lightness: np.ndarray, params: CropParams) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Multi-Otsu classes of L*, the core classes kept, then the paper's opening: uint8 0/1 mask."""
-    # The histogram of the 256 levels of 8-bit L*: multi-Otsu's cost does not grow with the image.
-    levels = np.round(lightness * 2.55).astype(np.uint8)
+def _core_mask(levels: np.ndarray, params: CropParams) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Multi-Otsu classes of 8-bit L* levels (H, W) uint8, the core classes kept, then the paper's
+    opening: (H, W) uint8 0/1 mask and the thresholds in L* (0-100)."""
+    # The histogram of the 256 levels: multi-Otsu's cost does not grow with the image, and a
+    # lookup table maps levels to the mask in one 1-byte-a-pixel pass.
     hist = np.bincount(levels.ravel(), minlength=256)
     if np.count_nonzero(hist) < params.num_classes:
         raise ValueError(f"the image has fewer than {params.num_classes} grey levels in L*")
     thresholds = threshold_multiotsu(hist=(hist, np.arange(256)), classes=params.num_classes)
-    classes = np.digitize(levels, thresholds, right=True)  # level <= threshold is the lower class
-    mask = np.isin(classes, params.core_classes).astype(np.uint8)
+    classes = np.digitize(np.arange(256), thresholds, right=True)  # <= threshold: lower class
+    mask = cv2.LUT(levels, np.isin(classes, params.core_classes).astype(np.uint8))
     mask = cv2.erode(mask, np.ones((params.erode_kernel,) * 2, np.uint8),
                      iterations=params.erode_iterations)
     mask = cv2.dilate(mask, np.ones((params.dilate_kernel,) * 2, np.uint8),
@@ -193,28 +204,31 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def _line_kinds(lightness, chroma, lo: int, hi: int, dark_l: float, params: CropParams):
+def _line_kinds(lab, lo: int, hi: int, dark_l: float, params: CropParams):
     """Per line across the core (image columns; the core runs along x here): card-like and dark.
 
     Args:
-        lightness, chroma: (H, W) L* and C*, depth along x.
+        lab: (H, W, 3) uint8 CIELAB (`_lab8`), depth along x; may be a transposed view.
         lo, hi: the cross-core band [lo, hi) of rows the lines are measured in.
         dark_l: L* below which a line's median makes it dark (the lowest multi-Otsu threshold).
 
     Returns:
-        card (W,) bool, dark (W,) bool, card_share (W,) float: share of card-like pixels.
+        card (W,) bool and dark (W,) bool.
     """
-    band_l, band_c = lightness[lo:hi], chroma[lo:hi]
-    card_share = ((band_c >= params.card_chroma) | (band_l >= params.white_l)).mean(axis=0)
-    dark = np.median(band_l, axis=0) < dark_l
-    return card_share >= params.card_fraction, dark, card_share
+    card, dark = np.empty(lab.shape[1], bool), np.empty(lab.shape[1], bool)
+    for c0 in range(0, lab.shape[1], _CHUNK):  # float copies of a chunk only, at 500 dpi too
+        band_l, band_c = _lightness_chroma_of_lab8(np.ascontiguousarray(lab[lo:hi, c0:c0 + _CHUNK]))
+        share = ((band_c >= params.card_chroma) | (band_l >= params.white_l)).mean(axis=0)
+        card[c0:c0 + _CHUNK] = share >= params.card_fraction
+        dark[c0:c0 + _CHUNK] = np.median(band_l, axis=0) < dark_l
+    return card, dark
 
 
-def _extend_along_core(lightness, chroma, seed, dark_l, params) -> tuple[int, int]:
+def _extend_along_core(lab, seed, dark_l, params) -> tuple[int, int]:
     """The robust method's extent [x0, x1) along the core (x), grown from the seed box."""
     x0, y0, x1, y1 = seed
     width = y1 - y0
-    card, dark, _ = _line_kinds(lightness, chroma, y0, y1, dark_l, params)
+    card, dark = _line_kinds(lab, y0, y1, dark_l, params)
     sediment = ~card & ~dark
     max_gap, min_run = params.max_gap_widths * width, params.min_run_widths * width
     runs = _runs(sediment)
@@ -257,14 +271,14 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-    lightness, chroma = lightness_chroma(image)
-    mask, thresholds = _core_mask(lightness, params)
+    lab = _lab8(image)
+    mask, thresholds = _core_mask(np.ascontiguousarray(lab[..., 0]), params)
     axis = params.depth_axis
     if axis == "auto":
         region = _largest_box(mask)
         axis = "x" if region is None or region[2] - region[0] >= region[3] - region[1] else "y"
     if axis == "y":  # work with the core along x; views, no copies
-        lightness, chroma, mask = lightness.T, chroma.T, np.ascontiguousarray(mask.T)
+        lab, mask = lab.transpose(1, 0, 2), np.ascontiguousarray(mask.T)
     box = _largest_box(mask)
     if box is None:
         return CropResult(None, axis, thresholds, None)
@@ -279,7 +293,7 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     trim = int(round(params.cross_crop * (y1 - y0)))
     seed = (x0, y0 + trim, x1, max(y0 + trim + 1, y1 - trim))
     if params.method == "robust":
-        x0, x1 = _extend_along_core(lightness, chroma, seed, thresholds[0], params)
+        x0, x1 = _extend_along_core(lab, seed, thresholds[0], params)
     crop = (x0, seed[1], x1, seed[3])
     if axis == "y":
         crop, seed = _transpose_box(crop), _transpose_box(seed)

@@ -153,7 +153,8 @@ def _read_csv(path):
 @needs_realdata
 def test_command_on_columns_with_a_bad_file(tmp_path):
     """The corebreakout columns (no card, no length) crop and get a status; a truncated file is
-    reported by name and the batch carries on; a rerun skips what is done."""
+    reported by name and the batch carries on; a rerun skips what is done. The slabbed sandstone
+    is the lighter classes here (a dark tray and no bright liner): --core_classes=1,2."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     for name in ("column1.jpeg", "column3.jpeg"):
@@ -163,7 +164,8 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "coretf.preprocess.core_crop", f"--input={inputs}",
-         f"--output={out}", "--depth_axis=auto", f"--sections_csv={inputs / 'sections.csv'}"],
+         f"--output={out}", "--depth_axis=auto", "--core_classes=1,2",
+         f"--sections_csv={inputs / 'sections.csv'}"],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "broken.jpg: cannot be decoded" in result.stdout
@@ -176,13 +178,14 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
         x0, y0, x1, y1 = (int(row[k]) for k in ("x0", "y0", "x1", "y1"))
         height, width = coretf_io.read_image(COLUMNS / name).shape[:2]
         assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
-        assert int(row["length_px"]) == y1 - y0 > 0.5 * height
+        assert int(row["length_px"]) == y1 - y0 > 0.95 * height  # the column is core end to end
+        assert 0.05 * width < x0 and x1 < 0.95 * width and x1 - x0 > 0.6 * width  # no tray edge
         crop = coretf_io.read_image(out / row["output"])
         assert crop.shape == (y1 - y0, x1 - x0, 3)
     sheet = coretf_io.read_image(out / "flagged.png")  # both columns are unchecked: flagged
     assert sheet.ndim == 3 and sheet.shape[0] >= 2 * 90
     stamp = os.path.getmtime(out / "column1_crop.png")
-    again = cc.run_batch(cc.list_inputs(str(inputs)), str(out), cc.CropParams(depth_axis="auto"),
+    again = cc.run_batch(cc.list_inputs(str(inputs)), str(out), cc.CropParams(core_classes=(1, 2)),
                          cc.SectionMeta(), workers=1, progress=False)
     assert os.path.getmtime(out / "column1_crop.png") == stamp
     assert [r["status"] for r in again] == ["error", "unchecked", "unchecked"]

@@ -251,9 +251,15 @@ def _extend_along_core(lab, seed, dark_l, params) -> tuple[int, int]:
         segment.pop(0)
     while len(segment) > 1 and segment[-1][1] - segment[-1][0] < min_run and segment[-1] != runs[k]:
         segment.pop()
-    # The runs alone, not their union with the seed: at a coarse scale the seed's net dilation
-    # can reach over the gap to the colour card, whose lines are never sediment.
-    return segment[0][0], segment[-1][1]
+    # The seed is core by the paper's criterion even where its lines are dark (a dark lamina at
+    # the core top), so the extent covers it -- except across card-like lines: at a coarse scale
+    # the seed's dilation can reach over the gap to the colour card.
+    start, end = segment[0][0], segment[-1][1]
+    if x0 < start and not card[x0:start].any():
+        start = x0
+    if x1 > end and not card[end:x1].any():
+        end = x1
+    return start, end
 
 
 def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropResult:

@@ -224,3 +224,23 @@ def test_truth_status_golden():
     assert cc.truth_status((100, 19, 700, 75), true, 4) == "undercropped"  # a tray row kept
     assert cc.truth_status((90, 25, 600, 75), true, 4) == "overcropped"  # losing core wins
     assert cc.truth_status(None, true, 4) == "overcropped"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name,px_per_cm\na.png,20\n", "needs a 'file' column"),
+    ("file,px_per_cm\na.png,abc\n", "line 2"),
+    ("file,px_per_cm\na.png,20\nb.png,-1\n", "line 3: need px_per_cm > 0"),
+    ("file,depth_axis\na.png,z\n", "line 2: .*depth_axis"),
+])
+def test_bad_sections_csv_names_the_line(tmp_path, text, message):
+    (tmp_path / "sections.csv").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        batch.read_sections_csv(str(tmp_path / "sections.csv"), batch.SectionMeta())
+
+
+def test_sections_csv_overrides_defaults(tmp_path):
+    (tmp_path / "sections.csv").write_text(
+        "file,px_per_cm,expected_length_cm,depth_axis\na.tif,13.7,131.41,x\nb.png,,,\n")
+    metas = batch.read_sections_csv(str(tmp_path / "sections.csv"), batch.SectionMeta(px_per_cm=40))
+    assert metas["a"] == batch.SectionMeta(13.7, (131.41,), "x")
+    assert metas["b"] == batch.SectionMeta(40.0, (120.0, 150.0), None)

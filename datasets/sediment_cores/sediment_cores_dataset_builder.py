@@ -10,17 +10,21 @@ tiles shifted inwards to end at the border (the public code dropped those partia
 Configs: `synthetic` (default; procedurally generated sections with exact masks, see
 `coretf.synthetic.cores`) and `manual` (a lab's own photographs), each with 128 px patches, plus
 `*_256` variants with 256 px patches, and `synthetic_tiny` (three short sections, 64 px patches)
-for smoke tests.
+for smoke tests. The `*_cropped` configs remove the background first (`coretf.preprocess.
+core_crop`, the paper's §2.3.1 with its robust extension along the core) and patch only the crop,
+so the paper's Table 3 (with and without background removal) can be rerun.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from absl import logging
 import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from coretf.preprocess import core_crop
 from coretf.synthetic import cores as synthetic_cores
 from coretf_datasets.sediment_cores import manual_sections
 
@@ -42,6 +46,7 @@ class SedimentCoresConfig(tfds.core.BuilderConfig):
         seed: seeds the synthetic sections and the assignment of sections to splits.
         test_fraction: share of sections held out for test (the paper's code: 0.4).
         validation_fraction: share of the remaining (training) sections used for validation.
+        crop: remove the background (`crop_to_core`) before patching.
     """
 
     source: str = "synthetic"
@@ -52,6 +57,7 @@ class SedimentCoresConfig(tfds.core.BuilderConfig):
     seed: int = 0
     test_fraction: float = 0.4
     validation_fraction: float = 0.2
+    crop: bool = False
 
 
 def assign_splits(
@@ -128,11 +134,42 @@ def cut_patches(section: manual_sections.Section, patch_size: int):
             }
 
 
+def crop_to_core(section: manual_sections.Section,
+                 expected_lengths_cm: tuple[float, ...] = (120.0, 150.0)) -> manual_sections.Section:
+    """The section cropped to its core by `core_crop` (default parameters, depth along x).
+
+    Depth stays exact: the crop never cuts along the core beyond the box found, and `top_px`
+    moves with the crop's left edge. A crop that fails the paper's automatic checks (colour
+    card, length) is used but logged with the section's name, for the manual review the paper
+    describes; use `python -m coretf.preprocess.core_crop` to review a lab's sections first.
+
+    Raises:
+        ValueError: no core-like region in the section (the message names its source).
+    """
+    params = core_crop.CropParams(depth_axis="x")
+    result = core_crop.find_core_box(section.image, params)
+    check = core_crop.check_crop(section.image, result, params, px_per_cm=section.px_per_cm,
+                                 expected_lengths_cm=expected_lengths_cm)
+    if result.box is None:
+        raise ValueError(f"{section.source}: background removal found no core ({check.message})")
+    if check.status != "ok":
+        logging.warning("%s: background removal flagged %s: %s", section.source, check.status,
+                        check.message)
+    x0, y0, x1, y1 = result.box
+    return dataclasses.replace(section, image=np.ascontiguousarray(section.image[y0:y1, x0:x1]),
+                               mask=np.ascontiguousarray(section.mask[y0:y1, x0:x1]),
+                               top_px=section.top_px - x0)
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for sediment-core disturbance patches."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Synthetic and manual configs, 128 and 256 px patches."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Synthetic and manual configs, 128 and 256 px patches.",
+        "1.1.0": "`*_cropped` configs: background removed (core_crop) before patching. Existing "
+                 "configs unchanged.",
+    }
     BUILDER_CONFIGS = [
         SedimentCoresConfig(name="synthetic", description="Synthetic sections, 128 px patches."),
         SedimentCoresConfig(name="synthetic_256", patch_size=256,
@@ -143,6 +180,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                             description="A lab's sections, 128 px patches."),
         SedimentCoresConfig(name="manual_256", source="manual", patch_size=256,
                             description="A lab's sections, 256 px patches."),
+        SedimentCoresConfig(name="synthetic_cropped", crop=True,
+                            description="Synthetic sections, background removed, 128 px patches."),
+        SedimentCoresConfig(name="synthetic_256_cropped", patch_size=256, crop=True,
+                            description="Synthetic sections, background removed, 256 px patches."),
+        SedimentCoresConfig(name="synthetic_tiny_cropped", num_sections=3, length_cm=12.0,
+                            px_per_cm=12.0, patch_size=64, crop=True,
+                            description="synthetic_tiny with the background removed."),
+        SedimentCoresConfig(name="manual_cropped", source="manual", crop=True,
+                            description="A lab's sections, background removed, 128 px patches."),
+        SedimentCoresConfig(name="manual_256_cropped", source="manual", patch_size=256, crop=True,
+                            description="A lab's sections, background removed, 256 px patches."),
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = manual_sections.LAYOUT
@@ -196,6 +244,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                                        top_px=made.core_box[0])
 
     def _generate_examples(self, section_ids, read):
+        config = self.builder_config
+        # Synthetic sections have one known length; a lab's are checked against the paper's.
+        lengths = (config.length_cm,) if config.source == "synthetic" else (120.0, 150.0)
         # One section in memory at a time: a real section is ~45 Mpx.
         for section_id in section_ids:
-            yield from cut_patches(read(section_id), self.builder_config.patch_size)
+            section = read(section_id)
+            if config.crop:
+                section = crop_to_core(section, lengths)
+            yield from cut_patches(section, config.patch_size)

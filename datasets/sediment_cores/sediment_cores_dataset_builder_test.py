@@ -42,6 +42,47 @@ class SedimentCoresSyntheticTest(tfds.testing.DatasetBuilderTestCase):
         super().setUpClass()
 
 
+class SedimentCoresSyntheticCroppedTest(tfds.testing.DatasetBuilderTestCase):
+    """The same sections with the background removed: fewer patches, counted from the crops."""
+
+    DATASET_CLASS = scb.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["synthetic_tiny_cropped"]
+    SKIP_CHECKSUMS = True
+    SPLITS = {"train": None, "validation": None, "test": None}  # filled in below
+
+    @classmethod
+    def setUpClass(cls):
+        tiny = next(c for c in scb.Builder.BUILDER_CONFIGS if c.name == "synthetic_tiny_cropped")
+        ids = [f"S{i:04d}" for i in range(tiny.num_sections)]
+        splits = scb.assign_splits(ids, seed=tiny.seed, test_fraction=tiny.test_fraction,
+                                   validation_fraction=tiny.validation_fraction)
+        cls.SPLITS = {}
+        for section_id, split in splits.items():
+            made = scb.synthetic_cores.make_section(int(section_id[1:]), length_cm=tiny.length_cm,
+                                                    px_per_cm=tiny.px_per_cm)
+            section = scb.manual_sections.Section(section_id, made.image, made.mask, made.px_per_cm,
+                                                  made.top_depth_cm, section_id, made.core_box[0])
+            cropped = scb.crop_to_core(section, (tiny.length_cm,))
+            # Only the core is patched: at most a core's worth of 64 px tiles, never the tray.
+            assert cropped.image.shape[0] <= made.core_box[3] - made.core_box[1]
+            height, width = cropped.mask.shape
+            cls.SPLITS[split] = len(scb.tile_origins(height, 64)) * len(scb.tile_origins(width, 64))
+        super().setUpClass()
+
+
+def test_crop_to_core_keeps_depth_exact():
+    made = scb.synthetic_cores.make_section(1, length_cm=30.0, px_per_cm=20.0)
+    section = scb.manual_sections.Section("S0001", made.image, made.mask, made.px_per_cm,
+                                          made.top_depth_cm, "S0001", made.core_box[0])
+    cropped = scb.crop_to_core(section, (30.0,))
+    assert abs(cropped.top_px) <= 2  # the crop starts at the core top, to 0.1 cm
+    x0, y0, x1, y1 = made.core_box
+    assert abs(cropped.image.shape[1] - (x1 - x0)) <= 4  # the whole core length, no tray
+    assert 0.7 * (y1 - y0) <= cropped.image.shape[0] <= y1 - y0
+    first = next(scb.cut_patches(cropped, 64))[1]
+    assert first["depth_cm"] == pytest.approx(made.top_depth_cm - cropped.top_px / 20.0)
+
+
 def test_tile_origins_cover_edges_without_dropping_tiles():
     assert scb.tile_origins(300, 128) == [0, 128, 172]
     assert scb.tile_origins(256, 128) == [0, 128]
@@ -121,7 +162,7 @@ def test_tfds_command_line_builds_the_folder(tmp_path):
          f"--manual_dir={DUMMY}", f"--data_dir={tmp_path}"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    built = tfds.builder_from_directory(str(tmp_path / "sediment_cores" / "manual" / "1.0.0"))
+    built = tfds.builder_from_directory(str(tmp_path / "sediment_cores" / "manual" / str(scb.Builder.VERSION)))
     assert {name: split.num_examples for name, split in built.info.splits.items()} == {
         "train": 12, "validation": 6, "test": 8}
     # Pixels survive the PNG round trip in RGB order, at the patch's recorded origin.

@@ -1,0 +1,203 @@
+"""The background-removal batch: a folder of section photographs to cropped images, `crops.csv`
+and `flagged.png` (the contact sheet of sections to review), in parallel, with a progress bar.
+
+The command is `python -m coretf.preprocess.core_crop` (flags there); the method is in
+`core_crop`. Bad files get status "error" with a message naming the file and the problem, and
+the batch goes on; every output is written atomically, and a rerun skips sections already done.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import dataclasses
+import json
+import os
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from coretf import io as coretf_io
+from coretf.preprocess import core_crop
+
+CSV_COLUMNS = ("file", "status", "x0", "y0", "x1", "y1", "depth_axis", "length_px", "length_cm",
+               "expected_length_cm", "px_per_cm", "card_fraction", "method", "lstar_thresholds",
+               "output", "message")
+_THUMB_LONG, _THUMB_SHORT = 1000, 90  # contact-sheet strip size (px), core along the long side
+
+
+@dataclasses.dataclass(frozen=True)
+class SectionMeta:
+    """What is known about one file beyond its pixels (a row of the sections CSV, or flags)."""
+
+    px_per_cm: float | None = None
+    expected_lengths_cm: tuple[float, ...] = (120.0, 150.0)
+    depth_axis: str | None = None  # None: the params' depth_axis
+
+
+def crop_file(path: str, output_dir: str, params: core_crop.CropParams, meta: SectionMeta,
+              tolerance: float = 0.05) -> dict:
+    """Crops one section file into `output_dir`; never raises for a bad file.
+
+    Writes `<stem>_crop.<png|tif>` (TIFF input stays TIFF, so 16 bit is kept) and, for a flagged
+    section, `<stem>_review.png` (a strip with the crop box) for the contact sheet.
+
+    Returns:
+        A CSV row (dict over CSV_COLUMNS); status "error" with the message for an unreadable file.
+    """
+    row = dict.fromkeys(CSV_COLUMNS, "")
+    row.update(file=os.path.basename(path), method=params.method)
+    try:
+        image = coretf_io.read_image(path)
+        if image.ndim != 3:
+            raise coretf_io.ImageError(f"{path}: expected an RGB or RGBA photograph, got a "
+                                       f"grayscale image of shape {image.shape}")
+        image = image[..., :3]  # an alpha channel (a GIMP label) plays no part in the crop
+        if meta.depth_axis:
+            params = dataclasses.replace(params, depth_axis=meta.depth_axis)
+        result = core_crop.find_core_box(image, params)
+        check = core_crop.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
+                           expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
+    except (ValueError, OSError) as error:  # ImageError is a ValueError
+        message = str(error) if str(error).startswith(path) else f"{path}: {error}"
+        row.update(status="error", message=message)
+        return row
+    stem, suffix = os.path.splitext(os.path.basename(path))
+    row.update(status=check.status, depth_axis=result.depth_axis, length_px=check.length_px,
+               length_cm=_fmt(check.length_cm), expected_length_cm=_fmt(check.expected_cm),
+               px_per_cm=_fmt(meta.px_per_cm), card_fraction=_fmt(check.card_fraction),
+               lstar_thresholds=" ".join(f"{t:.1f}" for t in result.thresholds),
+               message=check.message)
+    if result.box is not None:
+        x0, y0, x1, y1 = result.box
+        row.update(x0=x0, y0=y0, x1=x1, y1=y1)
+        name = stem + "_crop" + (".tif" if suffix.lower() in (".tif", ".tiff") else ".png")
+        coretf_io.write_image(os.path.join(output_dir, name), image[y0:y1, x0:x1])
+        row["output"] = name
+    if check.status != "ok":
+        coretf_io.write_image(os.path.join(output_dir, stem + "_review.png"),
+                              review_strip(image, result, f"{row['file']}: {check.status}"))
+    return row
+
+
+def _fmt(value) -> str:
+    return "" if value is None or not np.isfinite(value) else f"{value:.4g}"
+
+
+def review_strip(image: np.ndarray, result: core_crop.CropResult, label: str) -> np.ndarray:
+    """A (~90, ~1000, 3) uint8 thumbnail, core along x, crop box in red and seed box in yellow."""
+    image = coretf_io.to_uint8(image)
+    boxes = [b for b in (result.seed_box, result.box) if b is not None]
+    if result.depth_axis == "y":
+        image = image.transpose(1, 0, 2)
+        boxes = [core_crop.transpose_box(b) for b in boxes]
+    scale = min(_THUMB_LONG / image.shape[1], _THUMB_SHORT / image.shape[0])
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    for box, colour in zip(boxes, [(255, 220, 0), (255, 0, 0)][-len(boxes):]):
+        x0, y0, x1, y1 = (round(v * scale) for v in box)
+        cv2.rectangle(thumb, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), colour, 1)
+    header = np.full((18, thumb.shape[1], 3), 255, np.uint8)
+    cv2.putText(header, label[:120], (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([header, thumb])
+
+
+def contact_sheet(strips: list[np.ndarray]) -> np.ndarray:
+    """Stacks review strips (any widths) into one white-padded (H, W, 3) uint8 sheet."""
+    width = max(s.shape[1] for s in strips)
+    padded = [np.pad(s, ((0, 6), (0, width - s.shape[1]), (0, 0)), constant_values=255)
+              for s in strips]
+    return np.concatenate(padded)
+
+
+def list_inputs(path: str) -> list[str]:
+    """The image files of a folder (sorted; not recursive), or the file itself."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise ValueError(f"{path}: no such file or folder")
+    files = sorted(os.path.join(path, n) for n in os.listdir(path)
+                   if n.lower().endswith(coretf_io.IMAGE_SUFFIXES) and not n.startswith("."))
+    if not files:
+        raise ValueError(f"{path}: folder holds no images ({', '.join(coretf_io.IMAGE_SUFFIXES)})")
+    return files
+
+
+def read_sections_csv(path: str, default: SectionMeta) -> dict[str, SectionMeta]:
+    """Per-file metadata: a CSV with a `file` column (name or stem) and any of `px_per_cm`,
+    `expected_length_cm` and `depth_axis`; empty cells take `default`'s values.
+
+    Raises:
+        ValueError: missing file or column, or a malformed value; the message names the line.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: sections CSV not found")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if "file" not in (reader.fieldnames or []):
+            raise ValueError(f"{path}: needs a 'file' column, found {reader.fieldnames}")
+        metas = {}
+        for line, record in enumerate(reader, start=2):
+            try:
+                ppc = float(record["px_per_cm"]) if record.get("px_per_cm") else default.px_per_cm
+                lengths = ((float(record["expected_length_cm"]),) if record.get("expected_length_cm")
+                           else default.expected_lengths_cm)
+            except ValueError as error:
+                raise ValueError(f"{path}, line {line}: {error}") from None
+            axis = (record.get("depth_axis") or "").strip() or default.depth_axis
+            if axis not in (None, *core_crop.DEPTH_AXES) or (ppc is not None and not ppc > 0):
+                raise ValueError(f"{path}, line {line}: need px_per_cm > 0 and depth_axis in "
+                                 f"{core_crop.DEPTH_AXES}, got {record.get('px_per_cm')!r}, {axis!r}")
+            metas[os.path.splitext(record["file"].strip())[0]] = SectionMeta(ppc, lengths, axis)
+    return metas
+
+
+def run_batch(files: list[str], output_dir: str, params: core_crop.CropParams,
+              default: SectionMeta, metas: dict[str, SectionMeta] | None = None, *, tolerance: float = 0.05,
+              workers: int = 2, overwrite: bool = False, progress: bool = True) -> list[dict]:
+    """Crops every file, in `workers` processes, and writes `crops.csv` and `flagged.png`.
+
+    A rerun skips files whose result (`<stem>_crop.json`) exists, unless `overwrite`. Bad files
+    get status "error" with the reason; the others go on.
+
+    Returns:
+        The CSV rows, in file order.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    metas = metas or {}
+    done_path = lambda f: os.path.join(output_dir, os.path.splitext(os.path.basename(f))[0] + "_crop.json")
+    rows, todo = {}, []
+    for f in files:
+        if not overwrite and os.path.exists(done_path(f)):
+            with open(done_path(f)) as handle:
+                rows[f] = json.load(handle)
+        else:
+            todo.append(f)
+    meta_of = lambda f: metas.get(os.path.splitext(os.path.basename(f))[0], default)
+    with concurrent.futures.ProcessPoolExecutor(max(1, workers)) as pool:
+        futures = {pool.submit(crop_file, f, output_dir, params, meta_of(f), tolerance): f
+                   for f in todo}
+        for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                           desc="core_crop", unit="section", disable=not progress):
+            f = futures[future]
+            rows[f] = future.result()
+            if rows[f]["status"] != "error":  # a bad file is retried on the next run
+                coretf_io.write_json(done_path(f), rows[f])
+    ordered = [rows[f] for f in files]
+    with coretf_io.atomic_path(os.path.join(output_dir, "crops.csv")) as tmp, \
+            open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(ordered)
+    strips = []
+    for row in ordered:
+        review = os.path.join(output_dir, os.path.splitext(row["file"])[0] + "_review.png")
+        if row["status"] not in ("ok", "error") and os.path.exists(review):
+            strips.append(coretf_io.read_image(review))
+    sheet = os.path.join(output_dir, "flagged.png")
+    if strips:
+        coretf_io.write_image(sheet, contact_sheet(strips))
+    elif os.path.exists(sheet):
+        os.remove(sheet)  # nothing flagged any more: no stale sheet
+    return ordered

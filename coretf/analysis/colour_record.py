@@ -357,18 +357,32 @@ def measure_section(path: str, masks: str | None, output: str, placement: Placem
                             top_px=placement.top_px, srgb=srgb, min_kept=min_kept,
                             progress=progress)
     del image, mask
-    xcorr = resolution.resolution_analysis(record.halves_unfiltered, record.halves,
-                                           placement.px_per_cm, max_lag_cm)
-    base = os.path.join(output, stem)
+    xcorr = write_outputs(os.path.join(output, stem), record, placement.px_per_cm,
+                          min_kept=min_kept, max_lag_cm=max_lag_cm)
+    return record, xcorr
+
+
+def write_outputs(base: str, record: ColourRecord, px_per_cm: float, *, min_kept: float = 0.9,
+                  max_lag_cm: float = 5.0) -> np.ndarray:
+    """Writes `<base>_xcorr.csv/.png`, `<base>_colour.png` and, last, `<base>_colour.csv`.
+
+    For any tool that has a record in hand (e.g. from a mask it computed itself).
+
+    Returns:
+      The `resolution.XCORR_COLUMNS` table.
+    """
+    name = os.path.basename(base)
+    xcorr = resolution.resolution_analysis(record.halves_unfiltered, record.halves, px_per_cm,
+                                           max_lag_cm)
     write_csv(base + "_xcorr.csv", resolution.XCORR_COLUMNS, xcorr)
     colour_plots.save_xcorr_plot(base + "_xcorr.png", xcorr,
-                                 title=f"{stem}: the two halves of the core, L*")
+                                 title=f"{name}: the two halves of the core, L*")
     colour_plots.save_section_plot(
         base + "_colour.png", record.depth_cm, record.mean_unfiltered[:, 0], record.mean[:, 0],
         record.sd[:, 0], record.kept_fraction, min_kept=min_kept,
-        title=f"{stem}: L* ({np.isfinite(record.mean[:, 0]).mean():.1%} of lines kept)")
+        title=f"{name}: L* ({np.isfinite(record.mean[:, 0]).mean():.1%} of lines kept)")
     write_record_csv(base + "_colour.csv", record)
-    return record, xcorr
+    return xcorr
 
 
 def summary(record: ColourRecord, xcorr: np.ndarray | None) -> dict:

@@ -329,3 +329,39 @@ def test_command_over_a_folder(tmp_path):
     # A rerun skips what is done and still reports the bad file.
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "0 measured, 3 done earlier, 1 failed" in again.stdout
+
+
+def test_reading_images_and_masks(tmp_path):
+    image, _, _ = _striped()
+    mask = np.full(image.shape[:2], 255, np.uint8)
+    mask[:, 3] = 0
+    (tmp_path / "masks").mkdir()
+    coretf_io.write_image(str(tmp_path / "A.png"), image)
+    coretf_io.write_image(str(tmp_path / "masks" / "A_mask.png"), mask)
+    rgb, keep = cr.read_image_and_mask(str(tmp_path / "A.png"), str(tmp_path / "masks"))
+    np.testing.assert_array_equal(rgb, image)
+    np.testing.assert_array_equal(keep, mask > 0)
+    _, inverted = cr.read_image_and_mask(str(tmp_path / "A.png"), str(tmp_path / "masks"), True)
+    np.testing.assert_array_equal(inverted, mask == 0)
+    # RGBA: the alpha is the label unless a mask file is given; 16-bit gives the same record.
+    alpha = np.where(np.arange(12) == 5, 0, 65535).astype(np.uint16)[None].repeat(10, 0)
+    rgba16 = np.dstack([image.astype(np.uint16) * 257, alpha])
+    coretf_io.write_image(str(tmp_path / "B.tif"), rgba16)
+    rgb16, keep16 = cr.read_image_and_mask(str(tmp_path / "B.tif"), None)
+    assert rgb16.dtype == np.uint16
+    np.testing.assert_array_equal(keep16, alpha > 0)
+    record8 = cr.section_record("A", image, keep16, px_per_cm=1, top_depth_cm=0, depth_axis="x")
+    record16 = cr.section_record("B", rgb16, keep16, px_per_cm=1, top_depth_cm=0, depth_axis="x")
+    np.testing.assert_allclose(cr.record_table(record16), cr.record_table(record8), atol=1e-4)
+    assert np.isnan(record16.mean[5]).all() and np.isfinite(record16.mean[4]).all()
+    coretf_io.write_image(str(tmp_path / "G.png"), image[..., 0])
+    coretf_io.write_image(str(tmp_path / "masks" / "C_mask.png"), mask[:, 1:])
+    coretf_io.write_image(str(tmp_path / "C.png"), image)
+    coretf_io.write_image(str(tmp_path / "D.png"), image)
+    for name, message in (("G.png", "G.png: expected an RGB or RGBA photograph, got a grayscale"),
+                          ("C.png", "C_mask.png: mask is 10x11 px but C.png is 10x12 px"),
+                          ("D.png", "D.png: RGB image without alpha channel and no mask .*D_mask.png")):
+        with pytest.raises(ValueError, match=message):
+            cr.read_image_and_mask(str(tmp_path / name), str(tmp_path / "masks"))
+    assert cr.list_images(str(tmp_path)) == [str(tmp_path / n) for n in
+                                             ("A.png", "B.tif", "C.png", "D.png", "G.png")]

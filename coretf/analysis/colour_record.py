@@ -339,7 +339,7 @@ def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False
 
 def measure_section(path: str, masks: str | None, output: str, placement: Placement, *,
                     srgb: bool = True, min_kept: float = 0.9, max_lag_cm: float = 5.0,
-                    progress=None) -> tuple[ColourRecord, np.ndarray]:
+                    step_cm: float = 0.1, progress=None) -> tuple[ColourRecord, np.ndarray]:
     """Measures one section and writes its four outputs (see the module docstring).
 
     The record CSV is written last, so its presence marks the section as done.
@@ -358,12 +358,12 @@ def measure_section(path: str, masks: str | None, output: str, placement: Placem
                             progress=progress)
     del image, mask
     xcorr = write_outputs(os.path.join(output, stem), record, placement.px_per_cm,
-                          min_kept=min_kept, max_lag_cm=max_lag_cm)
+                          min_kept=min_kept, max_lag_cm=max_lag_cm, step_cm=step_cm)
     return record, xcorr
 
 
 def write_outputs(base: str, record: ColourRecord, px_per_cm: float, *, min_kept: float = 0.9,
-                  max_lag_cm: float = 5.0) -> np.ndarray:
+                  max_lag_cm: float = 5.0, step_cm: float = 0.1) -> np.ndarray:
     """Writes `<base>_xcorr.csv/.png`, `<base>_colour.png` and, last, `<base>_colour.csv`.
 
     For any tool that has a record in hand (e.g. from a mask it computed itself).
@@ -373,7 +373,7 @@ def write_outputs(base: str, record: ColourRecord, px_per_cm: float, *, min_kept
     """
     name = os.path.basename(base)
     xcorr = resolution.resolution_analysis(record.halves_unfiltered, record.halves, px_per_cm,
-                                           max_lag_cm)
+                                           max_lag_cm, step_cm)
     write_csv(base + "_xcorr.csv", resolution.XCORR_COLUMNS, xcorr)
     colour_plots.save_xcorr_plot(base + "_xcorr.png", xcorr,
                                  title=f"{name}: the two halves of the core, L*")
@@ -461,6 +461,8 @@ def define_flags() -> None:
     flags.DEFINE_float("min_kept", 0.9, "Least kept fraction of a line for its filtered "
                        "statistics (the paper's 90 % rule).")
     flags.DEFINE_float("max_lag_cm", 5.0, "Largest lag of the halves' cross-correlation, cm.")
+    flags.DEFINE_float("xcorr_step_cm", 0.1, "The halves' records are averaged over bins of "
+                       "this length before the cross-correlation, cm (0: single lines).")
     flags.DEFINE_float("px_per_cm", None, "Scale when no --sections table is given, px/cm.")
     flags.DEFINE_float("top_depth_cm", 0.0, "Top depth when no --sections table is given, cm.")
     flags.DEFINE_enum("depth_axis", "auto", ["auto", "x", "y"], "Depth axis when no --sections "
@@ -476,6 +478,8 @@ def main(argv) -> None:
     FLAGS = flags.FLAGS
     if not 0 <= FLAGS.min_kept <= 1:
         raise app.UsageError(f"--min_kept={FLAGS.min_kept}: must be in [0, 1]")
+    if FLAGS.xcorr_step_cm < 0:
+        raise app.UsageError(f"--xcorr_step_cm={FLAGS.xcorr_step_cm}: must be >= 0")
     if FLAGS.max_lag_cm <= 0:
         raise app.UsageError(f"--max_lag_cm={FLAGS.max_lag_cm}: must be > 0")
     if not FLAGS.sections and not (FLAGS.px_per_cm or 0) > 0:
@@ -515,7 +519,8 @@ def main(argv) -> None:
             with tqdm(desc=stem, unit="line", leave=False) as bar:
                 record, xcorr = measure_section(
                     path, FLAGS.masks, FLAGS.output, placement, srgb=FLAGS.rgb == "srgb",
-                    min_kept=FLAGS.min_kept, max_lag_cm=FLAGS.max_lag_cm, progress=bar.update)
+                    min_kept=FLAGS.min_kept, max_lag_cm=FLAGS.max_lag_cm,
+                    step_cm=FLAGS.xcorr_step_cm, progress=bar.update)
             row.update(summary(record, xcorr), status="ok",
                        seconds=time.perf_counter() - started)
             tqdm.write(f"{stem}: {row['kept_lines']}/{row['lines']} lines kept, "

@@ -184,11 +184,26 @@ def test_halves_of_an_image_with_a_known_shift():
     mask[5, 100:140] = 0  # filtered-out lines in the second half only
     record = cr.section_record("S", image, mask, px_per_cm=px_per_cm, top_depth_cm=0.0,
                                depth_axis="x")
-    table = resolution.resolution_analysis(record.halves_unfiltered, record.halves, px_per_cm, 1.0)
+    table = resolution.resolution_analysis(record.halves_unfiltered, record.halves, px_per_cm, 1.0,
+                                           step_cm=0.1)
     assert table.shape == (21, 5)
     np.testing.assert_allclose(table[:, 0], np.arange(-10, 11) / 10.0)
     for column in range(1, 5):
         assert table[int(np.nanargmax(table[:, column])), 0] == pytest.approx(shift / px_per_cm)
+        assert np.nanmax(table[:, column]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_binning_before_the_cross_correlation():
+    record = np.array([[1.0, 2.0], [3.0, np.nan], [np.nan, np.nan], [np.nan, 4.0], [7.0, 8.0]])
+    np.testing.assert_array_equal(resolution.bin_record(record, 2), [[2.0, 2.0], [np.nan, 4.0]])
+    # A shift of 4 lines is 2 bins of 2 lines: the peak moves to 0.4 cm, still exactly 1.
+    rng = np.random.default_rng(4)
+    signal = np.convolve(rng.normal(size=500), np.ones(6) / 6, "same")
+    halves = np.stack([signal[10:490], signal[6:486]], 1)  # second half = first, 4 lines deeper
+    table = resolution.resolution_analysis(halves, halves, 10.0, 1.0, step_cm=0.2)
+    np.testing.assert_allclose(table[:, 0], np.arange(-5, 6) * 0.2)
+    for column in range(1, 5):
+        assert table[int(np.nanargmax(table[:, column])), 0] == pytest.approx(0.4)
         assert np.nanmax(table[:, column]) == pytest.approx(1.0, abs=1e-9)
 
 
@@ -262,9 +277,9 @@ def test_synthetic_section_with_its_exact_mask():
     # Disturbance makes the two halves disagree: removing it raises the differenced
     # cross-correlation at lag 0 (the paper's Fig. 15 finding).
     table = resolution.resolution_analysis(strict.halves_unfiltered, strict.halves, 20.0, 1.0)
-    assert table[20, 0] == 0.0
-    assert table[20, 2] > table[20, 1] > 0.3
-    assert table[20, 4] > table[20, 3] + 0.2
+    assert table.shape == (21, 5) and table[10, 0] == 0.0  # 0.1 cm bins of 2 lines
+    assert table[10, 2] > table[10, 1] > 0.3
+    assert table[10, 4] > table[10, 3] + 0.2
 
 
 def _write_inputs(folder):

@@ -2,7 +2,8 @@
 
   python -m coretf.analysis.colour_record --images=<image or folder> --masks=<folder>
       --sections=<sections.csv> --output=<folder> [--splice=<splice.csv>] [--min_kept=0.9]
-      [--linear_rgb] [--max_lag_cm=5] [--overwrite]
+      [--rgb=srgb|linear] [--max_lag_cm=5] [--xcorr_step_cm=0.1] [--overwrite]
+      (without --sections: --px_per_cm=<scale> [--top_depth_cm=0] [--depth_axis=auto|x|y])
 
 Hutton (2025, `seeds/000_*`): colour in CIELAB as OpenCV computes it (§2.2); for each depth step,
 one pixel line across the core, the mean colour over the pixels the mask keeps, only where at
@@ -30,7 +31,8 @@ Outputs per section `<stem>`, each written atomically (a rerun skips sections al
                        unfiltered means over the whole line.
   <stem>_colour.png    unfiltered and filtered L* against depth, and the kept fraction.
   <stem>_xcorr.csv     lag_cm, cross-correlation and differenced cross-correlation of the two
-                       halves' L* records, unfiltered and filtered.
+                       halves' L* records (averaged over --xcorr_step_cm bins), unfiltered and
+                       filtered.
   <stem>_xcorr.png     the same, as in the paper's Fig. 15.
 and `colour_record_status.csv` (one row per image, failures included), and with --splice
 `composite_colour.csv`, `composite_colour.png` and `composite_status.csv`.
@@ -42,7 +44,6 @@ import csv
 import dataclasses
 import math
 import os
-
 import sys
 import time
 
@@ -410,36 +411,53 @@ def write_status_csv(path: str, rows: list[dict], columns: tuple[str, ...]) -> N
                              for v in (row.get(c, "") for c in columns)])
 
 
-def build_composite(output: str, splice_path: str) -> tuple[int, list]:
+def build_composite(output: str, splice_path: str, plot_step_cm: float = 0.1) -> tuple[int, list]:
     """Splices the records in `output` per the splice table into `composite_colour.csv/.png`.
+
+    Streams: one section's record is in memory at a time (a composite of 500 sections at
+    500 dpi has 15 million lines), and the plot gets `plot_step_cm` bin means of each interval.
 
     Returns:
       (lines in the composite, status rows); also written to `composite_status.csv`.
+
+    Raises:
+      ValueError: malformed or overlapping splice table.
     """
-    table = splice_lib.read_splice_table(splice_path)
-    records, reasons = {}, {}
-    for section_id in dict.fromkeys(row.section_id for row in table):
-        try:
-            records[section_id] = record_table(read_record_csv(
-                os.path.join(output, f"{section_id}_colour.csv"), section_id))
-        except ValueError as error:
-            reasons[section_id] = str(error)
-    depth_m, sections, rows, splice_status = splice_lib.splice(records, table)
-    status = [{"section": s, "status": k, "message": reasons.get(s, m)} for s, k, m in splice_status]
+    table = splice_lib.composite_order(splice_lib.read_splice_table(splice_path))
     header = ("section", "composite_depth_m") + RECORD_COLUMNS
-    write_csv(os.path.join(output, "composite_colour.csv"), header,
-              np.column_stack([depth_m, rows]) if len(rows) else np.zeros((0, len(header) - 1)),
-              labels=sections)
-    if len(rows):
-        steps = [r[1, 0] - r[0, 0] for r in records.values() if len(r) > 1]
+    status, plotted, lines, kept, steps = [], [], 0, 0, []
+    with coretf_io.atomic_path(os.path.join(output, "composite_colour.csv")) as tmp, \
+            open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in table:
+            try:
+                record = record_table(read_record_csv(
+                    os.path.join(output, f"{row.section_id}_colour.csv"), row.section_id))
+            except ValueError as error:
+                status.append({"section": row.section_id, "status": "failed", "message": str(error)})
+                continue
+            depth_m, rows, message = splice_lib.place(record, row)
+            for depth, values in zip(depth_m, rows):
+                writer.writerow([row.section_id, _format(depth)] + [_format(v) for v in values])
+            status.append({"section": row.section_id, "status": "ok", "message": message})
+            lines, kept = lines + len(rows), kept + int(np.isfinite(rows[:, 3]).sum())
+            if len(record) > 1:
+                step_cm = record[1, 0] - record[0, 0]
+                steps.append(step_cm)
+                # depth, L* unfiltered, filtered and its SD (RECORD_COLUMNS 12, 3, 4)
+                series = np.column_stack([depth_m, rows[:, [12, 3, 4]]])
+                plotted.append(resolution.bin_record(series, max(1, round(plot_step_cm / step_cm))))
+    if plotted:
+        series = np.concatenate(plotted)
         colour_plots.save_composite_plot(
-            os.path.join(output, "composite_colour.png"), depth_m, rows[:, 12], rows[:, 3],
-            rows[:, 4], line_m=max(steps, default=0.01) / 100.0,
-            title=f"composite: {len(set(sections))} sections, {np.isfinite(rows[:, 3]).mean():.1%} "
-                  f"of lines kept")
+            os.path.join(output, "composite_colour.png"), *series.T,
+            line_m=max(plot_step_cm, max(steps)) / 100.0,
+            title=f"composite: {sum(s['status'] == 'ok' for s in status)} intervals, "
+                  f"{kept / max(lines, 1):.1%} of lines kept ({plot_step_cm:g} cm means)")
     write_status_csv(os.path.join(output, "composite_status.csv"), status,
                      ("section", "status", "message"))
-    return len(rows), status
+    return lines, status
 
 
 def define_flags() -> None:
@@ -492,7 +510,7 @@ def main(argv) -> None:
 
             table = read_table(FLAGS.sections)
         if FLAGS.splice:  # a malformed splice table should stop the run before any work
-            splice_lib.read_splice_table(FLAGS.splice)
+            splice_lib.composite_order(splice_lib.read_splice_table(FLAGS.splice))
     except ValueError as error:
         sys.exit(f"error: {error}")
     status, failed = [], []

@@ -62,16 +62,53 @@ def read_splice_table(path: str) -> list[SpliceRow]:
     return rows
 
 
-def splice(records: dict[str, np.ndarray], table: list[SpliceRow]):
-    """Places each splice interval of its section's record on the composite depth scale.
+def composite_order(table: list[SpliceRow]) -> list[SpliceRow]:
+    """The intervals sorted by composite depth.
+
+    Raises:
+      ValueError: two intervals overlap on the composite scale (gaps are allowed).
+    """
+    ordered = sorted(table, key=lambda r: r.composite_depth_m)
+    for upper, lower in zip(ordered, ordered[1:]):
+        bottom_m = upper.composite_depth_m + (upper.bottom_offset_cm - upper.top_offset_cm) / 100.0
+        if lower.composite_depth_m < bottom_m - 1e-9:
+            raise ValueError(f"splice intervals overlap: {upper.section_id} reaches "
+                             f"{bottom_m:.4f} m, below the top of {lower.section_id} at "
+                             f"{lower.composite_depth_m:.4f} m")
+    return ordered
+
+
+def place(record: np.ndarray, row: SpliceRow) -> tuple[np.ndarray, np.ndarray, str]:
+    """One interval of a section's record on the composite depth scale.
 
     A line at offset o (cm below its section top) with top_offset <= o < bottom_offset goes to
     composite depth composite_depth_m + (o - top_offset) / 100 m: no stretch or squeeze, as in
     the paper's splice onto the composite of Hodell et al. (2015).
 
     Args:
-      records: section id -> its record as an (N, C) float array whose column 0 is offset_cm,
-        increasing (the other columns are carried along).
+      record: the section's record, (N, C) float, column 0 offset_cm increasing (the other
+        columns are carried along).
+      row: the interval.
+
+    Returns:
+      (composite_depth_m (M,), the interval's rows (M, C), a message: empty, or saying that the
+      record ends above the interval's bottom).
+    """
+    offset = record[:, 0]
+    take = (offset >= row.top_offset_cm - 1e-9) & (offset < row.bottom_offset_cm - 1e-9)
+    step = offset[1] - offset[0] if len(offset) > 1 else 0.0
+    end = offset[-1] + step if len(offset) else 0.0  # bottom edge of the last line
+    message = ""
+    if end < row.bottom_offset_cm - 1e-6:
+        message = f"record ends at {end:.2f} cm, above the interval's bottom {row.bottom_offset_cm:g} cm"
+    return row.composite_depth_m + (offset[take] - row.top_offset_cm) / 100.0, record[take], message
+
+
+def splice(records: dict[str, np.ndarray], table: list[SpliceRow]):
+    """Places every splice interval on the composite scale (`place`), in memory.
+
+    Args:
+      records: section id -> its record as an (N, C) float array, column 0 offset_cm.
       table: the splice intervals (`read_splice_table`).
 
     Returns:
@@ -84,29 +121,15 @@ def splice(records: dict[str, np.ndarray], table: list[SpliceRow]):
       ValueError: two intervals overlap on the composite scale.
     """
     status, parts = [], []
-    for row in sorted(table, key=lambda r: r.composite_depth_m):
+    for row in composite_order(table):
         record = records.get(row.section_id)
         if record is None:
             status.append((row.section_id, "failed", "no colour record for this section"))
             continue
-        offset = record[:, 0]
-        take = (offset >= row.top_offset_cm - 1e-9) & (offset < row.bottom_offset_cm - 1e-9)
-        message = ""
-        step = offset[1] - offset[0] if len(offset) > 1 else 0.0
-        end = offset[-1] + step if len(offset) else 0.0  # bottom edge of the last line
-        if end < row.bottom_offset_cm - 1e-6:
-            message = f"record ends at {end:.2f} cm, above the interval's bottom {row.bottom_offset_cm:g} cm"
-        depth = row.composite_depth_m + (offset[take] - row.top_offset_cm) / 100.0
-        if parts and row.composite_depth_m < parts[-1][3] - 1e-9:
-            raise ValueError(f"splice intervals overlap: {parts[-1][1]} reaches "
-                             f"{parts[-1][3]:.4f} m, below the top of {row.section_id} at "
-                             f"{row.composite_depth_m:.4f} m")
-        bottom_m = row.composite_depth_m + (row.bottom_offset_cm - row.top_offset_cm) / 100.0
-        parts.append((depth, row.section_id, record[take], bottom_m))
+        depth, rows, message = place(record, row)
+        parts.append((depth, np.full(len(depth), row.section_id, object), rows))
         status.append((row.section_id, "ok", message))
     if not parts:
         width = next(iter(records.values())).shape[1] if records else 1
         return np.zeros(0), np.zeros(0, object), np.zeros((0, width)), status
-    return (np.concatenate([p[0] for p in parts]),
-            np.concatenate([np.full(len(p[0]), p[1], object) for p in parts]),
-            np.concatenate([p[2] for p in parts]), status)
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3)) + (status,)

@@ -320,6 +320,10 @@ def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False
     image = coretf_io.read_image(path)
     if image.ndim != 3:
         raise coretf_io.ImageError(f"{path}: expected an RGB or RGBA photograph, got a grayscale image")
+    if image.dtype.kind == "f" and (image.min() < 0 or image.max() > 1):
+        # cv2 would clip silently: a float image in 0-255 would come out nearly white.
+        raise coretf_io.ImageError(f"{path}: float image values must lie in [0, 1], found "
+                                   f"{image.min():g} to {image.max():g}")
     stem = os.path.splitext(os.path.basename(path))[0]
     mask_path = os.path.join(masks, f"{stem}_mask.png") if masks else None
     if mask_path and os.path.isfile(mask_path):

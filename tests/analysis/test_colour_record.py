@@ -35,6 +35,11 @@ def test_lab_is_cvtcolor_srgb_and_linear():
         np.testing.assert_allclose(stats["mean"], expected.mean(1), atol=1e-9)
         np.testing.assert_allclose(stats["mean_unfiltered"], expected.mean(1), atol=1e-9)
         np.testing.assert_allclose(stats["median"][:, 0], np.median(expected[..., 0], 1), atol=1e-9)
+    # The TF implementation in coretf.data.colour (OpenCV's table rebuilt) agrees to a step.
+    from coretf.data import colour
+    tf_lab = colour.rgb_to_lab(image.astype(np.float32) / 255, match_opencv=True).numpy()
+    stats = cr.line_statistics(image, full, depth_axis="y")
+    np.testing.assert_allclose(stats["mean"], tf_lab.mean(1), atol=0.016)
     # Known values: white is (100, 0, 0) both ways; mid grey is L* 53.39 as sRGB (gamma first;
     # cv2's table is within 0.25 of the formula) and 116 * 0.5^(1/3) - 16 = 76.07 as linear.
     grey = np.full((2, 2, 3), 0.5, np.float32)
@@ -373,10 +378,12 @@ def test_reading_images_and_masks(tmp_path):
     coretf_io.write_image(str(tmp_path / "masks" / "C_mask.png"), mask[:, 1:])
     coretf_io.write_image(str(tmp_path / "C.png"), image)
     coretf_io.write_image(str(tmp_path / "D.png"), image)
+    coretf_io.write_image(str(tmp_path / "F.tif"), image.astype(np.float32))  # 0-255 floats
     for name, message in (("G.png", "G.png: expected an RGB or RGBA photograph, got a grayscale"),
+                          ("F.tif", "F.tif: float image values must lie in \\[0, 1\\], found 30 to 205"),
                           ("C.png", "C_mask.png: mask is 10x11 px but C.png is 10x12 px"),
                           ("D.png", "D.png: RGB image without alpha channel and no mask .*D_mask.png")):
         with pytest.raises(ValueError, match=message):
             cr.read_image_and_mask(str(tmp_path / name), str(tmp_path / "masks"))
     assert cr.list_images(str(tmp_path)) == [str(tmp_path / n) for n in
-                                             ("A.png", "B.tif", "C.png", "D.png", "G.png")]
+                                             ("A.png", "B.tif", "C.png", "D.png", "F.tif", "G.png")]

@@ -265,7 +265,6 @@ def read_record_csv(path: str, section_id: str) -> ColourRecord:
                         stats[..., 1], stats[..., 2], table[:, 12:15])
 
 
-
 # --- the command ---
 
 OUTPUT_SUFFIXES = ("_colour.csv", "_colour.png", "_xcorr.csv", "_xcorr.png")

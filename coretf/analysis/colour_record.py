@@ -376,6 +376,8 @@ def write_outputs(base: str, record: ColourRecord, px_per_cm: float, *, min_kept
       The `resolution.XCORR_COLUMNS` table.
     """
     name = os.path.basename(base)
+    if record.halves is None:
+        raise ValueError(f"{name}: the record has no half records (one read back from CSV?)")
     xcorr = resolution.resolution_analysis(record.halves_unfiltered, record.halves, px_per_cm,
                                            max_lag_cm, step_cm)
     write_csv(base + "_xcorr.csv", resolution.XCORR_COLUMNS, xcorr)

@@ -73,19 +73,25 @@ class SectionRow:
 
 
 def read_table(manual_dir: epath.PathLike) -> dict[str, SectionRow]:
-    """Reads and validates `<manual_dir>/sections.csv`.
+    """Reads and validates `<manual_dir>/sections.csv`, or the table itself if given a .csv file.
 
     Raises:
         ValueError: the folder or table is missing or empty, or a row is malformed; the message
             names the file, the row and the problem.
     """
     manual_dir = epath.Path(manual_dir)
+    if manual_dir.suffix.lower() == ".csv" and manual_dir.is_file():
+        return _read_rows(manual_dir)
     if not manual_dir.is_dir():
         raise ValueError(f"{manual_dir}: manual data folder does not exist\n\n{LAYOUT}")
     table_path = manual_dir / "sections.csv"
     if not table_path.exists():
         raise ValueError(f"{table_path}: missing (the folder holds {len(list(manual_dir.iterdir()))} "
                          f"entries but no sections.csv)\n\n{LAYOUT}")
+    return _read_rows(table_path)
+
+
+def _read_rows(table_path: epath.Path) -> dict[str, SectionRow]:
     reader = csv.DictReader(io.StringIO(table_path.read_text()))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:

@@ -214,6 +214,8 @@ def predict_image(
     batch_size: int = 4,
     truth: str | None = None,
     preview_size: int = 4000,
+    colour_record: bool = False,
+    top_depth_cm: float = 0.0,
     progress: bool = True,
 ) -> dict:
     """Segments one image and writes its outputs (see the module docstring). Returns the record.
@@ -224,6 +226,10 @@ def predict_image(
         resolution_factor: infer at the training scale times this, e.g. 0.5 for half resolution.
         tile, overlap: tile side and least overlap in inference pixels (0 / -1: the model's tile
             size, a quarter of it).
+        colour_record: also write the colour record (`coretf.analysis.colour_record`) over the
+            predicted undisturbed pixels; for photographs cropped to the core
+            (`coretf.preprocess.core_crop`), since every pixel of a line counts. Needs px/cm.
+        top_depth_cm: depth of the section top, for the colour record.
     """
     started = time.perf_counter()
     metadata = predictor.metadata
@@ -290,6 +296,16 @@ def predict_image(
         coretf_io.write_image(out["_mask.png"], mask)
         coretf_io.write_image(out["_overlay.png"], _preview(source, mask, preview_size))
         source_dtype = str(source.dtype)
+        if colour_record:
+            from coretf.analysis import colour_record as colour_lib
+
+            section_scale = px_per_cm or model_scale
+            if not section_scale:
+                raise ValueError(f"{path}: the colour record needs the section's px/cm")
+            colour = colour_lib.section_record(
+                stem, source.read(0, height, 0, width)[..., :3], mask, px_per_cm=section_scale,
+                top_depth_cm=top_depth_cm, depth_axis=depth_axis)
+            colour_lib.write_outputs(os.path.join(output_dir, stem), colour, section_scale)
     record = {
         "input": os.path.abspath(path),
         "outputs": {k.strip("_").split(".")[0]: os.path.abspath(v) for k, v in out.items() if k != ".json"},
@@ -303,6 +319,7 @@ def predict_image(
                   "inference_height": inference_shape[1] if along_x else inference_shape[0],
                   "inference_width": inference_shape[0] if along_x else inference_shape[1]},
         "undisturbed_fraction": float(np.mean(mask > 0)),
+        "colour_record": os.path.join(os.path.abspath(output_dir), f"{stem}_colour.csv") if colour_record else None,
         "seconds": {"inference": inference_seconds},
     }
     if truth:
@@ -342,6 +359,9 @@ def define_flags() -> None:
     flags.DEFINE_string("truth", None, "Folder of true masks <name>_mask.png, or 'alpha' (the "
                         "input's alpha channel); adds Image-IoU to the JSON.")
     flags.DEFINE_integer("preview_size", 4000, "Longest side of the overlay preview, px.")
+    flags.DEFINE_boolean("colour_record", False, "Also write the colour record (<name>_colour.csv/.png, "
+                         "<name>_xcorr.csv/.png) over the predicted undisturbed pixels; for "
+                         "photographs cropped to the core (coretf.preprocess.core_crop).")
     flags.DEFINE_boolean("overwrite", False, "Redo images whose outputs exist.")
 
 
@@ -378,7 +398,8 @@ def main(argv):
                 px_per_cm=row.px_per_cm if row else FLAGS.px_per_cm,
                 depth_axis=row.depth_axis if row else FLAGS.depth_axis,
                 resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile, overlap=FLAGS.overlap,
-                batch_size=FLAGS.batch_size, truth=FLAGS.truth, preview_size=FLAGS.preview_size)
+                batch_size=FLAGS.batch_size, truth=FLAGS.truth, preview_size=FLAGS.preview_size,
+                colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0)
         except (coretf_io.ImageError, ValueError, tf.errors.InvalidArgumentError) as error:
             failed.append((path, str(error)))
             continue

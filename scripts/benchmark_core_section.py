@@ -5,8 +5,8 @@
 A synthetic section (`coretf.synthetic.cores`, 150 cm at 196.85 px/cm: 31,142 x 1,969 px with
 the tray and colour card) is written as a tiled TIFF (read tile by tile) and as a strip TIFF
 (decoded whole); the 4x longer section repeats it four times along depth. The model is the
-demo's SegNet-Basic (3x3 kernels, 32 filters, depth 4) with seeded random weights, exported as
-if trained at 500 dpi, so inference runs at full resolution (the worst case; a model trained at
+demo's SegNet-Basic (3x3 kernels, 32 filters, depth 4) with its trained weights (`make demo`;
+seeded random weights otherwise), exported as if trained at 500 dpi, so inference runs at full resolution (the worst case; a model trained at
 the demo's 40 px/cm would see a 25x smaller image). Each measurement runs `coretf.predict` in its
 own process, so `ru_maxrss` is that run's peak resident memory, TensorFlow included.
 mixed_bfloat16 is emulated on CPUs without AVX512_BF16/AMX: it is timed on a 10 cm piece and
@@ -35,6 +35,8 @@ def define_flags() -> None:
     flags.DEFINE_string("work_dir", "runs/bench/core_section", "Where sections and models go.")
     flags.DEFINE_string("output", None, "Also write the JSON document here.")
     flags.DEFINE_float("length_cm", 150.0, "Section length.")
+    flags.DEFINE_string("weights", "runs/demo/best.weights.h5",
+                        "Weights of the demo SegNet (`make demo`), used when the file exists.")
     flags.DEFINE_list("runs", ["float32", "float32_half", "float32_strip", "float32_4x_half",
                                "float32_4x", "bf16_piece"], "Which measurements to take.")
     # Worker mode: one measurement in this process.
@@ -74,6 +76,11 @@ def _prepare(work_dir: str, length_cm: float) -> dict:
 
             keras.utils.set_random_seed(0)
             model = build_segnet(num_classes=2, kernel_size=3, filters=32, depth=4)
+            # The demo's trained weights when `make demo` has run: with random weights SegNet's
+            # argmax pooling picks among near-ties, and the export's bfloat16 check rightly
+            # rejects a model whose pixels flip class under rounding.
+            if os.path.exists(FLAGS.weights):
+                model.load_weights(FLAGS.weights)
             export_lib.export_saved_model(model, paths[f"model_{policy}"], {
                 "job": "sediment_cores", "input_multiple": 16, "confidence_class": 1,
                 "px_per_cm": PX_PER_CM, "tile_size": 256},

@@ -193,3 +193,20 @@ def test_command_segments_a_folder_reports_bad_files_and_skips_done_ones(pointwi
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "0 segmented, 1 already done, 0 failed" in result.stdout
     assert os.path.getmtime(tmp_path / "out" / "good.json") == before
+
+
+def test_colour_record_over_the_predicted_mask(pointwise, tmp_path):
+    from coretf.analysis import colour_record
+
+    _, predictor = pointwise
+    image = _image(40, 300)
+    coretf_io.write_image(tmp_path / "s.png", image)
+    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
+                                   colour_record=True, top_depth_cm=100.0, progress=False)
+    mask, _, _ = _outputs(tmp_path / "out", "s")
+    expected = colour_record.section_record("s", image, mask, px_per_cm=PX_PER_CM, top_depth_cm=100.0,
+                                            depth_axis="x")
+    written = colour_record.read_record_csv(record["colour_record"], "s")
+    np.testing.assert_allclose(written.depth_cm, expected.depth_cm, atol=1e-4)
+    np.testing.assert_allclose(written.mean, expected.mean, atol=1e-3)
+    assert os.path.exists(tmp_path / "out" / "s_colour.png")

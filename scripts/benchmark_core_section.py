@@ -1,4 +1,6 @@
-"""Seconds and peak memory for one synthetic 1.5 m core section at 500 dpi, and one 4x longer.
+"""Seconds and peak memory for one synthetic 1.5 m core section at 500 dpi, and one 4x longer:
+background removal (`coretf.preprocess.core_crop`), inference (`coretf.predict`, float32 and
+bfloat16) and the colour record (`coretf.analysis.colour_record`, on the core with its exact mask).
 
   python scripts/benchmark_core_section.py --output=runs/bench/core_section.json
 
@@ -37,8 +39,9 @@ def define_flags() -> None:
     flags.DEFINE_float("length_cm", 150.0, "Section length.")
     flags.DEFINE_string("weights", "runs/demo/best.weights.h5",
                         "Weights of the demo SegNet (`make demo`), used when the file exists.")
-    flags.DEFINE_list("runs", ["float32", "float32_half", "float32_strip", "float32_4x_half",
-                               "float32_4x", "bf16_piece"], "Which measurements to take.")
+    flags.DEFINE_list("runs", ["crop", "crop_4x", "float32", "float32_half", "float32_strip",
+                               "float32_4x_half", "float32_4x", "bf16_piece", "colour", "colour_4x"],
+                      "Which measurements to take.")
     # Worker mode: one measurement in this process.
     flags.DEFINE_string("stage", None, "Internal: run one measurement (predict) and print JSON.")
     flags.DEFINE_string("input", None, "Internal: the image.")
@@ -53,8 +56,8 @@ def _prepare(work_dir: str, length_cm: float) -> dict:
 
     paths = {name: os.path.join(work_dir, name) for name in (
         "section_tiled.tif", "section_strip.tif", "section_4x_tiled.tif", "piece_tiled.tif",
-        "model_float32", "model_bf16")}
-    if not os.path.exists(paths["section_4x_tiled.tif"]):
+        "section_4x_strip.tif", "core.png", "core_4x.png", "masks", "model_float32", "model_bf16")}
+    if not os.path.exists(paths["core_4x.png"]):
         from coretf.synthetic import cores
 
         common.log("prepare", f"rendering a {length_cm:g} cm section at {PX_PER_CM:.2f} px/cm")
@@ -67,6 +70,16 @@ def _prepare(work_dir: str, length_cm: float) -> dict:
                          tile=(256, 256))
         tifffile.imwrite(paths["section_4x_tiled.tif"], np.tile(image, (1, 4, 1)), tile=(256, 256),
                          bigtiff=True)
+        tifffile.imwrite(paths["section_4x_strip.tif"], np.tile(image, (1, 4, 1)), bigtiff=True)
+        # The core cut out with its true box and exact mask, for the colour record.
+        from coretf import io as coretf_io
+
+        x0, y0, x1, y1 = section.core_box
+        core, mask = image[y0:y1, x0:x1], (section.mask[y0:y1, x0:x1] > 0).astype(np.uint8) * 255
+        coretf_io.write_image(paths["core.png"], core)
+        coretf_io.write_image(os.path.join(paths["masks"], "core_mask.png"), mask)
+        coretf_io.write_image(os.path.join(paths["masks"], "core_4x_mask.png"), np.tile(mask, (1, 4)))
+        coretf_io.write_image(paths["core_4x.png"], np.tile(core, (1, 4, 1)))
     for policy in ("float32", "bf16"):
         if not os.path.exists(os.path.join(paths[f"model_{policy}"], "saved_model.pb")):
             import keras
@@ -89,7 +102,26 @@ def _prepare(work_dir: str, length_cm: float) -> dict:
 
 
 def _stage() -> dict:
-    """One `predict_image` run in this process: seconds and peak memory."""
+    """One measurement in this process: seconds and peak memory."""
+    if FLAGS.stage == "crop":
+        from coretf.preprocess import core_crop, core_crop_batch
+
+        started = time.perf_counter()
+        row = core_crop_batch.crop_file(FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "out_crop"),
+                                        core_crop.CropParams(), core_crop_batch.SectionMeta(px_per_cm=PX_PER_CM))
+        return {"seconds": time.perf_counter() - started, "status": row["status"],
+                "peak_rss_mb": common.rss_mb()}
+    if FLAGS.stage == "colour":
+        from coretf.analysis import colour_record
+
+        started = time.perf_counter()
+        placement = colour_record.Placement(px_per_cm=PX_PER_CM, top_depth_cm=0.0, depth_axis="x",
+                                            top_px=0, invert_label=False)
+        record, _ = colour_record.measure_section(
+            FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "masks"),
+            os.path.join(os.path.dirname(FLAGS.input), "out_colour"), placement)
+        return {"seconds": time.perf_counter() - started, "lines": len(record),
+                "peak_rss_mb": common.rss_mb()}
     rss_before = common.rss_mb()
     import tifffile
 
@@ -113,17 +145,18 @@ def _stage() -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _measure(name: str, input_path: str, model: str, factor: float) -> dict:
+def _measure(name: str, stage: str, input_path: str, model: str, factor: float) -> dict:
     common.log("benchmark", f"{name}: {os.path.basename(input_path)}, {os.path.basename(model)}, "
                             f"resolution factor {factor:g}")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with common.CpuShare() as cpu:
         result = subprocess.run(
-            [sys.executable, __file__, "--stage=predict", f"--input={input_path}", f"--model={model}",
+            [sys.executable, __file__, f"--stage={stage}", f"--input={input_path}", f"--model={model}",
              f"--resolution_factor={factor}"], capture_output=True, text=True, check=False)
     if result.returncode:
         raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["stage"] = stage
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = (after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime) / (
         os.cpu_count() * max(figures["seconds"], 1e-9))
@@ -141,12 +174,16 @@ def main(argv):
         return
     paths = _prepare(FLAGS.work_dir, FLAGS.length_cm)
     plan = {
-        "float32": (paths["section_tiled.tif"], paths["model_float32"], 1.0),
-        "float32_half": (paths["section_tiled.tif"], paths["model_float32"], 0.5),
-        "float32_strip": (paths["section_strip.tif"], paths["model_float32"], 0.5),
-        "float32_4x_half": (paths["section_4x_tiled.tif"], paths["model_float32"], 0.5),
-        "float32_4x": (paths["section_4x_tiled.tif"], paths["model_float32"], 1.0),
-        "bf16_piece": (paths["piece_tiled.tif"], paths["model_bf16"], 1.0),
+        "crop": ("crop", paths["section_strip.tif"], "", 1.0),
+        "crop_4x": ("crop", paths["section_4x_strip.tif"], "", 1.0),
+        "float32": ("predict", paths["section_tiled.tif"], paths["model_float32"], 1.0),
+        "float32_half": ("predict", paths["section_tiled.tif"], paths["model_float32"], 0.5),
+        "float32_strip": ("predict", paths["section_strip.tif"], paths["model_float32"], 0.5),
+        "float32_4x_half": ("predict", paths["section_4x_tiled.tif"], paths["model_float32"], 0.5),
+        "float32_4x": ("predict", paths["section_4x_tiled.tif"], paths["model_float32"], 1.0),
+        "bf16_piece": ("predict", paths["piece_tiled.tif"], paths["model_bf16"], 1.0),
+        "colour": ("colour", paths["core.png"], "", 1.0),
+        "colour_4x": ("colour", paths["core_4x.png"], "", 1.0),
     }
     results = {name: _measure(name, *plan[name]) for name in FLAGS.runs}
     if "bf16_piece" in results:
@@ -159,7 +196,12 @@ def main(argv):
         verdict["within_target_full_resolution"] = results["float32"]["seconds"] <= TARGET_SECTION_S
     if "float32_half" in results:
         verdict["within_target_half_resolution"] = results["float32_half"]["seconds"] <= TARGET_SECTION_S
-    for a, b in (("float32_half", "float32_4x_half"), ("float32", "float32_4x")):
+    stages = [results.get(k, {}).get("seconds") for k in ("crop", "float32", "colour")]
+    if all(stages):
+        verdict["section_seconds_crop_predict_colour"] = sum(stages)
+        verdict["within_target_whole_section"] = sum(stages) <= TARGET_SECTION_S
+    for a, b in (("float32_half", "float32_4x_half"), ("float32", "float32_4x"), ("crop", "crop_4x"),
+                 ("colour", "colour_4x")):
         if a in results and b in results:
             verdict[f"memory_ratio_4x_{a}"] = results[b]["peak_rss_mb"] / results[a]["peak_rss_mb"]
     document = {"machine": common.machine(), "px_per_cm": PX_PER_CM, "target_section_s": TARGET_SECTION_S,

@@ -84,7 +84,10 @@ def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0) -> dict
 
 
 def cut_patches(image: np.ndarray, pores: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-overlapping `patch` px patches covering every slice, the last row/column shifted inwards.
+    """`patch` px patches covering every slice, overlapping only where the size demands it.
+
+    Windows start where `coretf.tiling.tile_starts` puts them (overlap 0): evenly spaced, the
+    last one ending at the border, so no pixel is left out.
 
     Args:
         image, pores: (D, H, W) uint8 with H, W >= patch.

@@ -2,12 +2,14 @@
 
 Each example is one whole 2-D slice of a stack with its pore label (1 = pore, 0 = solid), the
 stack name, the stack's rock type and the slice index. Every stack is its own split, named after
-the stack, so that the cross-rock-type experiment can train on "the first half of carbonate_1"
-(`split="carbonate_1[:50%]"`) and evaluate on every stack whole. Patches are cut later, in the
+the stack, so that the cross-rock-type experiment can train on part of a stack and evaluate on every
+stack whole. TFDS stores a split's examples in hashed key order: sort by `slice_index` for
+stack order. Patches are cut later, in the
 input pipeline: the paper trains on 64 px patches and evaluates on whole slices.
 
 Configs: `synthetic` (default; the paper's 4 carbonate + 4 soil + 3 sandstone stacks, generated
 by `coretf.synthetic.rocks` with exact pore truth, 30 slices of 192 x 192 px each),
+`synthetic_small` (24 slices of 128 px: the fast experiment),
 `synthetic_tiny` (the same 11 stacks, 3 slices of 64 x 64 px: smoke tests) and `manual` (a lab's
 stacks, see `manual_stacks.LAYOUT`).
 """
@@ -70,6 +72,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": "Synthetic (11 stacks, 3 rock types) and manual configs."}
     BUILDER_CONFIGS = [
         RockCtConfig(name="synthetic", description="11 synthetic stacks, 30 slices of 192 px."),
+        RockCtConfig(name="synthetic_small", slices=24, size=128,
+                     description="11 synthetic stacks, 24 slices of 128 px: the fast experiment."),
         RockCtConfig(name="synthetic_tiny", slices=3, size=64,
                      description="11 synthetic stacks, 3 slices of 64 px: smoke tests."),
         RockCtConfig(name="manual", source="manual", description="A lab's labelled stacks."),

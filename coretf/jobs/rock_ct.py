@@ -96,7 +96,8 @@ def evaluate_stacks(model: keras.Model, stacks: dict[str, rocks.Stack], train_sl
                 examples["predicted"].append((pore >= threshold).astype(np.uint8))
                 examples["confidence"].append(pore)
         sweep = counts.sweep()
-        sweeps[stack_id] = {k: v.tolist() for k, v in sweep.items()}
+        # JSON has no NaN: an undefined ratio (precision with nothing predicted pore) is null.
+        sweeps[stack_id] = {k: [float(x) if np.isfinite(x) else None for x in v] for k, v in sweep.items()}
         per_stack[stack_id] = {"rock_type": stack.rock_type, "in_sample": stack_id in train_slices,
                                "slices": int(stack.image.shape[0]), **counts.at(threshold),
                                "iou_plateau": list(rock_eval.plateau(sweep, "iou"))}
@@ -157,7 +158,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     write_json(os.path.join(model_dir, "metrics.json"), metrics)
     rock_eval.save_threshold_plot(
         os.path.join(model_dir, "threshold_metrics.png"),
-        {k: {m: np.asarray(v) for m, v in s.items()} for k, s in sweeps.items()},
+        {k: {m: np.asarray(v, dtype=float) for m, v in s.items()} for k, s in sweeps.items()},
         title=f"trained on {', '.join(train_ids)}")
     plots.save_prediction_grid(
         os.path.join(model_dir, "test_predictions.png"), examples["images"], examples["masks"],

@@ -133,8 +133,9 @@ def save_threshold_plot(path: str, sweeps: dict[str, dict[str, np.ndarray]], tit
 
     figure, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True)
     for axis, metric in zip(axes.ravel(), METRICS):
-        for name, sweep in sweeps.items():
-            axis.plot(sweep["threshold"], sweep[metric], label=name, linewidth=1.2)
+        for i, (name, sweep) in enumerate(sweeps.items()):  # tab20: 11 stacks, distinct colours
+            axis.plot(sweep["threshold"], sweep[metric], label=name, linewidth=1.2,
+                      color=plt.cm.tab20(i % 20))
         axis.set_title(metric + ("" if metric not in ("logloss", "pr_auc") else " (no threshold)"),
                        fontsize=10)
         axis.set_xlabel("threshold on P(pore)")
@@ -217,6 +218,13 @@ def save_heatmap(path: str, rows: list[dict], *, models: list[str], stacks: list
     plots._save(figure, path)
 
 
+def _mean(values) -> float:
+    """Mean ignoring NaN; NaN (without a warning) when nothing is left."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
 def claims(rows: list[dict], *, specific: dict[str, str], aggregate: str, metric: str = "iou") -> dict:
     """Checks the paper's two conclusions on out-of-sample stacks.
 
@@ -238,14 +246,14 @@ def claims(rows: list[dict], *, specific: dict[str, str], aggregate: str, metric
     for rock_type, model in specific.items():
         own = [r[metric] for r in out if r["model"] == model and r["rock_type"] == rock_type]
         other = [r[metric] for r in out if r["model"] == model and r["rock_type"] != rock_type]
-        on_own = {m: np.nanmean([r[metric] for r in out if r["model"] == m and r["rock_type"] == rock_type])
+        on_own = {m: _mean([r[metric] for r in out if r["model"] == m and r["rock_type"] == rock_type])
                   for m in models}
-        ranking = sorted(on_own, key=lambda m: -on_own[m])
-        result["specific"][rock_type] = {"model": model, "own": float(np.nanmean(own)),
-                                         "other": float(np.nanmean(other)),
+        ranking = sorted(on_own, key=lambda m: -np.nan_to_num(on_own[m], nan=-np.inf))
+        result["specific"][rock_type] = {"model": model, "own": _mean(own),
+                                         "other": _mean(other),
                                          "rank_on_own": ranking.index(model) + 1,
                                          "best_on_own": ranking[0]}
-    means = {m: float(np.nanmean([r[metric] for r in out if r["model"] == m])) for m in models}
-    ranking = sorted(means, key=lambda m: -means[m])
+    means = {m: _mean([r[metric] for r in out if r["model"] == m]) for m in models}
+    ranking = sorted(means, key=lambda m: -np.nan_to_num(means[m], nan=-np.inf))
     result.update(model_means=means, aggregate_rank=ranking.index(aggregate) + 1, best_mean=ranking[0])
     return result

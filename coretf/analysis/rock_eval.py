@@ -198,16 +198,17 @@ def save_heatmap(path: str, rows: list[dict], *, models: list[str], stacks: list
     from matplotlib.patches import Rectangle
 
     lookup = {(r["model"], r["stack"]): r for r in rows}
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.42 * len(stacks) + 2.2),
-                                squeeze=False)
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 0.42 * len(stacks) + 2.2),
+                                squeeze=False, layout="constrained")
     for axis, metric in zip(axes[0], metrics):
         values = np.array([[lookup[(m, s)][metric] for m in models] for s in stacks])
         cmap = "viridis" if HIGHER_IS_BETTER[metric] else "viridis_r"
         image = axis.imshow(values, cmap=cmap, aspect="auto")
         for i, stack in enumerate(stacks):
             for j, model in enumerate(models):
+                red, green, blue, _ = image.cmap(image.norm(values[i, j]))  # text readable on the cell
                 axis.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
-                          color="white" if image.norm(values[i, j]) < 0.5 else "black")
+                          color="black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white")
                 if lookup[(model, stack)]["in_sample"]:
                     axis.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red",
                                              linewidth=1.5))

@@ -145,8 +145,8 @@ def save_threshold_plot(path: str, sweeps: dict[str, dict[str, np.ndarray]], tit
     plots._save(figure, path)
 
 
-def _cell(value: float, in_sample: bool) -> str:
-    return ("nan" if not np.isfinite(value) else f"{value:.3f}") + ("*" if in_sample else "")
+def _cell(value: float | None, in_sample: bool) -> str:
+    return ("n/a" if value is None or not np.isfinite(value) else f"{value:.3f}") + ("*" if in_sample else "")
 
 
 def write_tables(rows: list[dict], csv_path: str, markdown_path: str, *, models: list[str],
@@ -171,7 +171,8 @@ def write_tables(rows: list[dict], csv_path: str, markdown_path: str, *, models:
         for stack in stacks:
             row = lookup[(model, stack)]
             writer.writerow({**{k: row[k] for k in ("model", "stack", "rock_type", "in_sample")},
-                             "threshold": threshold, **{m: f"{row[m]:.6g}" for m in METRICS}})
+                             "threshold": threshold,
+                             **{m: "" if row[m] is None else f"{row[m]:.6g}" for m in METRICS}})
     with coretf_io.atomic_path(csv_path) as tmp, open(tmp, "w") as f:
         f.write(buffer.getvalue())
     lines = [header, f"Threshold {threshold:g} on P(pore); `*` = the stack is in the model's "
@@ -183,7 +184,7 @@ def write_tables(rows: list[dict], csv_path: str, markdown_path: str, *, models:
             cells = [_cell(lookup[(m, stack)][metric], lookup[(m, stack)]["in_sample"]) for m in models]
             lines.append(f"| {stack} | {lookup[(models[0], stack)]['rock_type']} | " + " | ".join(cells) + " |")
         for label, keep in (("mean", lambda r: True), ("out-of-sample mean", lambda r: not r["in_sample"])):
-            means = [np.nanmean([lookup[(m, s)][metric] for s in stacks if keep(lookup[(m, s)])])
+            means = [mean_of([lookup[(m, s)][metric] for s in stacks if keep(lookup[(m, s)])])
                      for m in models]
             lines.append(f"| **{label}** | | " + " | ".join(f"**{v:.3f}**" for v in means) + " |")
         lines.append("")
@@ -201,7 +202,7 @@ def save_heatmap(path: str, rows: list[dict], *, models: list[str], stacks: list
     figure, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 0.42 * len(stacks) + 2.2),
                                 squeeze=False, layout="constrained")
     for axis, metric in zip(axes[0], metrics):
-        values = np.array([[lookup[(m, s)][metric] for m in models] for s in stacks])
+        values = np.array([[lookup[(m, s)][metric] for m in models] for s in stacks], dtype=np.float64)
         cmap = "viridis" if HIGHER_IS_BETTER[metric] else "viridis_r"
         image = axis.imshow(values, cmap=cmap, aspect="auto")
         for i, stack in enumerate(stacks):
@@ -219,9 +220,9 @@ def save_heatmap(path: str, rows: list[dict], *, models: list[str], stacks: list
     plots._save(figure, path)
 
 
-def _mean(values) -> float:
-    """Mean ignoring NaN; NaN (without a warning) when nothing is left."""
-    values = np.asarray(values, np.float64)
+def mean_of(values) -> float:
+    """Mean ignoring NaN and None; NaN (without a warning) when nothing is left."""
+    values = np.asarray([np.nan if v is None else v for v in values], np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
 
@@ -247,14 +248,14 @@ def claims(rows: list[dict], *, specific: dict[str, str], aggregate: str, metric
     for rock_type, model in specific.items():
         own = [r[metric] for r in out if r["model"] == model and r["rock_type"] == rock_type]
         other = [r[metric] for r in out if r["model"] == model and r["rock_type"] != rock_type]
-        on_own = {m: _mean([r[metric] for r in out if r["model"] == m and r["rock_type"] == rock_type])
+        on_own = {m: mean_of([r[metric] for r in out if r["model"] == m and r["rock_type"] == rock_type])
                   for m in models}
         ranking = sorted(on_own, key=lambda m: -np.nan_to_num(on_own[m], nan=-np.inf))
-        result["specific"][rock_type] = {"model": model, "own": _mean(own),
-                                         "other": _mean(other),
+        result["specific"][rock_type] = {"model": model, "own": mean_of(own),
+                                         "other": mean_of(other),
                                          "rank_on_own": ranking.index(model) + 1,
                                          "best_on_own": ranking[0]}
-    means = {m: _mean([r[metric] for r in out if r["model"] == m]) for m in models}
+    means = {m: mean_of([r[metric] for r in out if r["model"] == m]) for m in models}
     ranking = sorted(means, key=lambda m: -np.nan_to_num(means[m], nan=-np.inf))
     result.update(model_means=means, aggregate_rank=ranking.index(aggregate) + 1, best_mean=ranking[0])
     return result

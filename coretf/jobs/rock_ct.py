@@ -69,6 +69,11 @@ def softmax_predictor(model: keras.Model):
     return predict
 
 
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN: an undefined ratio (precision with nothing predicted pore) is null."""
+    return float(value) if np.isfinite(value) else None
+
+
 def evaluate_stacks(model: keras.Model, stacks: dict[str, rocks.Stack], train_slices: dict[str, int], *,
                     tile: int, overlap: int, threshold: float, progress: bool = True):
     """Whole-slice probabilities of every stack, thresholded at many values.
@@ -96,10 +101,10 @@ def evaluate_stacks(model: keras.Model, stacks: dict[str, rocks.Stack], train_sl
                 examples["predicted"].append((pore >= threshold).astype(np.uint8))
                 examples["confidence"].append(pore)
         sweep = counts.sweep()
-        # JSON has no NaN: an undefined ratio (precision with nothing predicted pore) is null.
-        sweeps[stack_id] = {k: [float(x) if np.isfinite(x) else None for x in v] for k, v in sweep.items()}
+        sweeps[stack_id] = {k: [_json_number(x) for x in v] for k, v in sweep.items()}
         per_stack[stack_id] = {"rock_type": stack.rock_type, "in_sample": stack_id in train_slices,
-                               "slices": int(stack.image.shape[0]), **counts.at(threshold),
+                               "slices": int(stack.image.shape[0]),
+                               **{k: _json_number(v) for k, v in counts.at(threshold).items()},
                                "iou_plateau": list(rock_eval.plateau(sweep, "iou"))}
     return per_stack, sweeps, examples
 
@@ -148,7 +153,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
         "loss": {"form": config.rock_iou_form, "alpha": config.rock_iou_alpha},
         "threshold": config.rock_threshold,
         "stacks": per_stack,
-        "out_of_sample_mean": {m: float(np.nanmean([v[m] for v in out_of_sample]))
+        "out_of_sample_mean": {m: _json_number(rock_eval.mean_of([v[m] for v in out_of_sample]))
                                for m in rock_eval.METRICS},
         "sweeps": sweeps,
         "train_seconds": round(train_seconds, 1),
@@ -182,15 +187,20 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     return metrics
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def summary_lines(metrics: dict) -> list[str]:
     """What the console shows after training."""
     mean = metrics["out_of_sample_mean"]
     lines = [f"trained on {', '.join(metrics['train_stacks'])} ({metrics['train_patches']} patches, "
              f"{metrics['epochs']} epochs x {metrics['steps_per_epoch']} steps) in "
              f"{metrics['train_seconds']:.0f} s",
-             f"out-of-sample mean at threshold {metrics['threshold']}: IoU {mean['iou']:.3f}, "
-             f"logloss {mean['logloss']:.3f}, accuracy {mean['accuracy']:.3f}, PR-AUC {mean['pr_auc']:.3f}"]
+             f"out-of-sample mean at threshold {metrics['threshold']}: IoU {_fmt(mean['iou'])}, "
+             f"logloss {_fmt(mean['logloss'])}, accuracy {_fmt(mean['accuracy'])}, "
+             f"PR-AUC {_fmt(mean['pr_auc'])}"]
     for stack_id, figures in sorted(metrics["stacks"].items()):
-        lines.append(f"  {stack_id:14s} IoU {figures['iou']:.3f}  precision {figures['precision']:.3f}  "
-                     f"recall {figures['recall']:.3f}{'  (in-sample)' if figures['in_sample'] else ''}")
+        lines.append(f"  {stack_id:14s} IoU {_fmt(figures['iou'])}  precision {_fmt(figures['precision'])}  "
+                     f"recall {_fmt(figures['recall'])}{'  (in-sample)' if figures['in_sample'] else ''}")
     return lines

@@ -68,6 +68,7 @@ def _rows():
 
 def test_tables_mark_in_sample_and_average_out_of_sample(tmp_path):
     rows = _rows()
+    rows[5]["precision"] = None  # undefined (nothing predicted pore), null in metrics.json
     rock_eval.write_tables(rows, str(tmp_path / "t.csv"), str(tmp_path / "t.md"),
                            models=["carbonate", "soil", "all"],
                            stacks=["carbonate_1", "carbonate_2", "soil_1", "soil_2"], threshold=0.5)
@@ -77,6 +78,8 @@ def test_tables_mark_in_sample_and_average_out_of_sample(tmp_path):
     assert {r["stack"] for r in table if r["in_sample"] == "True" and r["model"] == "all"} == {
         "carbonate_1", "soil_1"}
     markdown = (tmp_path / "t.md").read_text()
+    assert "| carbonate_2 | carbonate | 0.900 | n/a | 0.700 |" in markdown.split("### precision")[1]
+    assert [r["precision"] for r in table if r["model"] == "soil" and r["stack"] == "carbonate_2"] == [""]
     assert "| carbonate_1 | carbonate | 0.900* | 0.200 | 0.700* |" in markdown
     # out-of-sample IoU mean of the carbonate model: carbonate_2 0.9, soil_1 0.2, soil_2 0.2
     assert f"| **out-of-sample mean** | | **{(0.9 + 0.2 + 0.2) / 3:.3f}** |" in markdown

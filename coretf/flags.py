@@ -49,6 +49,16 @@ class TrainConfig:
     strategy: str = "default"
     export_policy: str = "float32"
     image_summaries: int = 4
+    # --- rock_ct ---
+    rock_train_stacks: tuple[str, ...] = ()
+    rock_train_slices: int = 0
+    rock_iou_form: str = "pixel"
+    rock_iou_alpha: float = 1.0
+    rock_batch_fraction: float = 0.2
+    rock_final_learning_rate: float = 1e-5
+    rock_patch_size: int = 64
+    rock_threshold: float = 0.5
+    rock_overlap: int = 0
 
     def __post_init__(self):
         checks = {"job": (self.job, JOBS), "model": (self.model, MODELS),
@@ -64,6 +74,18 @@ class TrainConfig:
         for name in ("batch_size", "epochs", "depth", "kernel_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name}={getattr(self, name)}: must be >= 1")
+        # --- rock_ct ---
+        object.__setattr__(self, "rock_train_stacks", tuple(self.rock_train_stacks))
+        if self.rock_iou_form not in ("pixel", "patch"):
+            raise ValueError(f"--rock_iou_form={self.rock_iou_form!r}: must be pixel or patch")
+        if not 0 < self.rock_batch_fraction <= 1:
+            raise ValueError(f"--rock_batch_fraction={self.rock_batch_fraction}: must be in (0, 1]")
+        if not 0 < self.rock_threshold < 1:
+            raise ValueError(f"--rock_threshold={self.rock_threshold}: must be in (0, 1)")
+        if not 0 <= self.rock_overlap < self.rock_patch_size:
+            raise ValueError(f"--rock_overlap={self.rock_overlap}: must be in [0, rock_patch_size)")
+        if self.rock_train_slices < 0 or self.rock_final_learning_rate <= 0:
+            raise ValueError("--rock_train_slices must be >= 0 and --rock_final_learning_rate > 0")
 
 
 def define_flags() -> None:
@@ -98,6 +120,22 @@ def define_flags() -> None:
     flags.DEFINE_enum("export_policy", d.export_policy, ["float32", "mixed_bfloat16"],
                       "Compute dtype of the exported SavedModel.")
     flags.DEFINE_integer("image_summaries", d.image_summaries, "Validation patches shown in TensorBoard.")
+    # --- rock_ct ---
+    flags.DEFINE_list("rock_train_stacks", [], "rock_ct: training stacks (default: the first "
+                      "stack of each rock type).")
+    flags.DEFINE_integer("rock_train_slices", d.rock_train_slices, "rock_ct: training slices in "
+                         "all, shared equally by the training stacks (0 = the shortest stack's).")
+    flags.DEFINE_enum("rock_iou_form", d.rock_iou_form, ["pixel", "patch"],
+                      "rock_ct: IoU term of the loss per pixel (eq. 1 as written) or per patch.")
+    flags.DEFINE_float("rock_iou_alpha", d.rock_iou_alpha, "rock_ct: weight alpha of the IoU term.")
+    flags.DEFINE_float("rock_batch_fraction", d.rock_batch_fraction,
+                       "rock_ct: fraction of the minibatches used per epoch (paper: 1/5).")
+    flags.DEFINE_float("rock_final_learning_rate", d.rock_final_learning_rate,
+                       "rock_ct: learning rate of the last epoch (multiplicative decay).")
+    flags.DEFINE_integer("rock_patch_size", d.rock_patch_size, "rock_ct: training/inference patch side.")
+    flags.DEFINE_float("rock_threshold", d.rock_threshold, "rock_ct: P(pore) threshold of the table.")
+    flags.DEFINE_integer("rock_overlap", d.rock_overlap,
+                         "rock_ct: minimum overlap of inference patches, px (0 = minimal overlap).")
 
 
 def config_from_flags(values: flags.FlagValues) -> TrainConfig:

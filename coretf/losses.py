@@ -43,3 +43,60 @@ class WeightedSparseCrossEntropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "class_weights": self.class_weights}
+
+
+IOU_FORMS = ("pixel", "patch")
+
+
+@keras.saving.register_keras_serializable(package="coretf")
+class CrossEntropyLogIoU(keras.losses.Loss):
+    """Cross-entropy minus alpha * log smoothed IoU of one class (Lavrukhin et al., eq. 1).
+
+    The paper writes eq. 1 as a quantity to maximise (y log p + alpha log IoU); its negative is
+    the loss here. With p the softmax probability of `positive_class` and y its 0/1 label:
+
+    - form "pixel" (eq. 1 as written): per pixel, CE - alpha * log((p y + eps) / (p + y - p y + eps)),
+      averaged over pixels. For a negative pixel the IoU term is log(eps / (p + eps)): it punishes
+      a confident false positive by up to alpha * log(1 / eps) = 11.5 alpha.
+    - form "patch" (soft IoU): the CE averaged over a patch's pixels minus
+      alpha * log((sum p y + eps) / (sum (p + y - p y) + eps)), sums over the patch.
+
+    Args:
+        alpha: weight of the IoU term (the paper gives none; 1 by default).
+        form: "pixel" or "patch".
+        eps: smoothing (the paper: 1e-5).
+        positive_class: the class whose IoU is used (1 = pore in rock_ct).
+
+    Call args:
+        y_true: (B, H, W[, 1]) integer labels.
+        y_pred: (B, H, W, C) logits, C >= 2.
+
+    Returns:
+        (B, H, W) per-pixel losses for "pixel", (B,) per-patch losses for "patch".
+    """
+
+    def __init__(self, alpha: float = 1.0, form: str = "pixel", eps: float = 1e-5,
+                 positive_class: int = 1, name: str = "ce_log_iou", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if form not in IOU_FORMS:
+            raise ValueError(f"IoU loss form must be one of {IOU_FORMS}, got {form!r}")
+        self.alpha, self.form, self.eps = float(alpha), form, float(eps)
+        self.positive_class = int(positive_class)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        if len(y_true.shape) == 4:
+            y_true = y_true[..., 0]
+        y_pred = ops.cast(y_pred, "float32")
+        cross_entropy = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        p = ops.softmax(y_pred, axis=-1)[..., self.positive_class]
+        y = ops.cast(ops.equal(y_true, self.positive_class), "float32")
+        intersection, union = p * y, p + y - p * y
+        if self.form == "pixel":
+            return cross_entropy - self.alpha * ops.log((intersection + self.eps) / (union + self.eps))
+        iou = (ops.sum(intersection, axis=(1, 2)) + self.eps) / (ops.sum(union, axis=(1, 2)) + self.eps)
+        return ops.mean(cross_entropy, axis=(1, 2)) - self.alpha * ops.log(iou)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "form": self.form, "eps": self.eps,
+                "positive_class": self.positive_class}

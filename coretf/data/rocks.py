@@ -1,0 +1,121 @@
+"""Input pipeline of the rock_ct job (Lavrukhin et al., §4.3-4.4): stacks, training patches, tf.data.
+
+Stacks are small enough (tens of slices of a few hundred px) to hold in memory as arrays: the job
+reads every stack once, cuts the training stacks' leading slices into 64 px patches and evaluates
+on every stack's whole slices. Intensities stay in [0, 1] here; the model itself shifts them to
+the paper's [-0.5, 0.5], so the exported SavedModel takes [0, 1] like every coretf model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from coretf.tiling import tile_starts
+
+NAME = "rock_ct"
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """One stack in memory: (D, H, W) uint8 image and pores (1 = pore), slices in stack order."""
+
+    stack_id: str
+    rock_type: str
+    image: np.ndarray
+    pores: np.ndarray
+
+
+def get_builder(config: str, data_dir: str, manual_dir: str | None = None) -> tfds.core.DatasetBuilder:
+    """Builds (if needed) and returns the rock_ct builder of a config ("synthetic", "manual", ...)."""
+    import coretf_datasets.rock_ct  # noqa: F401  (registers the builder)
+
+    builder = tfds.builder(f"{NAME}/{config}", data_dir=data_dir)
+    if builder.builder_config.source == "manual" and not manual_dir and not builder.is_prepared():
+        raise ValueError(f"config {config!r} reads a lab's stacks: pass --manual_dir")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    return builder
+
+
+def load_stacks(builder: tfds.core.DatasetBuilder) -> dict[str, Stack]:
+    """Every stack (split) of a prepared builder, slices sorted by index (TFDS stores them hashed)."""
+    stacks = {}
+    for split in sorted(builder.info.splits):
+        examples = sorted(tfds.as_numpy(builder.as_dataset(split=split)), key=lambda e: e["slice_index"])
+        stacks[split] = Stack(stack_id=split, rock_type=examples[0]["rock_type"].decode(),
+                              image=np.stack([e["image"][..., 0] for e in examples]),
+                              pores=np.stack([e["pores"][..., 0] for e in examples]))
+    return stacks
+
+
+def default_training_stacks(stacks: dict[str, Stack]) -> tuple[str, ...]:
+    """The paper's choice: the first stack (by name) of each rock type."""
+    first = {}
+    for stack_id in sorted(stacks):
+        first.setdefault(stacks[stack_id].rock_type, stack_id)
+    return tuple(first[rock] for rock in sorted(first))
+
+
+def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0) -> dict[str, int]:
+    """How many leading slices each training stack gives, for an equal training-set size.
+
+    The paper trains every model on the same number of slices: one stack whole, half of each of
+    two stacks, a third of each of three. `total` is that number (0 = the shortest training
+    stack's depth); each of the k stacks gives total // k slices.
+
+    Raises:
+        ValueError: an unknown stack, or a stack too short for its share.
+    """
+    unknown = [s for s in train_ids if s not in stacks]
+    if unknown or not train_ids:
+        raise ValueError(f"training stacks {list(train_ids)}: unknown {unknown}; the data has "
+                         f"{sorted(stacks)}")
+    total = total or min(stacks[s].image.shape[0] for s in train_ids)
+    share = total // len(train_ids)
+    for stack_id in train_ids:
+        depth = stacks[stack_id].image.shape[0]
+        if share < 1 or share > depth:
+            raise ValueError(f"stack {stack_id!r}: has {depth} slices, cannot give {share} of a "
+                             f"{total}-slice training set shared by {len(train_ids)} stacks")
+    return {stack_id: share for stack_id in train_ids}
+
+
+def cut_patches(image: np.ndarray, pores: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
+    """`patch` px patches covering every slice, overlapping only where the size demands it.
+
+    Windows start where `coretf.tiling.tile_starts` puts them (overlap 0): evenly spaced, the
+    last one ending at the border, so no pixel is left out.
+
+    Args:
+        image, pores: (D, H, W) uint8 with H, W >= patch.
+
+    Returns:
+        (N, patch, patch, 1) float32 images in [0, 1] and (N, patch, patch, 1) uint8 labels.
+    """
+    depth, height, width = image.shape
+    if height < patch or width < patch:
+        raise ValueError(f"slices of {height}x{width} px are smaller than one {patch} px patch")
+    windows = [(r, c) for r in tile_starts(height, patch, 0) for c in tile_starts(width, patch, 0)]
+    images = np.stack([image[:, r:r + patch, c:c + patch] for r, c in windows], 1)
+    labels = np.stack([pores[:, r:r + patch, c:c + patch] for r, c in windows], 1)
+    images = images.reshape(-1, patch, patch, 1).astype(np.float32) / 255.0
+    return images, labels.reshape(-1, patch, patch, 1)
+
+
+def training_patches(stacks: dict[str, Stack], slices: dict[str, int], patch: int):
+    """The training set: patches of the leading `slices[stack]` slices of each training stack."""
+    parts = [cut_patches(stacks[s].image[:n], stacks[s].pores[:n], patch) for s, n in slices.items()]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def make_training_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int,
+                          seed: int) -> tf.data.Dataset:
+    """Shuffled (reshuffled every pass, seeded), repeated batches of (images, labels)."""
+    return (tf.data.Dataset.from_tensor_slices((images, labels))
+            .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(batch_size, drop_remainder=len(images) >= batch_size)
+            .prefetch(tf.data.AUTOTUNE))

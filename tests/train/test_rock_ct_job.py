@@ -1,0 +1,129 @@
+"""rock_ct job end to end on the manual dummy stacks, and the experiment runner's table assembly."""
+
+import dataclasses
+import importlib.util
+import json
+import pathlib
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from coretf import export as export_lib
+from coretf import train
+from coretf.flags import TrainConfig
+from coretf.jobs import rock_ct
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DUMMY = REPO / "datasets" / "rock_ct" / "dummy_data"
+
+CONFIG = TrainConfig(job="rock_ct", dataset="manual", manual_dir=str(DUMMY), model="unet",
+                     filters=(4,), depth=2, activation="elu", batch_size=2, epochs=2,
+                     steps_per_epoch=1, rock_patch_size=32, rock_overlap=4,
+                     rock_train_stacks=("carbonate_a", "soil_a"), mixed_precision="float32")
+
+
+def _experiment_module():
+    spec = importlib.util.spec_from_file_location("rock_experiment", REPO / "scripts" / "rock_experiment.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("rock")
+    config = dataclasses.replace(CONFIG, data_dir=str(tmp_path / "data"))
+    metrics = train.train_and_evaluate(config, str(tmp_path / "model"))
+    return tmp_path, config, metrics
+
+
+def test_every_stack_evaluated_with_in_sample_marked(trained):
+    tmp_path, _, metrics = trained
+    model_dir = tmp_path / "model"
+    assert metrics["stacks"] == json.loads((model_dir / "metrics.json").read_text())["stacks"]
+    # equal share: the shorter stack has 3 slices, so one slice from each of the two stacks
+    assert metrics["train_slices"] == {"carbonate_a": 1, "soil_a": 1}
+    assert metrics["train_patches"] == 2 * 3 + 2 * 2  # 32 px patches of a 64 x 72 and a 64 x 64 slice
+    assert metrics["steps_per_epoch"] == 1 and metrics["epochs"] == 2
+    stacks = metrics["stacks"]
+    assert sorted(stacks) == ["carbonate_a", "carbonate_b", "sandstone_a", "soil_a"]
+    assert [s for s in sorted(stacks) if stacks[s]["in_sample"]] == ["carbonate_a", "soil_a"]
+    assert stacks["carbonate_b"]["slices"] == 2 and stacks["soil_a"]["rock_type"] == "soil"
+    for figures in stacks.values():
+        for metric in ("logloss", "accuracy", "pr_auc"):
+            assert np.isfinite(figures[metric])
+        assert 0.0 <= figures["accuracy"] <= 1.0
+    sweep = metrics["sweeps"]["sandstone_a"]
+    assert len(sweep["threshold"]) == len(sweep["iou"]) == 19
+    assert sweep["recall"] == sorted(sweep["recall"], reverse=True)  # recall falls as t rises
+    assert all(v is None or np.isfinite(v) for s in metrics["sweeps"].values() for l in s.values() for v in l)
+    for name in ("threshold_metrics.png", "test_predictions.png", "history.csv", "export/saved_model.pb",
+                 "checkpoints/epoch_002.weights.h5"):
+        assert (model_dir / name).exists(), name
+    assert list((model_dir / "logs").rglob("events.out.tfevents*"))
+
+
+def test_saved_model_matches_model_and_takes_unit_range(trained):
+    tmp_path, config, _ = trained
+    model, multiple = rock_ct.build_model(config)
+    model.load_weights(tmp_path / "model" / "checkpoints" / "epoch_002.weights.h5")
+    loaded = tf.saved_model.load(str(tmp_path / "model" / "export"))
+    images = np.random.default_rng(0).random((2, 40, 52, 1), dtype=np.float32)  # multiples of 4
+    expected = tf.nn.softmax(model(images), -1).numpy()
+    served = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)
+    np.testing.assert_allclose(served["confidence"].numpy(), expected[..., 1], atol=1e-4)
+    metadata = export_lib.load_metadata(loaded)
+    assert metadata["confidence_class"] == 1 and metadata["class_names"] == ["solid", "pore"]
+    assert metadata["tile_size"] == 32 and metadata["input_multiple"] == multiple == 4
+    # the [-0.5, 0.5] shift of the paper lives inside the model
+    assert model.layers[1].offset == -0.5
+    odd = loaded.signatures["serving_default"](images=tf.constant(images[:, :37, :51]))
+    assert odd["probabilities"].shape == (2, 37, 51, 2)
+
+
+def test_model_must_be_the_unet_and_unknown_stacks_are_named(trained, tmp_path):
+    _, config, _ = trained
+    with pytest.raises(ValueError, match="--model=unet"):
+        rock_ct.build_model(dataclasses.replace(config, model="segnet"))
+    with pytest.raises(ValueError, match=r"unknown \['granite_1'\]"):
+        train.train_and_evaluate(dataclasses.replace(config, rock_train_stacks=("granite_1",)),
+                                 str(tmp_path / "bad"))
+    with pytest.raises(ValueError, match="--rock_iou_form='dice'"):
+        TrainConfig(rock_iou_form="dice")
+
+
+def test_experiment_models_are_the_papers_seven():
+    module = _experiment_module()
+    models = module.experiment_models({"carbonate": "carbonate_1", "soil": "soil_1",
+                                       "sandstone": "sandstone_1"})
+    assert models == {"carbonate": ("carbonate_1",), "sandstone": ("sandstone_1",), "soil": ("soil_1",),
+                      "carbonate+sandstone": ("carbonate_1", "sandstone_1"),
+                      "carbonate+soil": ("carbonate_1", "soil_1"),
+                      "sandstone+soil": ("sandstone_1", "soil_1"),
+                      "all": ("carbonate_1", "sandstone_1", "soil_1")}
+
+
+def test_runner_assembles_table_from_finished_models(trained, tmp_path, monkeypatch):
+    """Models whose metrics.json exists are not retrained; the table, heat map and claims follow."""
+    source, config, metrics = trained
+    module = _experiment_module()
+    train_stacks = {"carbonate": "carbonate_a", "sandstone": "sandstone_a", "soil": "soil_a"}
+    for name, ids in module.experiment_models(train_stacks).items():
+        fake = json.loads(json.dumps(metrics))
+        for stack_id, figures in fake["stacks"].items():
+            figures["in_sample"] = stack_id in ids
+            figures["iou"] = 0.9 if stack_id in ids else 0.1 * len(ids)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(fake))
+    monkeypatch.setattr(module, "train_and_evaluate", lambda *a: pytest.fail("retrained a finished model"))
+    result = module.run_experiment(dataclasses.replace(config, rock_train_stacks=()), str(tmp_path))
+    assert result["best_mean"] == "all" and result["aggregate_rank"] == 1
+    markdown = (tmp_path / "table.md").read_text()
+    assert "| carbonate_a | carbonate | 0.900* | 0.100 | 0.100 | 0.900* | 0.900* | 0.200 | 0.900* |" in markdown
+    assert "The all-types model ranks 1" in markdown
+    assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((tmp_path / "table.csv").read_text().splitlines()) == 1 + 7 * 4

@@ -196,7 +196,7 @@ def _scan(ice_fraction: np.ndarray, specimen: Specimen, scale: float, scan: Scan
     rng = np.random.default_rng(list(key))
     n = ice_fraction.shape[0]
     r = _radius_map(n, specimen.centre, scale)
-    inner, outer = specimen.tube_radius * scale, (specimen.tube_radius + 0.03 * n / scale) * scale
+    inner, outer = specimen.tube_radius * scale, (specimen.tube_radius + max(3.0, 0.03 * n / scale)) * scale
     image = specimen.air_level + (ICE_LEVEL - specimen.air_level) * ice_fraction
     image = np.where(r < inner, image, np.where(r < outer, RING_LEVEL, BACKGROUND_LEVEL))
     image *= 1.0 - scan.cupping * np.clip(1.0 - r / outer, 0, 1) ** 2

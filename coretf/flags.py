@@ -18,6 +18,7 @@ MODELS = ("segnet", "unet", "fcn8")
 AUGMENTATIONS = ("gn", "cs", "rf")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+ICE_NETWORKS = ("unet", "published")  # ice_ct: the paper's U-Net, or the published code's network
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,11 @@ class TrainConfig:
     strategy: str = "default"
     export_policy: str = "float32"
     image_summaries: int = 4
+    # --- ice_ct ---
+    ice_network: str = "unet"
+    ice_batchnorm: bool = False
+    ice_patch_size: int = 128
+    ice_tile: int = 256
 
     def __post_init__(self):
         checks = {"job": (self.job, JOBS), "model": (self.model, MODELS),
@@ -64,6 +70,12 @@ class TrainConfig:
         for name in ("batch_size", "epochs", "depth", "kernel_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name}={getattr(self, name)}: must be >= 1")
+        # --- ice_ct ---
+        if self.ice_network not in ICE_NETWORKS:
+            raise ValueError(f"--ice_network={self.ice_network!r}: must be one of {', '.join(ICE_NETWORKS)}")
+        for name in ("ice_patch_size", "ice_tile"):
+            if getattr(self, name) < 16:
+                raise ValueError(f"--{name}={getattr(self, name)}: must be >= 16")
 
 
 def define_flags() -> None:
@@ -98,6 +110,13 @@ def define_flags() -> None:
     flags.DEFINE_enum("export_policy", d.export_policy, ["float32", "mixed_bfloat16"],
                       "Compute dtype of the exported SavedModel.")
     flags.DEFINE_integer("image_summaries", d.image_summaries, "Validation patches shown in TensorBoard.")
+    # --- ice_ct ---
+    flags.DEFINE_enum("ice_network", d.ice_network, ICE_NETWORKS,
+                      "ice_ct: unet = the paper's U-Net (--depth, --filters, --upsampling); "
+                      "published = the published code's 6-level network (1,513,409 parameters).")
+    flags.DEFINE_boolean("ice_batchnorm", d.ice_batchnorm, "ice_ct: BatchNorm in the U-Net's blocks.")
+    flags.DEFINE_integer("ice_patch_size", d.ice_patch_size, "ice_ct: training crop side, low-res px.")
+    flags.DEFINE_integer("ice_tile", d.ice_tile, "ice_ct: tile side of whole-slice inference, px.")
 
 
 def config_from_flags(values: flags.FlagValues) -> TrainConfig:

@@ -106,9 +106,10 @@ def find_field_of_view(image: np.ndarray, name: str = "slice") -> FieldOfView:
     """Finds the circle inside the carbon-fibre tube of a denoised slice.
 
     The tube is the outermost bright ring: the widest connected bright region (above Otsu's
-    threshold of the reduced slice) gives the tube's outer circle; the inner wall is the
-    steepest step of the mean radial profile within the outer 15 % of that radius (8 px at least), and the field
-    of view stops 1.5 reduced pixels inside it, so no ring pixel blurred by the scanner is kept.
+    threshold of the reduced slice) gives the tube's outer circle; the inner wall is the outermost
+    step of the mean radial profile at least half as steep as its steepest step within the outer
+    15 % of that radius (8 px at least); the field of view stops 2.5 reduced pixels inside it, so
+    no ring pixel blurred by the scanner is kept.
 
     Args:
         image: (H, W) uint8 or uint16 slice, salt-and-pepper removed.
@@ -148,8 +149,10 @@ def find_field_of_view(image: np.ndarray, name: str = "slice") -> FieldOfView:
     if hi - lo < 2 or hi >= len(profile):
         raise ImageError(f"{name}: the ring at radius {outer / scale:.0f} px is too thin or cut off")
     steps = np.abs(np.diff(profile[lo : hi + 1]))
-    inner = lo + int(np.argmax(steps)) + 1.0  # first radius inside the wall
-    fov_radius = (inner - 1.5) / scale
+    # The wall's inner edge is the outermost strong step: a specimen touching the wall may show
+    # a larger step further in (ice against the air gap), which is still inside the field of view.
+    inner = lo + int(np.nonzero(steps >= 0.5 * steps.max())[0][-1]) + 1.0  # first radius in the wall
+    fov_radius = (inner - 2.5) / scale
     return FieldOfView(((cy + 0.5) / scale, (cx + 0.5) / scale), fov_radius)
 
 

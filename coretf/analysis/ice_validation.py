@@ -200,9 +200,10 @@ class Validation:
         return rows
 
     def overlays(self, side: int = 96, zoom: int = 4) -> np.ndarray:
-        """Fig. 11: per specimen a central crop of its first test slice, weak-label boundary in
-        green and network boundary in red on top; (side*zoom, n*side*zoom, 3) uint8."""
-        panels = []
+        """Fig. 11: per specimen a central crop (at most `side` px) of its first test slice, the
+        weak-label boundary in green and the network's in red on top, magnified `zoom` times;
+        the panels side by side, 8 px apart: (<= side*zoom, ~n*side*zoom, 3) uint8."""
+        crops = []
         for record in self.specimens.values():
             o = record.overlay
             h, w = o["image"].shape
@@ -211,9 +212,13 @@ class Validation:
             rgb = np.repeat(o["image"][crop][..., None], 3, axis=2)
             rgb[boundary(o["weak"][crop])] = (0, 220, 0)
             rgb[boundary(o["network"][crop])] = (255, 30, 30)
-            rgb = np.pad(rgb, ((0, side - rgb.shape[0]), (0, side - rgb.shape[1]), (0, 0)))
+            crops.append(rgb)
+        height = max(c.shape[0] for c in crops)
+        panels = []
+        for rgb in crops:
+            rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, 0), (0, 0)), constant_values=255)
             panels.append(np.repeat(np.repeat(rgb, zoom, 0), zoom, 1))
-            panels.append(np.full((side * zoom, 8, 3), 255, np.uint8))
+            panels.append(np.full((height * zoom, 8, 3), 255, np.uint8))
         return np.concatenate(panels[:-1], axis=1)
 
 
@@ -288,3 +293,66 @@ def validate(examples: Iterable[tuple[dict, str]], predict: Callable[[np.ndarray
         image = coretf_io.to_float(np.asarray(example["image"])[..., 0])
         validation.add(example, predict(image), split)
     return validation.write(output_dir)
+
+
+def saved_model_predictor(export_dir: str, tile: int | None = None, batch_size: int = 4):
+    """(H, W) slice -> ice probability through an exported ice_ct SavedModel, tiled.
+
+    Needs only TensorFlow and the SavedModel (no coretf model code); the tile side defaults to
+    the one the model was trained for (its metadata's "tile_size").
+
+    Raises:
+        ValueError: the SavedModel is not an ice_ct export.
+    """
+    import json
+
+    import tensorflow as tf
+
+    from coretf.tiling import predict_tiled
+
+    loaded = tf.saved_model.load(export_dir)
+    metadata = json.loads(loaded.signatures["metadata"]()["json"].numpy().decode())
+    if metadata.get("job") != "ice_ct":
+        raise ValueError(f"{export_dir}: a SavedModel of job {metadata.get('job')!r}, not ice_ct")
+    serve = loaded.signatures["serving_default"]
+    tile = tile or int(metadata["tile_size"])
+
+    def predict(batch):
+        return serve(images=tf.constant(batch, tf.float32))["confidence"].numpy()[..., None]
+
+    return lambda image: predict_tiled(predict, image[..., None], tile=tile,
+                                       overlap=min(32, tile // 4), batch_size=batch_size)[..., 0]
+
+
+def define_flags() -> None:
+    """Flags of `python -m coretf.analysis.ice_validation` (called under __main__ only)."""
+    from absl import flags
+
+    flags.DEFINE_string("model", None, "An ice_ct SavedModel folder (<model_dir>/export).",
+                        required=True)
+    flags.DEFINE_string("dataset", "synthetic", "ice_ct builder config (synthetic, manual, ...).")
+    flags.DEFINE_string("data_dir", "runs/tensorflow_datasets", "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "A lab's specimens folder, for the manual config.")
+    flags.DEFINE_string("output_dir", None, "Where Table II and the figures go.", required=True)
+    flags.DEFINE_integer("tile", 0, "Tile side; 0 = the model's training tile.")
+
+
+def main(argv) -> None:
+    del argv
+    from absl import flags
+
+    from coretf.data import ice_ct as ice_data
+
+    values = flags.FLAGS
+    predict = saved_model_predictor(values.model, values.tile or None)
+    builder = ice_data.get_builder(values.dataset, values.data_dir, values.manual_dir)
+    rows = validate(ice_data.iter_slices(builder), predict, values.output_dir)
+    print(markdown_table(rows))
+    print(f"Table II, Fig. 10 and Fig. 11 in {os.path.abspath(values.output_dir)}")
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)

@@ -70,7 +70,8 @@ def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: i
         Dataset of (float32 (B, P, P, 1) in [0, 1], int32 (B, P, P, 1)).
     """
     ds = builder.as_dataset(split=split, shuffle_files=training,
-                            read_config=tfds.ReadConfig(shuffle_seed=seed))
+                            # no auto-cache: a partial read (sample_batch) would discard it
+                            read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False))
     options = tf.data.Options()
     options.deterministic = True
     ds = ds.with_options(options).map(_inputs, num_parallel_calls=tf.data.AUTOTUNE)

@@ -86,3 +86,19 @@ def test_network_choices_and_bad_flags():
         TrainConfig(job="ice_ct", ice_network="vnet")
     with pytest.raises(ValueError, match="--ice_patch_size=8"):
         TrainConfig(job="ice_ct", ice_patch_size=8)
+
+
+def test_validation_from_the_saved_model_reproduces_table2(trained, tmp_path):
+    """`python -m coretf.analysis.ice_validation`'s path: SavedModel only, tiled, same figures."""
+    from coretf.data import ice_ct as ice_data
+
+    model_dir, _ = trained
+    builder = ice_data.get_builder("synthetic_tiny", str(model_dir.parent / "data"))
+    predict = ice_validation.saved_model_predictor(str(model_dir / "export"))
+    rows = ice_validation.validate(ice_data.iter_slices(builder), predict, str(tmp_path), progress=False)
+    expected = json.loads((model_dir / "metrics.json").read_text())["table2"]
+    for row, reference in zip(rows, expected):
+        assert (row["specimen"], row["method"]) == (reference["specimen"], reference["method"])
+        assert row["iou_vs_weak"] == pytest.approx(reference["iou_vs_weak"], abs=2e-3)
+        assert row["weight_g"] == pytest.approx(reference["weight_g"], rel=5e-3)
+    assert (tmp_path / "table2.md").exists()

@@ -18,6 +18,7 @@ MODELS = ("segnet", "unet", "fcn8")
 AUGMENTATIONS = ("gn", "cs", "rf")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+ICE_NETWORKS = ("unet", "published")  # ice_ct: the paper's U-Net, or the published code's network
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,11 @@ class TrainConfig:
     rock_patch_size: int = 64
     rock_threshold: float = 0.5
     rock_overlap: int = 0
+    # --- ice_ct ---
+    ice_network: str = "unet"
+    ice_batchnorm: bool = False
+    ice_patch_size: int = 128
+    ice_tile: int = 256
 
     def __post_init__(self):
         checks = {"job": (self.job, JOBS), "model": (self.model, MODELS),
@@ -86,6 +92,12 @@ class TrainConfig:
             raise ValueError(f"--rock_overlap={self.rock_overlap}: must be in [0, rock_patch_size)")
         if self.rock_train_slices < 0 or self.rock_final_learning_rate <= 0:
             raise ValueError("--rock_train_slices must be >= 0 and --rock_final_learning_rate > 0")
+        # --- ice_ct ---
+        if self.ice_network not in ICE_NETWORKS:
+            raise ValueError(f"--ice_network={self.ice_network!r}: must be one of {', '.join(ICE_NETWORKS)}")
+        for name in ("ice_patch_size", "ice_tile"):
+            if getattr(self, name) < 16:
+                raise ValueError(f"--{name}={getattr(self, name)}: must be >= 16")
 
 
 def define_flags() -> None:
@@ -136,6 +148,13 @@ def define_flags() -> None:
     flags.DEFINE_float("rock_threshold", d.rock_threshold, "rock_ct: P(pore) threshold of the table.")
     flags.DEFINE_integer("rock_overlap", d.rock_overlap,
                          "rock_ct: minimum overlap of inference patches, px (0 = minimal overlap).")
+    # --- ice_ct ---
+    flags.DEFINE_enum("ice_network", d.ice_network, ICE_NETWORKS,
+                      "ice_ct: unet = the paper's U-Net (--depth, --filters, --upsampling); "
+                      "published = the published code's 6-level network (1,513,409 parameters).")
+    flags.DEFINE_boolean("ice_batchnorm", d.ice_batchnorm, "ice_ct: BatchNorm in the U-Net's blocks.")
+    flags.DEFINE_integer("ice_patch_size", d.ice_patch_size, "ice_ct: training crop side, low-res px.")
+    flags.DEFINE_integer("ice_tile", d.ice_tile, "ice_ct: tile side of whole-slice inference, px.")
 
 
 def config_from_flags(values: flags.FlagValues) -> TrainConfig:

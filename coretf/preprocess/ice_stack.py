@@ -1,0 +1,235 @@
+"""Slice stacks of one ice-core specimen at two resolutions: reading, pairing, labelling.
+
+A stack is a folder of 2-D slices (PNG or TIFF, 8- or 16-bit grayscale), ordered by file name
+(numbers compared as numbers, so `s2` comes before `s10`), slice 0 at the specimen top. The
+low-res stack has half as many slices as the high-res one: low-res slice k is aligned with
+high-res slices 2k and 2k + 1 (the paper reconstructs both from the same projections), and its
+sides are half the high-res ones (an odd last high-res row or column is dropped).
+
+`label_stack` streams over the pairs with a thread pool (OpenCV and NumPy release the GIL, so
+both cores work) and yields every low-res slice's labels in order, or the error of a bad one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from coretf import io as coretf_io
+from coretf.io import ImageError
+from coretf.preprocess import ice_labels
+
+SLICE_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+@dataclasses.dataclass(frozen=True)
+class LowResLabels:
+    """Everything the paper derives for one low-res slice.
+
+    Attributes:
+        name: the low-res slice's file name.
+        index: its position in the stack (0 = specimen top).
+        image: (h, w) uint8, the denoised, normalised low-res slice (0 outside the field of view).
+        fov: (h, w) uint8, 1 inside the field of view.
+        weak: (h, w) uint8, the weak label from two high-res GMM masks, 1 = ice.
+        gmm_low, otsu_low: (h, w) uint8, the baselines on the low-res slice itself.
+        thresholds: grey-level thresholds (normalised levels) of the three slices.
+    """
+
+    name: str
+    index: int
+    image: np.ndarray
+    fov: np.ndarray
+    weak: np.ndarray
+    gmm_low: np.ndarray
+    otsu_low: np.ndarray
+    thresholds: dict
+
+
+def natural_key(name: str) -> list:
+    """Sort key comparing digit runs as numbers: s2.png < s10.png."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_slices(folder: str | os.PathLike) -> list[str]:
+    """The slice files of a stack folder in stack order.
+
+    Raises:
+        ImageError: the folder is missing or holds no slice.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise ImageError(f"{folder}: no such folder")
+    names = sorted((n for n in os.listdir(folder) if n.lower().endswith(SLICE_SUFFIXES)
+                    and not n.startswith(".")), key=natural_key)
+    if not names:
+        raise ImageError(f"{folder}: no slices (expected {', '.join(SLICE_SUFFIXES)} files)")
+    return [os.path.join(folder, n) for n in names]
+
+
+def check_pairing(high: Sequence[str], low: Sequence[str]) -> None:
+    """Raises ImageError unless the high-res stack has exactly two slices per low-res slice."""
+    if len(high) != 2 * len(low):
+        raise ImageError(
+            f"{os.path.dirname(high[0])} ({len(high)} slices) and {os.path.dirname(low[0])} "
+            f"({len(low)} slices) do not pair up: the high-res stack needs exactly 2 slices per "
+            f"low-res slice")
+
+
+class StackReader:
+    """Reads the slices of one stack, checking they share one size and bit depth."""
+
+    def __init__(self):
+        self.reference: tuple[str, tuple, np.dtype] | None = None
+
+    def __call__(self, path: str) -> np.ndarray:
+        image = coretf_io.read_image(path)
+        if image.ndim != 2:
+            raise ImageError(f"{path}: expected a grayscale slice, got shape {image.shape}")
+        if image.dtype not in (np.uint8, np.uint16):
+            raise ImageError(f"{path}: expected an 8- or 16-bit slice, got {image.dtype}")
+        if self.reference is None:
+            self.reference = (path, image.shape, image.dtype)
+        first, shape, dtype = self.reference
+        if image.shape != shape or image.dtype != dtype:
+            raise ImageError(f"{path}: {image.shape[0]}x{image.shape[1]} {image.dtype} differs from "
+                             f"the stack's first slice {os.path.basename(first)} "
+                             f"({shape[0]}x{shape[1]} {dtype}); mixed sizes or bit depths in one stack")
+        return image
+
+
+def label_pair(high_a: np.ndarray, high_b: np.ndarray, low: np.ndarray,
+               names: tuple[str, str, str], index: int = 0) -> LowResLabels:
+    """Labels low-res slice `low` from its two high-res slices.
+
+    Args:
+        high_a, high_b: (H, W) uint8/uint16 high-res slices 2k and 2k + 1.
+        low: (h, w) uint8/uint16 low-res slice k, with H in (2h, 2h + 1) and W likewise.
+        names: file names of the three, for errors.
+        index: k.
+
+    Raises:
+        ImageError: sizes that do not pair, or a slice that cannot be labelled
+            (BlankSliceError for an all-black one).
+    """
+    if any(hs not in (2 * ls, 2 * ls + 1) for hs, ls in zip(high_a.shape, low.shape)):
+        raise ImageError(f"{names[2]}: {low.shape[0]}x{low.shape[1]} px does not pair with "
+                         f"{os.path.basename(names[0])} ({high_a.shape[0]}x{high_a.shape[1]} px): "
+                         f"the low resolution must be half the high resolution")
+    first = ice_labels.label_slice(high_a, names[0])
+    second = ice_labels.label_slice(high_b, names[1])
+    # The low-res field of view: inside both high-res circles, at half the scale.
+    fov = ice_labels.FieldOfView(first.fov.centre, min(first.fov.radius, second.fov.radius))
+    own = ice_labels.label_slice(low, names[2], fov=fov.scaled(0.5))
+    h, w = low.shape
+    weak = ice_labels.low_resolution_label(first.gmm, second.gmm)[:h, :w] & own.fov_mask
+    return LowResLabels(
+        name=os.path.basename(names[2]), index=index, image=own.image,
+        fov=own.fov_mask.astype(np.uint8), weak=weak.astype(np.uint8),
+        gmm_low=own.gmm.astype(np.uint8), otsu_low=own.otsu.astype(np.uint8),
+        thresholds={"gmm_high_a": first.gmm_threshold, "gmm_high_b": second.gmm_threshold,
+                    "gmm_low": own.gmm_threshold, "otsu_low": own.otsu_threshold})
+
+
+def label_stack(high_dir: str, low_dir: str, *, workers: int = 2,
+                skip: Sequence[int] = ()) -> Iterator[tuple[int, str, LowResLabels | ImageError]]:
+    """Streams the labels of every low-res slice of a specimen, in stack order.
+
+    Args:
+        high_dir, low_dir: the two stack folders.
+        workers: threads (slices labelled at once).
+        skip: low-res indices not to process (already done).
+
+    Yields:
+        (index, low-res file path, LowResLabels or the ImageError that made the slice unusable).
+
+    Raises:
+        ImageError: a folder is missing or empty, or the stacks do not pair up.
+    """
+    high, low = list_slices(high_dir), list_slices(low_dir)
+    check_pairing(high, low)
+    read_high, read_low = StackReader(), StackReader()
+    done = set(skip)
+
+    def work(k: int) -> LowResLabels | ImageError:
+        try:
+            return label_pair(read_high(high[2 * k]), read_high(high[2 * k + 1]), read_low(low[k]),
+                              (high[2 * k], high[2 * k + 1], low[k]), k)
+        except ImageError as error:
+            return error
+
+    for reader, path in ((read_high, high[0]), (read_low, low[0])):
+        try:  # the first slices set the stack's size and bit depth, whichever thread runs first
+            reader(path)
+        except ImageError:
+            pass  # reported when its pair is processed
+    todo = [k for k in range(len(low)) if k not in done]
+    # At most 2 x workers slices in flight: memory stays a few slices whatever the stack size.
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+        pending: list[tuple[int, concurrent.futures.Future]] = []
+        for k in todo:
+            pending.append((k, pool.submit(work, k)))
+            if len(pending) >= 2 * max(1, workers):
+                index, future = pending.pop(0)
+                yield index, low[index], future.result()
+        for index, future in pending:
+            yield index, low[index], future.result()
+
+
+OUTPUT_FOLDERS = ("image", "fov", "weak", "gmm_low", "otsu_low")
+
+
+def write_stack_labels(high_dir: str, low_dir: str, output_dir: str, *, workers: int = 2,
+                       progress: bool = True) -> tuple[int, list[str]]:
+    """Labels a specimen's stacks into `output_dir`, skipping slices done by an earlier run.
+
+    Writes, per low-res slice `<stem>`: `image/<stem>.png` (normalised slice), `fov/`, `weak/`,
+    `gmm_low/`, `otsu_low/` (PNG masks, 255 = ice / inside) and `slices/<stem>.json` (its
+    thresholds; written last, so a slice counts as done only when all its files exist), then
+    `thresholds.csv` over all done slices. Every file is written atomically.
+
+    Returns:
+        (number of slices labelled now, messages of the bad slices skipped).
+    """
+    low = list_slices(low_dir)
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in low]
+    records = os.path.join(output_dir, "slices")
+    done = [k for k, stem in enumerate(stems) if os.path.exists(os.path.join(records, f"{stem}.json"))]
+    bad, count = [], 0
+    stream = label_stack(high_dir, low_dir, workers=workers, skip=done)
+    for index, path, result in tqdm(stream, total=len(low) - len(done), disable=not progress,
+                                    desc="ice labels", unit="slice"):
+        if isinstance(result, ImageError):
+            bad.append(str(result))
+            continue
+        stem = stems[index]
+        for folder in OUTPUT_FOLDERS:
+            array = getattr(result, folder)
+            coretf_io.write_image(os.path.join(output_dir, folder, f"{stem}.png"),
+                                  array if folder == "image" else array * np.uint8(255))
+        coretf_io.write_json(os.path.join(records, f"{stem}.json"),
+                             {"slice": result.name, "index": index, **result.thresholds,
+                              "weak_ice_fraction": float(result.weak.sum() / max(result.fov.sum(), 1))})
+        count += 1
+    rows = [_read_json(os.path.join(records, f"{stem}.json")) for stem in stems
+            if os.path.exists(os.path.join(records, f"{stem}.json"))]
+    if rows:
+        with coretf_io.atomic_path(os.path.join(output_dir, "thresholds.csv")) as tmp, \
+                open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return count, bad
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)

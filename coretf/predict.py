@@ -43,6 +43,7 @@ from coretf import io as coretf_io
 from coretf import metrics as metrics_lib
 from coretf import tiling
 
+DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
 OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_overlay.png", ".json")
 
 
@@ -224,8 +225,10 @@ def predict_image(
         px_per_cm: the image's scale; None = the model's training scale (no resampling).
         depth_axis: "x" or "y" (the image axis along which depth runs), or "auto" (the longer).
         resolution_factor: infer at the training scale times this, e.g. 0.5 for half resolution.
-        tile, overlap: tile side and least overlap in inference pixels (0 / -1: the model's tile
-            size, a quarter of it).
+        tile, overlap: tile side and least overlap in inference pixels. 0: 512 px, or the
+            model's training tile if larger (a fully convolutional model takes any tile; larger
+            tiles waste less on overlap: (tile / (tile - overlap))^2 of the pixels are computed).
+            -1: 64 px, or a quarter of a smaller tile.
         colour_record: also write the colour record (`coretf.analysis.colour_record`) over the
             predicted undisturbed pixels; for photographs cropped to the core
             (`coretf.preprocess.core_crop`), since every pixel of a line counts. Needs px/cm.
@@ -242,11 +245,11 @@ def predict_image(
             raise ValueError(f"{path}: depth axis must be x, y or auto, got {depth_axis!r}")
         model_scale = metadata.get("px_per_cm")
         scale = resolution_factor * (model_scale / px_per_cm if (px_per_cm and model_scale) else 1.0)
-        tile = tile or int(metadata.get("tile_size", 256))
+        tile = tile or max(DEFAULT_TILE, int(metadata.get("tile_size", 0)))
         multiple = int(metadata.get("input_multiple", 1))
         if tile % multiple:
             raise ValueError(f"--tile={tile}: must be a multiple of {multiple} for this model")
-        overlap = tile // 4 if overlap < 0 else overlap
+        overlap = min(DEFAULT_OVERLAP, tile // 4) if overlap < 0 else overlap
         # Stream frame: rows run along depth. The model frame has depth along x, i.e. it is the
         # stream frame transposed.
         along_x = depth_axis == "x"
@@ -353,8 +356,8 @@ def define_flags() -> None:
     flags.DEFINE_float("px_per_cm", None, "Scale of the images (default: the model's training scale).")
     flags.DEFINE_enum("depth_axis", "auto", ["auto", "x", "y"], "Image axis along which depth runs.")
     flags.DEFINE_float("resolution_factor", 1.0, "Infer at the training scale times this (< 1: faster).")
-    flags.DEFINE_integer("tile", 0, "Tile side in px (0: the model's training tile).")
-    flags.DEFINE_integer("overlap", -1, "Least tile overlap in px (-1: a quarter of the tile).")
+    flags.DEFINE_integer("tile", 0, "Tile side in px (0: 512, or the model's training tile if larger).")
+    flags.DEFINE_integer("overlap", -1, "Least tile overlap in px (-1: 64, or a quarter of a smaller tile).")
     flags.DEFINE_integer("batch_size", 4, "Tiles per model call.")
     flags.DEFINE_string("truth", None, "Folder of true masks <name>_mask.png, or 'alpha' (the "
                         "input's alpha channel); adds Image-IoU to the JSON.")

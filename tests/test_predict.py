@@ -165,10 +165,10 @@ def test_memory_stays_flat_with_section_length_for_a_tiled_tiff(pointwise, tmp_p
         path = tmp_path / f"s{length}.tif"
         tifffile.imwrite(path, np.tile(_image(64, 1000), (1, length // 1000, 1)), tile=(64, 64))
         predict.predict_image(predictor, str(path), str(tmp_path / "warm"), preview_size=500,
-                              progress=False)
+                              tile=32, overlap=8, progress=False)
         tracemalloc.start()
         predict.predict_image(predictor, str(path), str(tmp_path / "out"), preview_size=500,
-                              progress=False)
+                              tile=32, overlap=8, progress=False)
         peaks[length] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     mask_growth = 64 * 3000

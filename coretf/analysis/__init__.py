@@ -1,0 +1,1 @@
+"""Measurements from images and model outputs: one module per job."""

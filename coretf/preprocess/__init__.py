@@ -1,0 +1,1 @@
+"""Preprocessing commands and their library code: one module per job."""

@@ -299,7 +299,8 @@ def find_photo_sets(folder: str, layers: int = NUM_LAYERS) -> list[PhotoSetFiles
       - one folder per stage position holding its layer images (sorted by name = layer order):
         `<sample>/<position>/<any name>.png`;
       - or layer files named `<position>_L<k>` (also `_layer<k>`, `_<k>`), k = layer number:
-        `<sample>/<position>_L1.png ... _L6.png`;
+        `<sample>/<position>_L1.png ... _L6.png` (a folder with one such position counts as a
+        position folder);
       - with `layers=1`, every image is its own single-layer position.
 
     Sets are not checked here (incomplete ones are reported when read, so a batch carries on).
@@ -321,7 +322,7 @@ def find_photo_sets(folder: str, layers: int = NUM_LAYERS) -> list[PhotoSetFiles
         if layers == 1:
             for f in images:
                 found[(relative, os.path.splitext(f)[0])] = [(0, os.path.join(root, f))]
-        elif all(named) and len({m["position"] for m in named}) < len(images):
+        elif all(named) and 1 < len({m["position"] for m in named}) < len(images):
             for f, m in zip(images, named):
                 found.setdefault((relative, m["position"]), []).append((int(m["layer"]), os.path.join(root, f)))
         else:

@@ -24,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
 from sklearn import cluster, decomposition, metrics, preprocessing  # noqa: E402
 
 from coretf import io as coretf_io  # noqa: E402
@@ -99,6 +100,36 @@ def compare(features: dict[str, np.ndarray], true: np.ndarray, ks: tuple[int, ..
     """Scores of K-means on each feature set: {name: {"K=<k>": cluster_scores}}."""
     return {name: {f"K={k}": cluster_scores(true, kmeans_labels(values, k, seed)) for k in ks}
             for name, values in features.items()}
+
+
+def score_against_types(latent: np.ndarray, particles: dict, unknown: int, k: int = 100, seed: int = 0) -> dict | None:
+    """Purity / NMI / ARI of the latent and both baselines at K = k and K = number of types.
+
+    Args:
+        latent: (N, D) latent means.
+        particles: "layers" (N, 6, S, S, 3) uint8, "box" (N, 4), "edge" (N,), "type" (N,) ints.
+        unknown: the type index of particles without a true type (left out).
+
+    Returns:
+        {"particles", "types", "scores": compare(...)}, or None with fewer than two typed particles.
+    """
+    known = particles["type"] != unknown
+    if known.sum() < 2:
+        return None
+    true = particles["type"][known]
+    features = {"vae_latent": latent[known],
+                "raw_pixels_pca": raw_pixel_features(particles["layers"][known], seed=seed),
+                "colour_shape": colour_shape_features(particles["layers"][known], particles["box"][known],
+                                                      particles["edge"][known])}
+    ks = tuple(sorted({k, len(np.unique(true))}))
+    return {"particles": int(known.sum()), "types": int(len(np.unique(true))),
+            "scores": compare(features, true, ks, seed)}
+
+
+def score_lines(report: dict) -> list[str]:
+    """One console line per feature set of a `score_against_types` report."""
+    return [f"{name}: " + "; ".join(f"{k} purity {s['purity']:.3f} NMI {s['nmi']:.3f} ARI {s['ari']:.3f}"
+                                    for k, s in by_k.items()) for name, by_k in report["scores"].items()]
 
 
 def embed_2d(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -188,3 +219,97 @@ def write_outputs(output: str, latent: np.ndarray, layers: np.ndarray, samples: 
         shown = np.sort(rng.choice(members, min(gallery_size, len(members)), replace=False))
         save_gallery(os.path.join(output, "galleries", f"cluster_{c:03d}.png"), layers[shown])
     return labels
+
+
+def read_crops(folder: str) -> dict:
+    """The particles of a `coretf.preprocess.grains` output folder.
+
+    Returns:
+        {"layers": (N, L, S, S, 3) uint8, "sample_id", "id": (N,) str, "box": (N, 4) int32,
+        "edge": (N,) bool}; crops that cannot be read are reported in the error.
+
+    Raises:
+        ValueError: no particles.csv, or a crop is missing or not L square tiles side by side.
+    """
+    table = os.path.join(folder, "particles.csv")
+    if not os.path.exists(table):
+        raise ValueError(f"{table}: missing (run python -m coretf.preprocess.grains first)")
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{table}: lists no particles")
+    stacks = []
+    for row in rows:
+        path = os.path.join(folder, row["crop"])
+        sheet = coretf_io.read_image(path)
+        size = sheet.shape[0]
+        if sheet.ndim != 3 or sheet.shape[1] % size:
+            raise coretf_io.ImageError(f"{path}: expected square layer tiles side by side, got {sheet.shape}")
+        stacks.append(np.stack(np.split(coretf_io.to_uint8(sheet[..., :3]), sheet.shape[1] // size, axis=1)))
+    return {"layers": np.stack(stacks), "sample_id": np.array([r["sample"] for r in rows]),
+            "id": [f"{r['sample']}/{r['position']}/{int(r['particle']):03d}" for r in rows],
+            "box": np.array([[int(r[k]) for k in ("y0", "x0", "y1", "x1")] for r in rows], np.int32),
+            "edge": np.array([r["edge"] == "1" for r in rows])}
+
+
+def encode_with_saved_model(export_dir: str, layers: np.ndarray, batch: int = 32) -> np.ndarray:
+    """Latent means of (N, 6, S, S, 3) uint8 crops by an exported encoder (or full) SavedModel."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    expected = tuple(serve.structured_input_signature[1]["layers"].shape[1:])
+    if tuple(layers.shape[1:]) != expected:
+        raise ValueError(f"{export_dir}: the encoder takes particles of shape {expected} (layers, px, px, RGB), "
+                         f"got {tuple(layers.shape[1:])}: extract with the crop size it was trained on")
+    return np.concatenate([serve(layers=tf.constant(layers[i:i + batch], tf.float32) / 255.0)["z_mean"].numpy()
+                           for i in range(0, len(layers), batch)])
+
+
+def define_flags() -> None:
+    """Flags of `python -m coretf.analysis.grain_clusters`."""
+    flags.DEFINE_string("model", None, "Encoder SavedModel (<model_dir>/export_encoder).", required=True)
+    flags.DEFINE_string("crops", None, "Output folder of python -m coretf.preprocess.grains.")
+    flags.DEFINE_string("dataset", None, "Or a sediment_grains config, e.g. synthetic_64 (all splits).")
+    flags.DEFINE_string("data_dir", "runs/tensorflow_datasets", "TFDS data directory for --dataset.")
+    flags.DEFINE_string("output", None, "Output folder.", required=True)
+    flags.DEFINE_integer("k", 100, "Number of K-means clusters.")
+    flags.DEFINE_integer("seed", 0, "K-means, UMAP and gallery seed.")
+
+
+def main(argv) -> None:
+    del argv
+    values = flags.FLAGS
+    if bool(values.crops) == bool(values.dataset):
+        raise app.UsageError("give exactly one of --crops and --dataset")
+    if values.crops:
+        particles = read_crops(values.crops)
+    else:
+        from coretf.data import grains as grain_data  # TFDS only for this input
+
+        builder = grain_data.get_builder(values.dataset, values.data_dir)
+        splits = [grain_data.load_split(builder, s) for s in ("train", "validation", "test")]
+        particles = {key: np.concatenate([s[key] for s in splits]) for key in splits[0]}
+        particles["id"] = [f"{s}/{p}/{i:03d}" for s, p, i in
+                           zip(particles["sample_id"], particles["position_id"], particles["particle_id"])]
+    latent = encode_with_saved_model(values.model, particles["layers"])
+    labels = write_outputs(values.output, latent, particles["layers"], particles["sample_id"], particles["id"],
+                           k=values.k, seed=values.seed)
+    coords, method = embed_2d(latent, values.seed)
+    true, names = None, ()
+    if "type" in particles:
+        from coretf_datasets.sediment_grains.sediment_grains_dataset_builder import TYPE_NAMES, UNKNOWN
+
+        true, names = particles["type"], TYPE_NAMES
+        report = score_against_types(latent, particles, UNKNOWN, values.k, values.seed)
+        if report:
+            coretf_io.write_json(os.path.join(values.output, "scores.json"), report)
+            for line in score_lines(report):
+                print(line)
+    save_map(os.path.join(values.output, "latent_map.png"), coords, labels, method, true, names)
+    print(f"{len(labels)} particles in {labels.max() + 1} clusters -> {values.output} "
+          f"(clusters.csv, sample_counts.csv, galleries/, latent_map.png by {method.upper()})")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

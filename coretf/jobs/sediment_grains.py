@@ -109,26 +109,6 @@ def encode(encoder: keras.Model, layers: np.ndarray) -> np.ndarray:
     return np.concatenate(means).astype(np.float32)
 
 
-def cluster_report(latent: np.ndarray, particles: dict, k: int, seed: int) -> dict | None:
-    """Purity / NMI / ARI of the VAE latent and the baselines at K = k and K = number of types.
-
-    Only particles with a known type count; None when there are none (manual data).
-    """
-    known = particles["type"] < UNKNOWN
-    if known.sum() < 2:
-        return None
-    true = particles["type"][known]
-    features = {
-        "vae_latent": latent[known],
-        "raw_pixels_pca": grain_clusters.raw_pixel_features(particles["layers"][known], seed=seed),
-        "colour_shape": grain_clusters.colour_shape_features(particles["layers"][known], particles["box"][known],
-                                                             particles["edge"][known]),
-    }
-    ks = tuple(sorted({k, len(np.unique(true))}))
-    return {"particles": int(known.sum()), "types": int(len(np.unique(true))),
-            "scores": grain_clusters.compare(features, true, ks, seed)}
-
-
 def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     """Trains the VAE, keeps the best validation epoch, scores clusters, exports; returns metrics."""
     builder = grains.get_builder(config.dataset, config.data_dir, config.manual_dir)
@@ -158,7 +138,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     splits = {s: grains.load_split(builder, s) for s in ("train", "validation", "test")}
     particles = {key: np.concatenate([splits[s][key] for s in splits]) for key in splits["test"]}
     latent = encode(model.encoder, particles["layers"])
-    clusters = cluster_report(latent, particles, config.vae_clusters, config.seed)
+    clusters = grain_clusters.score_against_types(latent, particles, UNKNOWN, config.vae_clusters, config.seed)
     test_layers = splits["test"]["layers"][: config.image_summaries].astype(np.float32) / 255.0
     picture = side_by_side(test_layers, np.asarray(model.predict(test_layers, verbose=0)))
     coretf_io.write_image(os.path.join(model_dir, "test_predictions.png"),
@@ -190,8 +170,6 @@ def summary_lines(metrics: dict) -> list[str]:
              f"beta * KL {test['kl_loss']:.2f}"]
     report = metrics.get("clusters")
     if report:
-        for name, by_k in report["scores"].items():
-            lines.append(f"{name}: " + "; ".join(
-                f"{k} purity {s['purity']:.3f} NMI {s['nmi']:.3f} ARI {s['ari']:.3f}" for k, s in by_k.items()))
+        lines += grain_clusters.score_lines(report)
     lines.append("encoder SavedModel: export_encoder/ beside export/")
     return lines

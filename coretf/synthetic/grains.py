@@ -94,12 +94,16 @@ def make_photo_set(index: int, *, seed: int = 0, height: int = 1024, width: int 
             continue
         sharp = np.zeros((height, width), bool)
         z = rng.uniform(0, 1)
+        first = len(particles)
         for (colour, alpha), (cy, cx) in zip(shapes, spot):
             particle = _Particle(colour, alpha, int(round(cy)) - alpha.shape[0] // 2,
                                  int(round(cx)) - alpha.shape[1] // 2, float(np.clip(z + rng.normal(0, 0.05), 0, 1)))
             particles.append(particle)
             window, local = _overlap(particle, height, width)
             sharp[window] |= particle.alpha[local] > 0.5
+        if not sharp.any():  # a chopped fragment whose visible part is all soft edge: not a particle
+            del particles[first:]
+            continue
         ys, xs = np.nonzero(sharp)
         boxes.append((ys.min(), xs.min(), ys.max() + 1, xs.max() + 1))
         types.append(TYPES.index(kind))

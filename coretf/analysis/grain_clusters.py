@@ -46,10 +46,13 @@ def cluster_scores(true: np.ndarray, predicted: np.ndarray) -> dict:
 
 
 def kmeans_labels(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """K-means cluster of each row of standardised `features` (K capped at N)."""
-    scaled = preprocessing.StandardScaler().fit_transform(features)
+    """K-means cluster of each row of `features` (K capped at N), Euclidean as in the paper.
+
+    Features are not standardised here: that would blow up latent dimensions the VAE left
+    unused (posterior collapse: near-constant means) and the PCA baseline's noise components.
+    """
     model = cluster.KMeans(n_clusters=min(k, len(features)), n_init=4, random_state=seed)
-    return model.fit_predict(scaled).astype(np.int32)
+    return model.fit_predict(np.asarray(features, np.float64)).astype(np.int32)
 
 
 def raw_pixel_features(layers: np.ndarray, components: int = 50, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -76,7 +79,7 @@ def colour_shape_features(layers: np.ndarray, boxes: np.ndarray | None = None,
     and from the box (when given) log area and aspect ratio, plus the frame-edge flag.
 
     Returns:
-        (N, F) float32.
+        (N, F) float32, each column standardised over the N particles.
     """
     rows = []
     for index, stack in enumerate(layers):
@@ -93,7 +96,8 @@ def colour_shape_features(layers: np.ndarray, boxes: np.ndarray | None = None,
         if edges is not None:
             row.append(float(edges[index]))
         rows.append(row)
-    return np.array(rows, np.float32)
+    # Standardised: the measurements have different units.
+    return preprocessing.StandardScaler().fit_transform(np.array(rows, np.float64)).astype(np.float32)
 
 
 def compare(features: dict[str, np.ndarray], true: np.ndarray, ks: tuple[int, ...], seed: int = 0) -> dict:

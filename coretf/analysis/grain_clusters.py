@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 from sklearn import cluster, decomposition, metrics, preprocessing  # noqa: E402
 
 from coretf import io as coretf_io  # noqa: E402
@@ -282,6 +282,8 @@ def define_flags() -> None:
 
 def main(argv) -> None:
     del argv
+    if not flags.FLAGS["verbosity"].present:  # progress bars and results, not INFO lines
+        logging.set_verbosity(logging.WARNING)
     values = flags.FLAGS
     if bool(values.crops) == bool(values.dataset):
         raise app.UsageError("give exactly one of --crops and --dataset")

@@ -25,7 +25,7 @@ import re
 
 import cv2
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from scipy import ndimage
 from skimage import filters, segmentation
 from tqdm import tqdm
@@ -473,6 +473,8 @@ def define_flags() -> None:
 
 def main(argv) -> None:
     del argv
+    if not flags.FLAGS["verbosity"].present:  # progress bars and results, not INFO lines
+        logging.set_verbosity(logging.WARNING)
     values = flags.FLAGS
     settings = ExtractionSettings(plate=values.plate, threshold=values.threshold, n_segments=values.n_segments)
     rows, errors = process_folder(values.input, values.output, layers=values.layers,

@@ -19,6 +19,9 @@ AUGMENTATIONS = ("gn", "cs", "rf")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 ICE_NETWORKS = ("unet", "published")  # ice_ct: the paper's U-Net, or the published code's network
+# --- sediment_grains --- (kept here, not imported from coretf.models, so flags load no Keras)
+VAE_BACKBONES = ("small", "resnet18", "resnet50", "resnet152")
+VAE_RECONSTRUCTIONS = ("sum", "mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +68,14 @@ class TrainConfig:
     ice_batchnorm: bool = False
     ice_patch_size: int = 128
     ice_tile: int = 256
+    # --- sediment_grains ---
+    vae_backbone: str = "small"
+    vae_shared_branches: bool = False
+    vae_latent_dim: int = 512
+    vae_beta: float = 1.0
+    vae_reconstruction: str = "sum"
+    vae_imagenet_weights: str | None = None
+    vae_clusters: int = 100
 
     def __post_init__(self):
         checks = {"job": (self.job, JOBS), "model": (self.model, MODELS),
@@ -98,6 +109,17 @@ class TrainConfig:
         for name in ("ice_patch_size", "ice_tile"):
             if getattr(self, name) < 16:
                 raise ValueError(f"--{name}={getattr(self, name)}: must be >= 16")
+        # --- sediment_grains ---
+        grain_checks = {"vae_backbone": (self.vae_backbone, VAE_BACKBONES),
+                        "vae_reconstruction": (self.vae_reconstruction, VAE_RECONSTRUCTIONS)}
+        for name, (value, allowed) in grain_checks.items():
+            if value not in allowed:
+                raise ValueError(f"--{name}={value!r}: must be one of {', '.join(allowed)}")
+        for name in ("vae_latent_dim", "vae_clusters"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name}={getattr(self, name)}: must be >= 1")
+        if self.vae_beta < 0:
+            raise ValueError(f"--vae_beta={self.vae_beta}: must be >= 0")
 
 
 def define_flags() -> None:
@@ -155,6 +177,18 @@ def define_flags() -> None:
     flags.DEFINE_boolean("ice_batchnorm", d.ice_batchnorm, "ice_ct: BatchNorm in the U-Net's blocks.")
     flags.DEFINE_integer("ice_patch_size", d.ice_patch_size, "ice_ct: training crop side, low-res px.")
     flags.DEFINE_integer("ice_tile", d.ice_tile, "ice_ct: tile side of whole-slice inference, px.")
+    # --- sediment_grains ---
+    flags.DEFINE_enum("vae_backbone", d.vae_backbone, VAE_BACKBONES,
+                      "Grain VAE branch: small (CPU default), resnet18, resnet50, resnet152 (the paper).")
+    flags.DEFINE_boolean("vae_shared_branches", d.vae_shared_branches,
+                         "One set of branch weights for all six focal layers.")
+    flags.DEFINE_integer("vae_latent_dim", d.vae_latent_dim, "Grain VAE latent size (the paper: 512).")
+    flags.DEFINE_float("vae_beta", d.vae_beta, "Weight of the KL term.")
+    flags.DEFINE_enum("vae_reconstruction", d.vae_reconstruction, VAE_RECONSTRUCTIONS,
+                      "sum: squared error summed per example (ELBO); mean: the paper's literal mean MSE.")
+    flags.DEFINE_string("vae_imagenet_weights", None,
+                        "Local ImageNet weights file (*_notop.h5) for resnet50/resnet152 branches.")
+    flags.DEFINE_integer("vae_clusters", d.vae_clusters, "K of the K-means over the latent means.")
 
 
 def config_from_flags(values: flags.FlagValues) -> TrainConfig:

@@ -1,0 +1,492 @@
+"""Particle extraction from microscope photo sets (Golikov et al. 2022, `seeds/003_*`, §2, Fig. 1).
+
+The paper's pipeline, per focal layer: SLIC superpixels; background superpixels rejected by their
+mean HSV saturation (the bright green plate is the most saturated thing in the photo); touching
+particle superpixels merged; an axis-aligned box per particle. The six layers' boxes differ
+slightly (each layer has its own focus), and the widest of them encloses the particle; all six
+layers are cropped with it and resized (280x280 in the paper).
+
+Beyond the paper: the threshold is chosen automatically (Otsu over the superpixel means, where
+the paper drew a line by hand on a histogram), other plates work (a dark plate is background by
+low HSV value; `plate="auto"` picks the feature that splits the superpixels best and calls the
+larger class background), single-layer photos work, particles touching the frame are flagged
+(the paper's "chopped" particles), and frames with no particle or an overexposed frame are
+refused with a message naming the file. The command is `python -m coretf.preprocess.grains`
+(`grains_main`); this module is the library: NumPy, OpenCV, scikit-image, no Keras.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import multiprocessing
+import os
+import re
+
+import cv2
+import numpy as np
+from absl import app, flags, logging
+from scipy import ndimage
+from skimage import filters, segmentation
+from tqdm import tqdm
+
+from coretf import io as coretf_io
+
+PLATES = ("auto", "green", "dark", "light")
+NUM_LAYERS = 6
+# Plate -> (HSV channel used, background side): the green plate is the most saturated thing in
+# the photo (the paper's criterion); a dark plate is the darkest, a white one the brightest.
+_PLATE_RULES = {"green": ("saturation", "high"), "dark": ("value", "low"), "light": ("value", "high")}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractionSettings:
+    """How particles are found.
+
+    Attributes:
+        plate: "green" (saturation, the paper), "dark", "light", or "auto" (chosen per frame).
+        n_segments: SLIC superpixels per frame (scale-free: ~600 gives ~23 px superpixels on a
+            640 px wide working copy).
+        compactness: SLIC compactness (colour versus space).
+        work_width: frames are segmented on a copy at most this wide (boxes are scaled back).
+        min_area_fraction: particles smaller than this share of the frame are noise.
+        min_contrast: the two superpixel classes must differ by this much (saturation or value,
+            0-1) or the frame holds no particle.
+        threshold: a fixed threshold on the plate's feature instead of Otsu.
+    """
+
+    plate: str = "auto"
+    n_segments: int = 600
+    compactness: float = 10.0
+    work_width: int = 640
+    min_area_fraction: float = 4e-4
+    min_contrast: float = 0.12
+    threshold: float | None = None
+
+    def __post_init__(self):
+        if self.plate not in PLATES:
+            raise ValueError(f"plate {self.plate!r}: must be one of {', '.join(PLATES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Particle:
+    """One extracted particle.
+
+    Attributes:
+        box: (y0, x0, y1, x1) px, end-exclusive, in the frame: the widest of the layers' boxes.
+        edge: the box touches the frame (the particle may be cut: the paper's "chopped" ones).
+        widest_layer: the layer whose box was taken.
+        area_px: pixels of the particle's mask (union over the layers).
+    """
+
+    box: tuple[int, int, int, int]
+    edge: bool
+    widest_layer: int
+    area_px: int
+
+
+def foreground_mask(image: np.ndarray, settings: ExtractionSettings = ExtractionSettings(),
+                    name: str = "image") -> tuple[np.ndarray, dict]:
+    """Particle pixels of one RGB frame by SLIC superpixels and a plate-colour threshold.
+
+    Args:
+        image: (H, W, 3) uint8 RGB frame.
+        settings: extraction settings.
+        name: the file (or set/layer) name used in error messages.
+
+    Returns:
+        (mask, info): (H, W) bool particle mask (holes filled) and {"feature", "threshold",
+        "background"} of the decision.
+
+    Raises:
+        ImageError: the frame is overexposed, or holds no particle (it is all plate).
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise coretf_io.ImageError(f"{name}: expected an (H, W, 3) uint8 RGB frame, got {image.shape} {image.dtype}")
+    height, width = image.shape[:2]
+    clipped = np.mean(np.all(image >= 250, axis=-1))
+    if clipped > 0.5:
+        raise coretf_io.ImageError(f"{name}: overexposed ({clipped:.0%} of the pixels are clipped white)")
+    factor = min(1.0, settings.work_width / width)
+    small = image if factor == 1.0 else cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))),
+                                                   interpolation=cv2.INTER_AREA)
+    labels = segmentation.slic(small, n_segments=settings.n_segments, compactness=settings.compactness,
+                               start_label=0, channel_axis=-1)
+    hsv = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV)
+    counts = np.bincount(labels.ravel()).astype(np.float64)
+    present = counts > 0
+    means = {key: np.bincount(labels.ravel(), hsv[..., channel].ravel())[present] / counts[present]
+             for key, channel in (("saturation", 1), ("value", 2))}
+    counts = counts[present]
+    if settings.plate == "auto":
+        feature, side = _auto_rule(means, counts)
+    else:
+        feature, side = _PLATE_RULES[settings.plate]
+    values = means[feature]
+    threshold = settings.threshold if settings.threshold is not None else _otsu(values)
+    high = values > threshold
+    background_high = side == "high" if side != "larger" else counts[high].sum() >= counts[~high].sum()
+    if not high.any() or high.all() or abs(values[high].mean() - values[~high].mean()) < settings.min_contrast:
+        raise coretf_io.ImageError(f"{name}: no particles found (the frame is all plate: superpixel "
+                                   f"{feature} {values.min():.2f}-{values.max():.2f})")
+    particle_segments = ~high if background_high else high
+    lookup = np.zeros(len(present), bool)
+    lookup[np.nonzero(present)[0]] = particle_segments
+    mask = ndimage.binary_fill_holes(lookup[labels])
+    if factor != 1.0:
+        mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+    info = {"feature": feature, "threshold": float(threshold),
+            "background": "high" if background_high else "low"}
+    return mask, info
+
+
+def _otsu(values: np.ndarray) -> float:
+    return float(filters.threshold_otsu(values)) if np.ptp(values) > 0 else float(values[0])
+
+
+def _auto_rule(means: dict, counts: np.ndarray) -> tuple[str, str]:
+    """The feature whose Otsu split explains most of its variance; background = the larger class."""
+    best, best_score = "saturation", -1.0
+    for feature, values in means.items():
+        if np.ptp(values) == 0:
+            continue
+        high = values > _otsu(values)
+        between = high.mean() * (1 - high.mean()) * (values[high].mean() - values[~high].mean()) ** 2 \
+            if high.any() and not high.all() else 0.0
+        score = between / (values.var() + 1e-12)
+        if score > best_score:
+            best, best_score = feature, score
+    return best, "larger"
+
+
+def extract_particles(layers: np.ndarray, settings: ExtractionSettings = ExtractionSettings(),
+                      name: str = "photo set") -> list[Particle]:
+    """Particles of one stage position over all its focal layers.
+
+    Each layer is segmented on its own; a particle is a connected region of the union of the
+    layers' masks, and its box is the widest (largest) of the layers' boxes of that region.
+
+    Args:
+        layers: (L, H, W, 3) uint8 RGB, L focal layers (1 for single-layer photos).
+        settings: extraction settings.
+        name: used in error messages.
+
+    Returns:
+        Particles ordered top to bottom, left to right.
+
+    Raises:
+        ImageError: a layer is overexposed, or no layer holds a particle.
+    """
+    masks, empty = [], []
+    for index, frame in enumerate(layers):
+        try:
+            masks.append(foreground_mask(frame, settings, f"{name} layer {index}")[0])
+        except coretf_io.ImageError as error:
+            if "no particles" not in str(error):
+                raise
+            empty.append(index)
+    if not masks:
+        raise coretf_io.ImageError(f"{name}: no particles found in any of its {len(layers)} layers")
+    height, width = layers.shape[1:3]
+    union = np.any(masks, axis=0)
+    count, regions, stats, _ = cv2.connectedComponentsWithStats(union.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= settings.min_area_fraction * height * width
+    keep[0] = False
+    particles = []
+    layer_boxes = [ndimage.find_objects(np.where(mask, regions, 0), max_label=count - 1) for mask in masks]
+    layer_ids = [i for i in range(len(layers)) if i not in empty]
+    for label in np.nonzero(keep)[0]:
+        best, best_area, best_layer = None, -1, 0
+        for layer, boxes in zip(layer_ids, layer_boxes):
+            found = boxes[label - 1]
+            if found is None:
+                continue
+            box = (found[0].start, found[1].start, found[0].stop, found[1].stop)
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            if area > best_area:
+                best, best_area, best_layer = box, area, layer
+        y0, x0, y1, x1 = (int(v) for v in best)
+        particles.append(Particle((y0, x0, y1, x1), edge=y0 == 0 or x0 == 0 or y1 == height or x1 == width,
+                                  widest_layer=best_layer, area_px=int(stats[label, cv2.CC_STAT_AREA])))
+    if not particles:
+        raise coretf_io.ImageError(f"{name}: no particles found (every region is smaller than "
+                                   f"{settings.min_area_fraction:.2%} of the frame)")
+    return sorted(particles, key=lambda p: (p.box[0], p.box[1]))
+
+
+def crop_layers(layers: np.ndarray, box, size: int) -> np.ndarray:
+    """All layers cropped with one box and resized to size x size (area interpolation).
+
+    Args:
+        layers: (L, H, W, 3) uint8.
+        box: (y0, x0, y1, x1), end-exclusive.
+        size: output side in px (the paper: 280).
+
+    Returns:
+        (L, size, size, 3) uint8.
+    """
+    y0, x0, y1, x1 = box
+    interpolation = cv2.INTER_AREA if max(y1 - y0, x1 - x0) >= size else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(np.ascontiguousarray(layer[y0:y1, x0:x1]), (size, size),
+                                interpolation=interpolation) for layer in layers])
+
+
+def box_iou(a, b) -> float:
+    """IoU of two (y0, x0, y1, x1) end-exclusive boxes."""
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_boxes(predicted, true, min_iou: float = 0.5) -> list[tuple[int, int, float]]:
+    """One-to-one matches (predicted index, true index, IoU), greedily by IoU, IoU >= min_iou."""
+    pairs = sorted(((box_iou(p, t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(true)),
+                   reverse=True)
+    used_p, used_t, matches = set(), set(), []
+    for iou, i, j in pairs:
+        if iou < min_iou:
+            break
+        if i not in used_p and j not in used_t:
+            used_p.add(i)
+            used_t.add(j)
+            matches.append((i, j, iou))
+    return matches
+
+
+def detection_scores(predicted, true, min_iou: float = 0.5) -> dict:
+    """Detection precision and recall at an IoU threshold (one-to-one matching).
+
+    Returns:
+        {"precision", "recall", "matched", "predicted", "true"}; precision (recall) is 1.0 when
+        nothing was predicted (nothing was there).
+    """
+    matched = len(match_boxes(predicted, true, min_iou))
+    return {"precision": matched / len(predicted) if len(predicted) else 1.0,
+            "recall": matched / len(true) if len(true) else 1.0,
+            "matched": matched, "predicted": len(predicted), "true": len(true)}
+
+
+def boxes_from_label_mask(mask: np.ndarray, *, grain: int = 1, edge: int = 2,
+                          min_area: int = 50) -> list[tuple[int, int, int, int]]:
+    """True boxes from a 3-class grain mask (segmenteverygrain: 0 background, 1 grain, 2 edge).
+
+    Grain interiors are separated by edge pixels, so each interior component is one grain; it is
+    grown into the surrounding edge pixels (nearest interior wins) before its box is taken.
+    """
+    interior = ndimage.label(mask == grain)[0]
+    grown = segmentation.expand_labels(interior, distance=10) * (mask > 0)
+    return [(s[0].start, s[1].start, s[0].stop, s[1].stop)
+            for label, s in enumerate(ndimage.find_objects(grown), 1)
+            if s is not None and (interior == label).sum() >= min_area]
+
+
+_LAYER_NAME = re.compile(r"^(?P<position>.+?)[_-](?:l|layer|f|focus)?(?P<layer>\d+)$", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoSetFiles:
+    """The files of one stage position: sample and position ids and its layer files in order."""
+
+    sample: str
+    position: str
+    paths: tuple[str, ...]
+
+
+def find_photo_sets(folder: str, layers: int = NUM_LAYERS) -> list[PhotoSetFiles]:
+    """Finds the photo sets of a lab's folder.
+
+    Layouts (sample = the folder holding the positions, relative to `folder`; "." -> its name):
+      - one folder per stage position holding its layer images (sorted by name = layer order):
+        `<sample>/<position>/<any name>.png`;
+      - or layer files named `<position>_L<k>` (also `_layer<k>`, `_<k>`), k = layer number:
+        `<sample>/<position>_L1.png ... _L6.png` (a folder with one such position counts as a
+        position folder);
+      - with `layers=1`, every image is its own single-layer position.
+
+    Sets are not checked here (incomplete ones are reported when read, so a batch carries on).
+
+    Raises:
+        ValueError: the folder does not exist or holds no image.
+    """
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder}: input folder does not exist")
+    found: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        images = sorted(f for f in files if os.path.splitext(f)[1].lower() in coretf_io.IMAGE_SUFFIXES)
+        if not images:
+            continue
+        relative = os.path.relpath(root, folder)
+        parent = os.path.dirname(relative) or "."
+        named = [_LAYER_NAME.match(os.path.splitext(f)[0]) for f in images]
+        if layers == 1:
+            for f in images:
+                found[(relative, os.path.splitext(f)[0])] = [(0, os.path.join(root, f))]
+        elif all(named) and 1 < len({m["position"] for m in named}) < len(images):
+            for f, m in zip(images, named):
+                found.setdefault((relative, m["position"]), []).append((int(m["layer"]), os.path.join(root, f)))
+        else:
+            found[(parent, os.path.basename(root) if relative != "." else os.path.basename(os.path.abspath(folder)))] = \
+                list(enumerate(os.path.join(root, f) for f in images))
+    if not found:
+        raise ValueError(f"{folder}: no images ({', '.join(coretf_io.IMAGE_SUFFIXES)}) found")
+
+    def sample_name(rel):
+        return os.path.basename(os.path.abspath(folder)) if rel == "." else rel.replace(os.sep, "/")
+
+    return [PhotoSetFiles(sample_name(sample), position, tuple(p for _, p in sorted(entries)))
+            for (sample, position), entries in sorted(found.items())]
+
+
+def read_photo_set(files: PhotoSetFiles, layers: int = NUM_LAYERS) -> np.ndarray:
+    """Reads a set's layers as (L, H, W, 3) uint8 RGB (grey is repeated, alpha dropped, 16 bit scaled).
+
+    Raises:
+        ImageError: a file cannot be read, the set has another number of layers than `layers`,
+            or the layers differ in size.
+    """
+    label = f"{files.sample}/{files.position}"
+    if len(files.paths) != layers:
+        raise coretf_io.ImageError(f"{label}: {len(files.paths)} layer image(s), expected {layers} "
+                                   f"({', '.join(os.path.basename(p) for p in files.paths)})")
+    frames = []
+    for path in files.paths:
+        image = coretf_io.to_uint8(coretf_io.read_image(path))
+        image = np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]
+        if frames and image.shape != frames[0].shape:
+            raise coretf_io.ImageError(f"{label}: {os.path.basename(path)} is {image.shape[1]}x{image.shape[0]} px "
+                                       f"but {os.path.basename(files.paths[0])} is "
+                                       f"{frames[0].shape[1]}x{frames[0].shape[0]} px")
+        frames.append(image)
+    return np.stack(frames)
+
+
+CSV_COLUMNS = ("sample", "position", "particle", "y0", "x0", "y1", "x1", "edge", "widest_layer",
+               "area_px", "crop")
+
+
+def process_set(files: PhotoSetFiles, output: str, *, layers: int, crop_size: int,
+                settings: ExtractionSettings) -> list[dict]:
+    """Extracts one set: crops (one PNG per particle, its layers side by side) and its rows.
+
+    The set's CSV under `boxes/` is written last and atomically: its presence marks the set done.
+    """
+    stack = read_photo_set(files, layers)
+    particles = extract_particles(stack, settings, f"{files.sample}/{files.position}")
+    rows = []
+    for index, particle in enumerate(particles):
+        crop = os.path.join("crops", files.sample, f"{files.position}_{index:03d}.png")
+        tiles = crop_layers(stack, particle.box, crop_size)
+        coretf_io.write_image(os.path.join(output, crop), np.concatenate(list(tiles), axis=1))
+        y0, x0, y1, x1 = particle.box
+        rows.append({"sample": files.sample, "position": files.position, "particle": index, "y0": y0, "x0": x0,
+                     "y1": y1, "x1": x1, "edge": int(particle.edge), "widest_layer": particle.widest_layer,
+                     "area_px": particle.area_px, "crop": crop.replace(os.sep, "/")})
+    _write_csv(_set_csv(output, files), rows)
+    return rows
+
+
+def _set_csv(output: str, files: PhotoSetFiles) -> str:
+    return os.path.join(output, "boxes", files.sample, f"{files.position}.csv")
+
+
+def _write_csv(path: str, rows: list[dict]) -> None:
+    with coretf_io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _read_csv(path: str) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _worker(job):
+    files, output, layers, crop_size, settings = job
+    try:
+        return files, process_set(files, output, layers=layers, crop_size=crop_size, settings=settings), None
+    except (coretf_io.ImageError, ValueError) as error:
+        return files, None, str(error)
+
+
+def process_folder(input_dir: str, output: str, *, layers: int = NUM_LAYERS, crop_size: int = 280,
+                   settings: ExtractionSettings = ExtractionSettings(), workers: int = 2,
+                   progress: bool = True) -> tuple[list[dict], list[str]]:
+    """Extracts every photo set of a folder; a rerun skips the sets already done.
+
+    Writes `crops/<sample>/<position>_<particle>.png` (L layers side by side, crop_size high),
+    `boxes/<sample>/<position>.csv` per set, then `particles.csv` (all sets) and, when some sets
+    failed, `errors.txt`, all atomically.
+
+    Args:
+        input_dir: a lab's folder (layouts: `find_photo_sets`).
+        output: output folder.
+        layers: focal layers per set (6; 1 for single-layer photos).
+        crop_size: side of the resized crops, px.
+        settings: extraction settings.
+        workers: processes (both cores: 2).
+        progress: show a tqdm bar.
+
+    Returns:
+        (rows of particles.csv, error messages of the sets that failed).
+    """
+    sets = find_photo_sets(input_dir, layers)
+    todo = [s for s in sets if not os.path.exists(_set_csv(output, s))]
+    errors = []
+    jobs = [(s, output, layers, crop_size, settings) for s in todo]
+    if workers > 1 and len(jobs) > 1:
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+        results = pool.imap_unordered(_worker, jobs)
+    else:
+        pool, results = None, map(_worker, jobs)
+    try:
+        for _, _, error in tqdm(results, total=len(jobs), desc="photo sets", unit="set", disable=not progress):
+            if error:
+                errors.append(error)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    rows = []
+    for s in sets:
+        if os.path.exists(_set_csv(output, s)):
+            rows.extend(_read_csv(_set_csv(output, s)))
+    _write_csv(os.path.join(output, "particles.csv"), rows)
+    if errors:
+        with coretf_io.atomic_path(os.path.join(output, "errors.txt")) as tmp, open(tmp, "w") as f:
+            f.write("\n".join(errors) + "\n")
+    return rows, errors
+
+
+def define_flags() -> None:
+    """Flags of `python -m coretf.preprocess.grains`."""
+    flags.DEFINE_string("input", None, "Folder of photo sets (see find_photo_sets).", required=True)
+    flags.DEFINE_string("output", None, "Output folder for crops and CSVs.", required=True)
+    flags.DEFINE_integer("layers", NUM_LAYERS, "Focal layers per stage position (1: single photos).")
+    flags.DEFINE_integer("crop_size", 280, "Side of the resized crops, px (the paper: 280).")
+    flags.DEFINE_enum("plate", "auto", PLATES, "Plate colour: green (saturation), dark, light or auto.")
+    flags.DEFINE_float("threshold", None, "Fixed threshold on the plate feature instead of Otsu.")
+    flags.DEFINE_integer("n_segments", 600, "SLIC superpixels per frame.")
+    flags.DEFINE_integer("workers", 2, "Worker processes.")
+
+
+def main(argv) -> None:
+    del argv
+    if not flags.FLAGS["verbosity"].present:  # progress bars and results, not INFO lines
+        logging.set_verbosity(logging.WARNING)
+    values = flags.FLAGS
+    settings = ExtractionSettings(plate=values.plate, threshold=values.threshold, n_segments=values.n_segments)
+    rows, errors = process_folder(values.input, values.output, layers=values.layers,
+                                  crop_size=values.crop_size, settings=settings, workers=values.workers)
+    edge = sum(int(r["edge"]) for r in rows)
+    print(f"{len(rows)} particles ({edge} touching the frame) -> {os.path.join(values.output, 'particles.csv')}")
+    if errors:
+        print(f"{len(errors)} photo set(s) skipped (also in {os.path.join(values.output, 'errors.txt')}):")
+        for error in errors:
+            print(f"  {error}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,53 @@
+"""Cluster scores (golden values), baselines on separable data, and the output files."""
+
+import numpy as np
+import pytest
+
+from coretf import io as coretf_io
+from coretf.analysis import grain_clusters
+
+
+def test_purity_and_scores_golden():
+    true = np.array([0, 0, 0, 1, 1, 1])
+    assert grain_clusters.purity(true, np.array([0, 0, 1, 1, 1, 1])) == pytest.approx(5 / 6)
+    perfect = grain_clusters.cluster_scores(true, np.array([2, 2, 2, 5, 5, 5]))
+    assert perfect == {"purity": 1.0, "nmi": pytest.approx(1.0), "ari": pytest.approx(1.0)}
+    single = grain_clusters.cluster_scores(true, np.zeros(6, int))
+    assert single["purity"] == 0.5 and single["nmi"] == pytest.approx(0.0) and single["ari"] == pytest.approx(0.0)
+
+
+def _two_kinds(n=20, size=16):
+    """Bright and dark square 'particles' on green, six layers each."""
+    rng = np.random.default_rng(0)
+    layers = np.zeros((n, 6, size, size, 3), np.uint8)
+    layers[...] = (40, 180, 55)
+    true = np.arange(n) % 2
+    for i in range(n):
+        layers[i, :, 4:12, 4:12] = (230, 225, 210) if true[i] else (40, 35, 30)
+        layers[i] = np.clip(layers[i] + rng.integers(-10, 10, layers[i].shape), 0, 255)
+    return layers, true
+
+
+def test_baseline_features_separate_two_kinds():
+    layers, true = _two_kinds()
+    scores = grain_clusters.compare({"raw": grain_clusters.raw_pixel_features(layers, components=5)}, true, (2,))
+    assert scores["raw"]["K=2"]["nmi"] == pytest.approx(1.0)
+    features = grain_clusters.colour_shape_features(layers, np.tile([0, 0, 8, 16], (20, 1)), np.zeros(20, bool))
+    assert features.shape == (20, 7 + 6 + 2 + 1)
+    value = features[:, 4]  # mean HSV value of the sharpest layer
+    assert value[true == 1].min() > value[true == 0].max()
+
+
+def test_outputs_csvs_and_galleries(tmp_path):
+    layers, true = _two_kinds()
+    samples = np.array(["A" if i < 10 else "B" for i in range(20)])
+    latent = true[:, None].astype(np.float32) + np.random.default_rng(1).normal(0, 0.01, (20, 3))
+    labels = grain_clusters.write_outputs(str(tmp_path), latent, layers, samples, [f"p{i}" for i in range(20)], k=2)
+    assert grain_clusters.cluster_scores(true, labels)["ari"] == pytest.approx(1.0)
+    counts = (tmp_path / "sample_counts.csv").read_text().splitlines()
+    assert counts[0] == "cluster,A,B" and sum(int(v) for line in counts[1:] for v in line.split(",")[1:]) == 20
+    assert len((tmp_path / "clusters.csv").read_text().splitlines()) == 21
+    gallery = coretf_io.read_image(tmp_path / "galleries" / "cluster_000.png")
+    assert gallery.shape == (2 * 98, 8 * 98, 3)  # 10 particles: two rows of eight 96 px tiles
+    coords, method = grain_clusters.embed_2d(latent)
+    assert coords.shape == (20, 2) and method in ("umap", "pca")

@@ -78,6 +78,19 @@ def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
     return region
 
 
+def _open_input(path: str, metadata: dict) -> coretf_io.ImageSource:
+    """The image as the model expects it: ice-core CT slices are denoised and normalised inside
+    their field of view first, as in training (`coretf.preprocess.ice_labels`)."""
+    if metadata.get("job") != "ice_ct":
+        return coretf_io.open_image(path)
+    from coretf.preprocess import ice_labels
+
+    image = coretf_io.read_image(path)
+    if image.ndim != 2:
+        raise coretf_io.ImageError(f"{path}: expected a grayscale CT slice, got shape {image.shape}")
+    return coretf_io.ArraySource(ice_labels.label_slice(image, name=path).image, path)
+
+
 def _sample_grid(scale: float, start: int, stop: int) -> np.ndarray:
     """Input coordinates of output pixels [start, stop) under `out = in * scale` (pixel centres)."""
     return (np.arange(start, stop) + 0.5) / scale - 0.5
@@ -237,7 +250,7 @@ def predict_image(
     started = time.perf_counter()
     metadata = predictor.metadata
     stem = os.path.splitext(os.path.basename(path))[0]
-    with coretf_io.open_image(path) as source:
+    with _open_input(path, metadata) as source:
         height, width = source.shape
         if depth_axis == "auto":
             depth_axis = "x" if width >= height else "y"

@@ -60,7 +60,7 @@ def _prepare(work_dir: str, length_cm: float) -> dict:
         "section_tiled.tif", "section_strip.tif", "section_4x_tiled.tif", "piece_tiled.tif",
         "section_4x_strip.tif", "core.png", "core_4x.png", "core_tiled.tif", "masks",
         "model_float32", "model_bf16")}
-    if not os.path.exists(paths["core_4x.png"]):
+    if not all(os.path.exists(p) for k, p in paths.items() if "." in k):
         from coretf.synthetic import cores
 
         common.log("prepare", f"rendering a {length_cm:g} cm section at {PX_PER_CM:.2f} px/cm")

@@ -12,7 +12,7 @@ seeded random weights otherwise), exported as if trained at 500 dpi, so inferenc
 the demo's 40 px/cm would see a 25x smaller image). The whole-section figure is the workflow a
 core analyst runs: background removal of the photograph, inference on the core it cut out
 (`float32_core`) and the colour record. Each measurement runs `coretf.predict` in its
-own process, so `ru_maxrss` is that run's peak resident memory, TensorFlow included.
+own process, and its peak resident memory (VmHWM) is that run's, TensorFlow included.
 mixed_bfloat16 is emulated on CPUs without AVX512_BF16/AMX: it is timed on a 10 cm piece and
 scaled to the section. Progress on stderr, JSON on stdout (and --output).
 """
@@ -105,6 +105,16 @@ def _prepare(work_dir: str, length_cm: float) -> dict:
     return paths
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory since its exec, MB (VmHWM). Not ru_maxrss: Linux
+    carries that over from the forking parent, which here holds the rendered sections."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return common.rss_mb()
+
+
 def _stage() -> dict:
     """One measurement in this process: seconds and peak memory."""
     if FLAGS.stage == "crop":
@@ -114,7 +124,7 @@ def _stage() -> dict:
         row = core_crop_batch.crop_file(FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "out_crop"),
                                         core_crop.CropParams(), core_crop_batch.SectionMeta(px_per_cm=PX_PER_CM))
         return {"seconds": time.perf_counter() - started, "status": row["status"],
-                "peak_rss_mb": common.rss_mb()}
+                "peak_rss_mb": _peak_rss_mb()}
     if FLAGS.stage == "colour":
         from coretf.analysis import colour_record
 
@@ -125,7 +135,7 @@ def _stage() -> dict:
             FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "masks"),
             os.path.join(os.path.dirname(FLAGS.input), "out_colour"), placement)
         return {"seconds": time.perf_counter() - started, "lines": len(record),
-                "peak_rss_mb": common.rss_mb()}
+                "peak_rss_mb": _peak_rss_mb()}
     rss_before = common.rss_mb()
     import tifffile
 
@@ -146,7 +156,7 @@ def _stage() -> dict:
             "inference_megapixels": record["image"]["inference_height"]
             * record["image"]["inference_width"] / 1e6,
             "rss_before_import_mb": rss_before, "rss_model_loaded_mb": rss_loaded,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def _measure(name: str, stage: str, input_path: str, model: str, factor: float) -> dict:

@@ -7,6 +7,7 @@ reads BGR; that slip is one of the faults of the public code) and never writes a
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import io
 import json
@@ -144,6 +145,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def list_images(path: str, *, exclude_stems: tuple[str, ...] = (), flag: str = "--input") -> list[str]:
+    """The image files to process: `path` itself, or the images in folder `path` (sorted, not
+    recursive; hidden files and stems ending in one of `exclude_stems`, e.g. "_mask", left out).
+
+    Raises:
+        ValueError: naming `flag`, when the path does not exist or the folder holds no images.
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise ValueError(f"{flag}={path}: no such file or folder")
+    names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_SUFFIXES)
+                   and not n.startswith(".") and not os.path.splitext(n)[0].endswith(exclude_stems))
+    if not names:
+        raise ValueError(f"{flag}={path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return [os.path.join(path, n) for n in names]
+
+
 def write_json(path: str | os.PathLike, payload) -> None:
     """Writes `payload` as indented JSON with sorted keys, atomically."""
     with atomic_path(path) as tmp, open(tmp, "w") as f:
@@ -164,7 +184,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
             raise ImageError(f"{path}: OpenCV could not write this image")
 
 
-class ImageSource:
+class ImageSource(abc.ABC):
     """Random access to an image's regions: `shape` (H, W), `channels`, `dtype`, `read(r0, r1, c0, c1)`.
 
     `open_image` returns a `TiledTiffSource` for tiled TIFF/BigTIFF files, which decodes only the
@@ -177,9 +197,9 @@ class ImageSource:
     dtype: np.dtype
     name: str
 
+    @abc.abstractmethod
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """The (r1 - r0, c1 - c0, channels) region, in the file's dtype."""
-        raise NotImplementedError
 
     def close(self) -> None:
         pass

@@ -346,19 +346,6 @@ def predict_image(
     return record
 
 
-def list_inputs(path: str) -> list[str]:
-    """The images to segment: `path` itself, or the images in the folder (masks excluded)."""
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise ValueError(f"--input={path}: no such file or folder")
-    names = sorted(n for n in os.listdir(path) if n.lower().endswith(coretf_io.IMAGE_SUFFIXES)
-                   and not os.path.splitext(n)[0].endswith("_mask"))
-    if not names:
-        raise ValueError(f"--input={path}: the folder holds no images ({', '.join(coretf_io.IMAGE_SUFFIXES)})")
-    return [os.path.join(path, n) for n in names]
-
-
 def define_flags() -> None:
     flags.DEFINE_string("model", None, "Exported SavedModel directory (a model directory's export/).",
                         required=True)
@@ -389,7 +376,7 @@ def main(argv):
     if FLAGS.resolution_factor <= 0:
         raise app.UsageError(f"--resolution_factor={FLAGS.resolution_factor}: must be > 0")
     try:
-        inputs = list_inputs(FLAGS.input)
+        inputs = coretf_io.list_images(FLAGS.input, exclude_stems=("_mask",))
         table = {}
         if FLAGS.sections:
             from coretf_datasets.sediment_cores.manual_sections import read_table

@@ -286,24 +286,6 @@ class Placement:
     invert_label: bool = False
 
 
-def list_images(path: str) -> list[str]:
-    """The photographs to measure: `path` itself, or the image files in folder `path`.
-
-    Files named like masks or outputs (`*_mask.png`, `*_colour.png`, ...) are left out, so
-    the images may share a folder with `coretf.predict`'s masks.
-    """
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise ValueError(f"--images={path}: no such file or folder")
-    found = sorted(os.path.join(path, name) for name in os.listdir(path)
-                   if name.lower().endswith(coretf_io.IMAGE_SUFFIXES)
-                   and not os.path.splitext(name)[0].endswith(_NOT_PHOTOGRAPHS))
-    if not found:
-        raise ValueError(f"--images={path}: the folder holds no {'/'.join(coretf_io.IMAGE_SUFFIXES)} images")
-    return found
-
-
 def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False):
     """A section's RGB image and its mask (True = undisturbed).
 
@@ -508,7 +490,8 @@ def main(argv) -> None:
     if not FLAGS.sections and not (FLAGS.px_per_cm or 0) > 0:
         raise app.UsageError("give --sections=<sections.csv> or --px_per_cm (> 0)")
     try:
-        images = list_images(FLAGS.images)
+        images = coretf_io.list_images(FLAGS.images, exclude_stems=_NOT_PHOTOGRAPHS,
+                                        flag="--images")
         table = {}
         if FLAGS.sections:
             from coretf_datasets.sediment_cores.manual_sections import read_table

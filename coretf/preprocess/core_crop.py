@@ -451,7 +451,7 @@ def main(argv) -> None:
             card_fraction=f.card_fraction)
         default = batch.SectionMeta(f.px_per_cm, tuple(float(v) for v in f.section_lengths_cm))
         metas = batch.read_sections_csv(f.sections_csv, default) if f.sections_csv else {}
-        files = batch.list_inputs(f.input)
+        files = coretf_io.list_images(f.input)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     rows = batch.run_batch(files, f.output, params, default, metas,

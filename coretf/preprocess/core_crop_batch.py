@@ -111,19 +111,6 @@ def contact_sheet(strips: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)
 
 
-def list_inputs(path: str) -> list[str]:
-    """The image files of a folder (sorted; not recursive), or the file itself."""
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise ValueError(f"{path}: no such file or folder")
-    files = sorted(os.path.join(path, n) for n in os.listdir(path)
-                   if n.lower().endswith(coretf_io.IMAGE_SUFFIXES) and not n.startswith("."))
-    if not files:
-        raise ValueError(f"{path}: folder holds no images ({', '.join(coretf_io.IMAGE_SUFFIXES)})")
-    return files
-
-
 def read_sections_csv(path: str, default: SectionMeta) -> dict[str, SectionMeta]:
     """Per-file metadata: a CSV with a `file` column (name or stem) and any of `px_per_cm`,
     `expected_length_cm` and `depth_axis`; empty cells take `default`'s values.

@@ -186,7 +186,7 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
     sheet = coretf_io.read_image(out / "flagged.png")  # both columns are unchecked: flagged
     assert sheet.ndim == 3 and sheet.shape[0] >= 2 * 90
     stamp = os.path.getmtime(out / "column1_crop.png")
-    again = batch.run_batch(batch.list_inputs(str(inputs)), str(out), cc.CropParams(core_classes=(1, 2)),
+    again = batch.run_batch(coretf_io.list_images(str(inputs)), str(out), cc.CropParams(core_classes=(1, 2)),
                          batch.SectionMeta(), workers=1, progress=False)
     assert os.path.getmtime(out / "column1_crop.png") == stamp
     assert [r["status"] for r in again] == ["error", "unchecked", "unchecked"]
@@ -200,7 +200,7 @@ def test_batch_on_synthetic_sections_with_scale(tmp_path):
     rgba16 = np.concatenate([made[1].image, made[1].mask[..., None] * 255], -1).astype(np.uint16) * 257
     coretf_io.write_image(folder / "S0001.tif", rgba16)
     coretf_io.write_image(folder / "grey.png", np.full((50, 80), 128, np.uint8))
-    rows = batch.run_batch(batch.list_inputs(str(folder)), str(tmp_path / "out"), cc.CropParams(),
+    rows = batch.run_batch(coretf_io.list_images(str(folder)), str(tmp_path / "out"), cc.CropParams(),
                         batch.SectionMeta(px_per_cm=P, expected_lengths_cm=(25.0,)), workers=1,
                         progress=False)
     assert [r["status"] for r in rows] == ["ok", "ok", "error"]
@@ -213,7 +213,7 @@ def test_batch_on_synthetic_sections_with_scale(tmp_path):
     np.testing.assert_array_equal(crop16, rgba16[y0:y1, x0:x1, :3])
     assert not (tmp_path / "out" / "flagged.png").exists()
     with pytest.raises(ValueError, match="holds no images"):
-        batch.list_inputs(str(tmp_path / "out" / ".."))
+        coretf_io.list_images(str(tmp_path / "out" / ".."))
 
 
 def test_truth_status_golden():

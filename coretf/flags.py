@@ -76,6 +76,7 @@ class TrainConfig:
     vae_reconstruction: str = "sum"
     vae_imagenet_weights: str | None = None
     vae_clusters: int = 100
+    vae_dihedral: bool = True
 
     def __post_init__(self):
         checks = {"job": (self.job, JOBS), "model": (self.model, MODELS),
@@ -189,6 +190,9 @@ def define_flags() -> None:
     flags.DEFINE_string("vae_imagenet_weights", None,
                         "Local ImageNet weights file (*_notop.h5) for resnet50/resnet152 branches.")
     flags.DEFINE_integer("vae_clusters", d.vae_clusters, "K of the K-means over the latent means.")
+    flags.DEFINE_boolean("vae_dihedral", d.vae_dihedral,
+                         "Train on random rotations by 90 degrees and mirror images of each particle, and "
+                         "cluster latent means averaged over its eight views (a grain's orientation means nothing).")
 
 
 def config_from_flags(values: flags.FlagValues) -> TrainConfig:

@@ -29,9 +29,6 @@ from coretf.models import resnet_vae
 from coretf.train import fit_verbosity, get_strategy, standard_callbacks
 from coretf_datasets.sediment_grains.sediment_grains_dataset_builder import UNKNOWN
 
-ENCODE_BATCH = 32
-
-
 class ReconstructionImages(keras.callbacks.Callback):
     """Each epoch: a fixed validation batch's layers 0, 2, 5 beside their reconstructions, in TensorBoard.
 
@@ -102,18 +99,12 @@ def export_vae(model: resnet_vae.GrainVAE, export_dir: str, crop_size: int, meta
         raise
 
 
-def encode(encoder: keras.Model, layers: np.ndarray) -> np.ndarray:
-    """Latent means (N, latent) of (N, 6, S, S, 3) uint8 crops."""
-    means = [encoder.predict_on_batch(layers[i:i + ENCODE_BATCH].astype(np.float32) / 255.0)[0]
-             for i in range(0, len(layers), ENCODE_BATCH)]
-    return np.concatenate(means).astype(np.float32)
-
-
 def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     """Trains the VAE, keeps the best validation epoch, scores clusters, exports; returns metrics."""
     builder = grains.get_builder(config.dataset, config.data_dir, config.manual_dir)
     crop = builder.builder_config.crop_size
-    train_ds = grains.make_dataset(builder, "train", batch_size=config.batch_size, training=True, seed=config.seed)
+    train_ds = grains.make_dataset(builder, "train", batch_size=config.batch_size, training=True, seed=config.seed,
+                                   dihedral=config.vae_dihedral)
     val_ds = grains.make_dataset(builder, "validation", batch_size=config.batch_size, training=False)
     test_ds = grains.make_dataset(builder, "test", batch_size=config.batch_size, training=False)
     steps = config.steps_per_epoch or max(1, grains.split_size(builder, "train") // config.batch_size)
@@ -137,7 +128,8 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
 
     splits = {s: grains.load_split(builder, s) for s in ("train", "validation", "test")}
     particles = {key: np.concatenate([splits[s][key] for s in splits]) for key in splits["test"]}
-    latent = encode(model.encoder, particles["layers"])
+    latent = grain_clusters.encode_particles(lambda x: model.encoder.predict_on_batch(x)[0], particles["layers"],
+                                             dihedral=config.vae_dihedral)
     clusters = grain_clusters.score_against_types(latent, particles, UNKNOWN, config.vae_clusters, config.seed)
     test_layers = splits["test"]["layers"][: config.image_summaries].astype(np.float32) / 255.0
     picture = side_by_side(test_layers, np.asarray(model.predict(test_layers, verbose=0)))
@@ -154,7 +146,8 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     }
     coretf_io.write_json(os.path.join(model_dir, "metrics.json"), metrics)
     metadata = {"job": config.job, "dataset": grains.dataset_name(builder), "backbone": config.vae_backbone,
-                "crop_size": crop, "latent_dim": config.vae_latent_dim, "layers": resnet_vae.NUM_LAYERS,
+                "crop_size": crop, "latent_dim": config.vae_latent_dim, "dihedral": config.vae_dihedral,
+                "layers": resnet_vae.NUM_LAYERS,
                 "input": "float32 (batch, 6, S, S, 3) RGB focal layers in [0, 1], lowest focus first",
                 "best_epoch": record["epoch"], "test_loss": test["loss"]}
     export_vae(model, os.path.join(model_dir, "export"), crop, metadata, full=True)

@@ -11,9 +11,13 @@ def test_purity_and_scores_golden():
     true = np.array([0, 0, 0, 1, 1, 1])
     assert grain_clusters.purity(true, np.array([0, 0, 1, 1, 1, 1])) == pytest.approx(5 / 6)
     perfect = grain_clusters.cluster_scores(true, np.array([2, 2, 2, 5, 5, 5]))
-    assert perfect == {"purity": 1.0, "nmi": pytest.approx(1.0), "ari": pytest.approx(1.0)}
+    assert perfect == {key: pytest.approx(1.0) for key in ("purity", "nmi", "ami", "ari", "homogeneity")}
     single = grain_clusters.cluster_scores(true, np.zeros(6, int))
     assert single["purity"] == 0.5 and single["nmi"] == pytest.approx(0.0) and single["ari"] == pytest.approx(0.0)
+    # Pure singletons: homogeneity 1, but NMI = 2 I / (H(types) + H(clusters)) = 2 ln 2 / (ln 2 + ln 6).
+    split = grain_clusters.cluster_scores(true, np.arange(6))
+    assert split["homogeneity"] == pytest.approx(1.0) and split["purity"] == 1.0
+    assert split["nmi"] == pytest.approx(2 * np.log(2) / (np.log(2) + np.log(6)))
 
 
 def _two_kinds(n=20, size=16):
@@ -51,3 +55,20 @@ def test_outputs_csvs_and_galleries(tmp_path):
     assert gallery.shape == (2 * 98, 8 * 98, 3)  # 10 particles: two rows of eight 96 px tiles
     coords, method = grain_clusters.embed_2d(latent)
     assert coords.shape == (20, 2) and method in ("umap", "pca")
+
+
+def test_dihedral_encoding_does_not_depend_on_orientation():
+    rng = np.random.default_rng(1)
+    layers = rng.integers(0, 256, (5, 6, 8, 8, 3), dtype=np.uint8)
+    weights = rng.normal(size=(6 * 8 * 8 * 3, 4)).astype(np.float32)
+    encode = lambda x: x.reshape(len(x), -1) @ weights  # noqa: E731  (orientation-sensitive)
+    views = grain_clusters.dihedral_views(layers)
+    assert len({v.tobytes() for v in views}) == 8
+    np.testing.assert_array_equal(views[1][0, 0], np.rot90(layers[0, 0]))
+    np.testing.assert_array_equal(views[4][0, 0], layers[0, 0, :, ::-1])
+    turned = np.rot90(layers, 1, axes=(2, 3))[:, :, ::-1]  # rotated, then flipped top-bottom
+    invariant = grain_clusters.encode_particles(encode, layers, batch=2)
+    np.testing.assert_allclose(grain_clusters.encode_particles(encode, turned, batch=3), invariant, rtol=1e-4, atol=1e-3)
+    plain = grain_clusters.encode_particles(encode, layers, dihedral=False)
+    np.testing.assert_allclose(plain, encode(layers.astype(np.float32) / 255.0), rtol=1e-5)
+    assert not np.allclose(grain_clusters.encode_particles(encode, turned, dihedral=False), plain, atol=1e-2)

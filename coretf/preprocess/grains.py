@@ -11,8 +11,12 @@ the paper drew a line by hand on a histogram), other plates work (a dark plate i
 low HSV value; `plate="auto"` picks the feature that splits the superpixels best and calls the
 larger class background), single-layer photos work, particles touching the frame are flagged
 (the paper's "chopped" particles), and frames with no particle or an overexposed frame are
-refused with a message naming the file. The command is `python -m coretf.preprocess.grains`
-(`grains_main`); this module is the library: NumPy, OpenCV, scikit-image, no Keras.
+refused with a message naming the file. On a dark plate the threshold is Otsu's on log value.
+`split_touching` (off by default: the paper keeps touching pairs as one particle) separates
+densely packed grains: a per-pixel mask with the thin gaps between grains cut, split by a
+distance-transform watershed of the layers' combined mask (`split_particles`). The command is
+`python -m coretf.preprocess.grains` (`grains_main`); this module is the library: NumPy, OpenCV,
+scikit-image, no Keras.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import cv2
 import numpy as np
 from absl import app, flags, logging
 from scipy import ndimage
-from skimage import filters, segmentation
+from skimage import filters, morphology, segmentation
 from tqdm import tqdm
 
 from coretf import io as coretf_io
@@ -52,7 +56,19 @@ class ExtractionSettings:
         min_area_fraction: particles smaller than this share of the frame are noise.
         min_contrast: the two superpixel classes must differ by this much (saturation or value,
             0-1) or the frame holds no particle.
-        threshold: a fixed threshold on the plate's feature instead of Otsu.
+        threshold: a fixed threshold on the plate's feature instead of Otsu (over the superpixel
+            means; of their log value on a dark plate).
+        split_touching: split touching particles into grains (dense grains, e.g. sand on a
+            dark plate): the particle mask is taken per pixel instead of per superpixel, thin
+            plate-coloured valleys between particles are cut, and each region is split by a
+            watershed of its distance transform. Off by default: the paper keeps touching pairs
+            as one particle.
+        gap_radius: (split) valleys up to 2 * gap_radius + 1 px wide (working copy) are gaps.
+        gap_contrast: (split) a gap is this much closer to the plate (saturation or value, 0-1)
+            than the particles on either side.
+        neck_ratio: (split) a region is split at a neck whose half-width (distance to the plate,
+            + 1 px) is at most this share of that at the lower of the two centres it joins: a
+            relative depth, so that a big lobed particle needs a deeper neck than a small grain.
     """
 
     plate: str = "auto"
@@ -62,6 +78,10 @@ class ExtractionSettings:
     min_area_fraction: float = 4e-4
     min_contrast: float = 0.12
     threshold: float | None = None
+    split_touching: bool = False
+    gap_radius: int = 2
+    gap_contrast: float = 0.04
+    neck_ratio: float = 0.93
 
     def __post_init__(self):
         if self.plate not in PLATES:
@@ -95,12 +115,21 @@ def foreground_mask(image: np.ndarray, settings: ExtractionSettings = Extraction
         name: the file (or set/layer) name used in error messages.
 
     Returns:
-        (mask, info): (H, W) bool particle mask (holes filled) and {"feature", "threshold",
-        "background"} of the decision.
+        (mask, info): (H, W) bool particle mask (holes filled; with `split_touching`, per pixel
+        with the gaps between particles cut) and {"feature", "threshold", "background"} of the
+        decision.
 
     Raises:
         ImageError: the frame is overexposed, or holds no particle (it is all plate).
     """
+    mask, _, info = _working_mask(image, settings, name)
+    return _resize_nearest(mask, image.shape[:2]), info
+
+
+def _working_mask(image: np.ndarray, settings: ExtractionSettings,
+                  name: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """`foreground_mask` on the working copy (at most `settings.work_width` wide), and the gaps cut
+    from it (`split_touching`; None otherwise)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise coretf_io.ImageError(f"{name}: expected an (H, W, 3) uint8 RGB frame, got {image.shape} {image.dtype}")
     height, width = image.shape[:2]
@@ -113,10 +142,11 @@ def foreground_mask(image: np.ndarray, settings: ExtractionSettings = Extraction
     labels = segmentation.slic(small, n_segments=settings.n_segments, compactness=settings.compactness,
                                start_label=0, channel_axis=-1)
     hsv = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV)
+    channels = {"saturation": hsv[..., 1], "value": hsv[..., 2]}
     counts = np.bincount(labels.ravel()).astype(np.float64)
     present = counts > 0
-    means = {key: np.bincount(labels.ravel(), hsv[..., channel].ravel())[present] / counts[present]
-             for key, channel in (("saturation", 1), ("value", 2))}
+    means = {key: np.bincount(labels.ravel(), channel.ravel())[present] / counts[present]
+             for key, channel in channels.items()}
     counts = counts[present]
     if settings.plate == "auto":
         feature, side = _auto_rule(means, counts)
@@ -126,22 +156,74 @@ def foreground_mask(image: np.ndarray, settings: ExtractionSettings = Extraction
     threshold = settings.threshold if settings.threshold is not None else _otsu(values)
     high = values > threshold
     background_high = side == "high" if side != "larger" else counts[high].sum() >= counts[~high].sum()
+    if settings.threshold is None and feature == "value" and not background_high:
+        # A dark plate: Otsu on log value (+0.02, ~5 grey levels, keeps black finite). Brightness
+        # is light x reflectance, and on the linear scale the spread of bright grains pulls the
+        # threshold up into the dim ones (shadowed or dark grains were lost as plate).
+        threshold = float(np.exp(_otsu(np.log(values + 0.02)))) - 0.02
+        high = values > threshold
     if not high.any() or high.all() or abs(values[high].mean() - values[~high].mean()) < settings.min_contrast:
         raise coretf_io.ImageError(f"{name}: no particles found (the frame is all plate: superpixel "
                                    f"{feature} {values.min():.2f}-{values.max():.2f})")
+    info = {"feature": feature, "threshold": float(threshold),
+            "background": "high" if background_high else "low"}
     particle_segments = ~high if background_high else high
     lookup = np.zeros(len(present), bool)
     lookup[np.nonzero(present)[0]] = particle_segments
-    mask = ndimage.binary_fill_holes(lookup[labels])
-    if factor != 1.0:
-        mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
-    info = {"feature": feature, "threshold": float(threshold),
-            "background": "high" if background_high else "low"}
-    return mask, info
+    if not settings.split_touching:
+        return ndimage.binary_fill_holes(lookup[labels]), None, info
+    mask, gaps = _separated_pixels(channels[feature], threshold, background_high, settings)
+    return mask, gaps, info
+
+
+def _separated_pixels(channel: np.ndarray, threshold: float, background_high: bool,
+                      settings: ExtractionSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Particle pixels by the plate threshold per pixel, with the thin gaps between particles cut.
+
+    Superpixels (~23 px) are coarser than the gaps between touching grains, and filling the holes
+    of their mask fills the plate enclosed by a ring of grains. Here each pixel (lightly smoothed)
+    is thresholded; valleys towards the plate narrower than the top-hat disk are gaps (a black
+    top-hat of the "particle-ness", the feature turned so that particles are high); and only
+    specks are filled back (`_fill_specks`), so a longer cut stays even where it ends inside.
+
+    Args:
+        channel: (h, w) float32 feature of the working copy (saturation or value, 0-1).
+        threshold: the plate threshold on it.
+        background_high: the plate is on the high side of the threshold.
+        settings: extraction settings (gap_radius, gap_contrast).
+
+    Returns:
+        (mask, gaps): (h, w) bool particle mask with the gaps cut, and the gaps.
+    """
+    particle = filters.gaussian(1.0 - channel if background_high else channel, sigma=1.0)
+    level = 1.0 - threshold if background_high else threshold
+    gaps = morphology.black_tophat(particle, morphology.disk(settings.gap_radius)) > settings.gap_contrast
+    return _fill_specks((particle > level) & ~gaps, settings), gaps
+
+
+def _fill_specks(mask: np.ndarray, settings: ExtractionSettings) -> np.ndarray:
+    """The mask with its holes no larger than a disk one px wider than the gap top-hat's filled
+    (dark specks inside a particle; a larger hole is plate enclosed by touching particles)."""
+    return morphology.remove_small_holes(mask, max_size=int(np.pi * (settings.gap_radius + 1) ** 2))
+
+
+def _resize_nearest(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A mask or label image resized to (height, width) by nearest neighbour (same dtype)."""
+    if array.shape == tuple(shape):
+        return array
+    resized = cv2.resize(array.astype(np.uint8 if array.dtype == bool else np.int32), (shape[1], shape[0]),
+                         interpolation=cv2.INTER_NEAREST)
+    return resized.astype(array.dtype)
 
 
 def _otsu(values: np.ndarray) -> float:
-    return float(filters.threshold_otsu(values)) if np.ptp(values) > 0 else float(values[0])
+    """Otsu's threshold, moved to the middle of the empty gap between the two classes (it sits at
+    the edge of a histogram bin; with no values in between, the classes are the same but a per-pixel
+    threshold at a cluster's edge cuts through its noise)."""
+    if np.ptp(values) == 0:
+        return float(values[0])
+    threshold = filters.threshold_otsu(values)
+    return float((values[values <= threshold].max() + values[values > threshold].min()) / 2)
 
 
 def _auto_rule(means: dict, counts: np.ndarray) -> tuple[str, str]:
@@ -164,7 +246,8 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
     """Particles of one stage position over all its focal layers.
 
     Each layer is segmented on its own; a particle is a connected region of the union of the
-    layers' masks, and its box is the widest (largest) of the layers' boxes of that region.
+    layers' masks (with `split_touching`, one watershed region of it: `split_particles`), and its
+    box is the widest (largest) of the layers' boxes of that region.
 
     Args:
         layers: (L, H, W, 3) uint8 RGB, L focal layers (1 for single-layer photos).
@@ -177,10 +260,12 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
     Raises:
         ImageError: a layer is overexposed, or no layer holds a particle.
     """
-    masks, empty = [], []
+    masks, gaps, empty = [], [], []
     for index, frame in enumerate(layers):
         try:
-            masks.append(foreground_mask(frame, settings, f"{name} layer {index}")[0])
+            mask, gap, _ = _working_mask(frame, settings, f"{name} layer {index}")
+            masks.append(mask)
+            gaps.append(gap)
         except coretf_io.ImageError as error:
             if "no particles" not in str(error):
                 raise
@@ -189,8 +274,11 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
         raise coretf_io.ImageError(f"{name}: no particles found in any of its {len(layers)} layers")
     height, width = layers.shape[1:3]
     union = np.any(masks, axis=0)
-    count, regions, stats, _ = cv2.connectedComponentsWithStats(union.astype(np.uint8), connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= settings.min_area_fraction * height * width
+    if settings.split_touching:  # a gap seen sharp in one layer is blurred over in the others
+        union = _fill_specks(union & ~np.any(gaps, axis=0), settings)
+    count, regions, areas = _particle_regions(union, (height, width), settings)
+    masks = [_resize_nearest(mask, (height, width)) for mask in masks]
+    keep = areas >= settings.min_area_fraction * height * width
     keep[0] = False
     particles = []
     layer_boxes = [ndimage.find_objects(np.where(mask, regions, 0), max_label=count - 1) for mask in masks]
@@ -205,13 +293,54 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
             area = (box[2] - box[0]) * (box[3] - box[1])
             if area > best_area:
                 best, best_area, best_layer = box, area, layer
+        if best is None:  # (split) a region made only of filled-back specks
+            continue
         y0, x0, y1, x1 = (int(v) for v in best)
         particles.append(Particle((y0, x0, y1, x1), edge=y0 == 0 or x0 == 0 or y1 == height or x1 == width,
-                                  widest_layer=best_layer, area_px=int(stats[label, cv2.CC_STAT_AREA])))
+                                  widest_layer=best_layer, area_px=int(areas[label])))
     if not particles:
         raise coretf_io.ImageError(f"{name}: no particles found (every region is smaller than "
                                    f"{settings.min_area_fraction:.2%} of the frame)")
     return sorted(particles, key=lambda p: (p.box[0], p.box[1]))
+
+
+def _particle_regions(union: np.ndarray, shape: tuple[int, int],
+                      settings: ExtractionSettings) -> tuple[int, np.ndarray, np.ndarray]:
+    """Particle regions of the layers' union mask (working copy), labelled at full size.
+
+    Returns:
+        (count, regions, areas): labels 1..count-1 (0 = plate) as an (H, W) int32 image, and the
+        area in px of each label (areas[0] is the plate's).
+    """
+    if settings.split_touching:
+        regions = _resize_nearest(split_particles(union, settings).astype(np.int32), shape)
+        count = int(regions.max()) + 1
+        return count, regions, np.bincount(regions.ravel(), minlength=count)
+    count, regions, stats, _ = cv2.connectedComponentsWithStats(_resize_nearest(union, shape).astype(np.uint8),
+                                                                 connectivity=8)
+    return count, regions, stats[:, cv2.CC_STAT_AREA]
+
+
+def split_particles(mask: np.ndarray, settings: ExtractionSettings = ExtractionSettings()) -> np.ndarray:
+    """Touching particles of a mask split into one label each (distance-transform watershed).
+
+    Each particle's centre is a peak of the (lightly smoothed) distance d to the plate; a peak is
+    a particle of its own when the neck joining it to a higher one is narrow enough:
+    (1 + d_neck) <= settings.neck_ratio * (1 + d_peak), i.e. h-maxima of log(1 + d) with
+    h = -log(neck_ratio). A watershed of -d from those markers, within the mask, cuts the regions
+    at their necks.
+
+    Args:
+        mask: (h, w) bool particle mask.
+        settings: extraction settings (neck_ratio).
+
+    Returns:
+        (h, w) int32 labels, 0 = plate.
+    """
+    distance = filters.gaussian(ndimage.distance_transform_edt(mask), sigma=1.0)
+    depth = -np.log(settings.neck_ratio)
+    markers = ndimage.label(morphology.h_maxima(np.log1p(distance), depth).astype(bool) & mask)[0]
+    return segmentation.watershed(-distance, markers, mask=mask).astype(np.int32)
 
 
 def crop_layers(layers: np.ndarray, box, size: int) -> np.ndarray:
@@ -468,6 +597,8 @@ def define_flags() -> None:
     flags.DEFINE_enum("plate", "auto", PLATES, "Plate colour: green (saturation), dark, light or auto.")
     flags.DEFINE_float("threshold", None, "Fixed threshold on the plate feature instead of Otsu.")
     flags.DEFINE_integer("n_segments", 600, "SLIC superpixels per frame.")
+    flags.DEFINE_bool("split_touching", False, "Split touching particles into grains (densely packed sand; "
+                      "off: touching particles stay one, as in the paper).")
     flags.DEFINE_integer("workers", 2, "Worker processes.")
 
 
@@ -476,7 +607,8 @@ def main(argv) -> None:
     if not flags.FLAGS["verbosity"].present:  # progress bars and results, not INFO lines
         logging.set_verbosity(logging.WARNING)
     values = flags.FLAGS
-    settings = ExtractionSettings(plate=values.plate, threshold=values.threshold, n_segments=values.n_segments)
+    settings = ExtractionSettings(plate=values.plate, threshold=values.threshold, n_segments=values.n_segments,
+                                  split_touching=values.split_touching)
     rows, errors = process_folder(values.input, values.output, layers=values.layers,
                                   crop_size=values.crop_size, settings=settings, workers=values.workers)
     edge = sum(int(r["edge"]) for r in rows)

@@ -15,15 +15,15 @@ refused with a message naming the file. On a dark plate the threshold is Otsu's 
 `split_touching` (off by default: the paper keeps touching pairs as one particle) separates
 densely packed grains: a per-pixel mask with the thin gaps between grains cut, split by a
 distance-transform watershed of the layers' combined mask (`split_particles`). The command is
-`python -m coretf.preprocess.grains` (`grains_main`); this module is the library: NumPy, OpenCV,
-scikit-image, no Keras.
+`python -m coretf.preprocess.grains` (the batch over folders is in `grains_batch`); this module
+is the method: NumPy, OpenCV, scikit-image, no Keras. Settings can be kept in a JSON file
+(`read_settings`), which the command and the `sediment_grains` builder's manual configs read.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import multiprocessing
+import json
 import os
 import re
 
@@ -32,11 +32,11 @@ import numpy as np
 from absl import app, flags, logging
 from scipy import ndimage
 from skimage import filters, morphology, segmentation
-from tqdm import tqdm
 
 from coretf import io as coretf_io
 
 PLATES = ("auto", "green", "dark", "light")
+SETTINGS_FILE = "extraction.json"  # settings in a manual folder, and the record of a command run
 NUM_LAYERS = 6
 # Plate -> (HSV channel used, background side): the green plate is the most saturated thing in
 # the photo (the paper's criterion); a dark plate is the darkest, a white one the brightest.
@@ -86,6 +86,53 @@ class ExtractionSettings:
     def __post_init__(self):
         if self.plate not in PLATES:
             raise ValueError(f"plate {self.plate!r}: must be one of {', '.join(PLATES)}")
+        checks = {"n_segments": self.n_segments >= 1, "compactness": self.compactness > 0,
+                  "work_width": self.work_width >= 16, "min_area_fraction": 0 <= self.min_area_fraction < 1,
+                  "min_contrast": 0 <= self.min_contrast < 1, "gap_radius": self.gap_radius >= 1,
+                  "gap_contrast": 0 <= self.gap_contrast < 1, "neck_ratio": 0 < self.neck_ratio < 1}
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(", ".join(f"{name} = {getattr(self, name)!r}" for name in bad) + " out of range "
+                             "(n_segments, gap_radius >= 1, work_width >= 16, compactness > 0, "
+                             "fractions and ratios within [0, 1))")
+
+
+def read_settings(path: str | os.PathLike) -> ExtractionSettings:
+    """Extraction settings from a JSON file.
+
+    The file holds an object of `ExtractionSettings` fields (those left out keep their defaults),
+    e.g. `{"plate": "dark", "split_touching": true}`, or is the `extraction.json` a run of
+    `python -m coretf.preprocess.grains` wrote (its "settings" are taken).
+
+    Raises:
+        ValueError: naming the file: not JSON, not an object, an unknown setting, a value of the
+            wrong type or out of range.
+    """
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read extraction settings ({error})") from None
+    if isinstance(values, dict) and "settings" in values:
+        values = values["settings"]
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: extraction settings must be a JSON object, e.g. {{\"plate\": \"dark\"}}")
+    fields = {f.name: f.default for f in dataclasses.fields(ExtractionSettings)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    for name, value in values.items():
+        default = fields[name]
+        kind = float if default is None else type(default)
+        if isinstance(value, bool) != (kind is bool) or not (
+                isinstance(value, kind) or (kind is float and isinstance(value, int))
+                or (value is None and default is None)):
+            raise ValueError(f"{path}: {name} must be {'a number or null' if default is None else kind.__name__}, "
+                             f"not {value!r}")
+    try:
+        return ExtractionSettings(**values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -490,110 +537,14 @@ def read_photo_set(files: PhotoSetFiles, layers: int = NUM_LAYERS) -> np.ndarray
     return np.stack(frames)
 
 
-CSV_COLUMNS = ("sample", "position", "particle", "y0", "x0", "y1", "x1", "edge", "widest_layer",
-               "area_px", "crop")
-
-
-def process_set(files: PhotoSetFiles, output: str, *, layers: int, crop_size: int,
-                settings: ExtractionSettings) -> list[dict]:
-    """Extracts one set: crops (one PNG per particle, its layers side by side) and its rows.
-
-    The set's CSV under `boxes/` is written last and atomically: its presence marks the set done.
-    """
-    stack = read_photo_set(files, layers)
-    particles = extract_particles(stack, settings, f"{files.sample}/{files.position}")
-    rows = []
-    for index, particle in enumerate(particles):
-        crop = os.path.join("crops", files.sample, f"{files.position}_{index:03d}.png")
-        tiles = crop_layers(stack, particle.box, crop_size)
-        coretf_io.write_image(os.path.join(output, crop), np.concatenate(list(tiles), axis=1))
-        y0, x0, y1, x1 = particle.box
-        rows.append({"sample": files.sample, "position": files.position, "particle": index, "y0": y0, "x0": x0,
-                     "y1": y1, "x1": x1, "edge": int(particle.edge), "widest_layer": particle.widest_layer,
-                     "area_px": particle.area_px, "crop": crop.replace(os.sep, "/")})
-    _write_csv(_set_csv(output, files), rows)
-    return rows
-
-
-def _set_csv(output: str, files: PhotoSetFiles) -> str:
-    return os.path.join(output, "boxes", files.sample, f"{files.position}.csv")
-
-
-def _write_csv(path: str, rows: list[dict]) -> None:
-    with coretf_io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _read_csv(path: str) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _worker(job):
-    files, output, layers, crop_size, settings = job
-    try:
-        return files, process_set(files, output, layers=layers, crop_size=crop_size, settings=settings), None
-    except (coretf_io.ImageError, ValueError) as error:
-        return files, None, str(error)
-
-
-def process_folder(input_dir: str, output: str, *, layers: int = NUM_LAYERS, crop_size: int = 280,
-                   settings: ExtractionSettings = ExtractionSettings(), workers: int = 2,
-                   progress: bool = True) -> tuple[list[dict], list[str]]:
-    """Extracts every photo set of a folder; a rerun skips the sets already done.
-
-    Writes `crops/<sample>/<position>_<particle>.png` (L layers side by side, crop_size high),
-    `boxes/<sample>/<position>.csv` per set, then `particles.csv` (all sets) and, when some sets
-    failed, `errors.txt`, all atomically.
-
-    Args:
-        input_dir: a lab's folder (layouts: `find_photo_sets`).
-        output: output folder.
-        layers: focal layers per set (6; 1 for single-layer photos).
-        crop_size: side of the resized crops, px.
-        settings: extraction settings.
-        workers: processes (both cores: 2).
-        progress: show a tqdm bar.
-
-    Returns:
-        (rows of particles.csv, error messages of the sets that failed).
-    """
-    sets = find_photo_sets(input_dir, layers)
-    todo = [s for s in sets if not os.path.exists(_set_csv(output, s))]
-    errors = []
-    jobs = [(s, output, layers, crop_size, settings) for s in todo]
-    if workers > 1 and len(jobs) > 1:
-        pool = multiprocessing.get_context("spawn").Pool(workers)
-        results = pool.imap_unordered(_worker, jobs)
-    else:
-        pool, results = None, map(_worker, jobs)
-    try:
-        for _, _, error in tqdm(results, total=len(jobs), desc="photo sets", unit="set", disable=not progress):
-            if error:
-                errors.append(error)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-    rows = []
-    for s in sets:
-        if os.path.exists(_set_csv(output, s)):
-            rows.extend(_read_csv(_set_csv(output, s)))
-    _write_csv(os.path.join(output, "particles.csv"), rows)
-    if errors:
-        with coretf_io.atomic_path(os.path.join(output, "errors.txt")) as tmp, open(tmp, "w") as f:
-            f.write("\n".join(errors) + "\n")
-    return rows, errors
-
-
 def define_flags() -> None:
-    """Flags of `python -m coretf.preprocess.grains`."""
+    """Flags of `python -m coretf.preprocess.grains` (called under `__main__` only)."""
     flags.DEFINE_string("input", None, "Folder of photo sets (see find_photo_sets).", required=True)
     flags.DEFINE_string("output", None, "Output folder for crops and CSVs.", required=True)
     flags.DEFINE_integer("layers", NUM_LAYERS, "Focal layers per stage position (1: single photos).")
     flags.DEFINE_integer("crop_size", 280, "Side of the resized crops, px (the paper: 280).")
+    flags.DEFINE_string("settings", None, "JSON file of extraction settings (read_settings; e.g. the "
+                        f"{SETTINGS_FILE} of an earlier run); the flags below, when given, override it.")
     flags.DEFINE_enum("plate", "auto", PLATES, "Plate colour: green (saturation), dark, light or auto.")
     flags.DEFINE_float("threshold", None, "Fixed threshold on the plate feature instead of Otsu.")
     flags.DEFINE_integer("n_segments", 600, "SLIC superpixels per frame.")
@@ -603,14 +554,25 @@ def define_flags() -> None:
 
 
 def main(argv) -> None:
-    del argv
+    # Run as __main__, this module is a second copy of coretf.preprocess.grains: take the classes
+    # from the package's copy, the one the batch (and its worker processes) import.
+    from coretf.preprocess import grains as lib
+    from coretf.preprocess import grains_batch as batch
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:  # progress bars and results, not INFO lines
         logging.set_verbosity(logging.WARNING)
     values = flags.FLAGS
-    settings = ExtractionSettings(plate=values.plate, threshold=values.threshold, n_segments=values.n_segments,
-                                  split_touching=values.split_touching)
-    rows, errors = process_folder(values.input, values.output, layers=values.layers,
-                                  crop_size=values.crop_size, settings=settings, workers=values.workers)
+    try:
+        settings = lib.read_settings(values.settings) if values.settings else lib.ExtractionSettings()
+        given = {name: values[name].value for name in ("plate", "threshold", "n_segments", "split_touching")
+                 if values[name].present or not values.settings}
+        settings = dataclasses.replace(settings, **given)
+        rows, errors = batch.process_folder(values.input, values.output, layers=values.layers,
+                                            crop_size=values.crop_size, settings=settings, workers=values.workers)
+    except ValueError as error:  # a bad settings file or input folder, an output made otherwise
+        raise SystemExit(f"error: {error}") from None
     edge = sum(int(r["edge"]) for r in rows)
     print(f"{len(rows)} particles ({edge} touching the frame) -> {os.path.join(values.output, 'particles.csv')}")
     if errors:

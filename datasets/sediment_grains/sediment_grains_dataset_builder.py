@@ -36,6 +36,12 @@ PNG, JPEG or TIFF, 8 or 16 bit, RGB, RGBA or grey; the six layers of a position 
 size. A set with another number of layers, layers of different sizes or a frame with no particle
 stops the build with a message naming the files (use `python -m coretf.preprocess.grains`, which
 reports bad sets and carries on, to find them all at once). At least three positions.
+
+Particles are found with the default extraction settings (plate chosen per frame, touching
+particles kept as one, as in the paper) unless the folder holds an `extraction.json`: an object
+of settings, e.g. {"plate": "dark", "split_touching": true} for sand on a black plate, or the
+extraction.json a run of `python -m coretf.preprocess.grains` wrote, so that the builder finds
+the particles that run found. The settings used are kept in the dataset's metadata.
 """
 
 
@@ -103,20 +109,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             }),
             supervised_keys=None,
             homepage="https://doi.org/10.22323/1.429.0011",
+            metadata=tfds.core.MetadataDict(),
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
+        settings = extraction.ExtractionSettings()
         if config.source == "synthetic":
             sets = {f"P{i:04d}": i for i in range(config.num_sets)}
         elif config.source == "manual":
             found = extraction.find_photo_sets(str(dl_manager.manual_dir))
             sets = {f"{s.sample}/{s.position}": s for s in found}
+            settings_file = dl_manager.manual_dir / extraction.SETTINGS_FILE
+            if settings_file.exists():
+                settings = extraction.read_settings(settings_file)
         else:
             raise ValueError(f"config {config.name}: unknown source {config.source!r}")
+        self.info.metadata["extraction"] = dataclasses.asdict(settings)
         splits = assign_splits(list(sets), seed=config.seed, test_fraction=config.test_fraction,
                                validation_fraction=config.validation_fraction)
-        return {split: self._generate_examples([sets[k] for k in sorted(sets) if splits[k] == split])
+        return {split: self._generate_examples([sets[k] for k in sorted(sets) if splits[k] == split], settings)
                 for split in ("train", "validation", "test")}
 
     def _read(self, item):
@@ -128,10 +140,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             return "synthetic", made.position_id, made.layers, made.boxes, made.types
         return item.sample, item.position, extraction.read_photo_set(item), None, None
 
-    def _generate_examples(self, items):
+    def _generate_examples(self, items, settings: extraction.ExtractionSettings):
         for item in items:
             sample, position, layers, true_boxes, true_types = self._read(item)
-            particles = extraction.extract_particles(layers, name=f"{sample}/{position}")
+            particles = extraction.extract_particles(layers, settings, f"{sample}/{position}")
             boxes = [p.box for p in particles]
             matched = {} if true_boxes is None else {
                 i: (j, iou) for i, j, iou in extraction.match_boxes(boxes, true_boxes)}

@@ -1,5 +1,7 @@
 """sediment_grains builder tests: both configs through TFDS's test case, then bad manual folders."""
 
+import collections
+import json
 import pathlib
 import shutil
 
@@ -54,6 +56,32 @@ def manual_dir(tmp_path):
 def _build(folder, tmp_path):
     builder = sgb.Builder(config="manual", data_dir=str(tmp_path / "data"))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(folder)))
+    return builder
+
+
+def test_manual_folder_settings_file_sets_the_extraction(manual_dir, tmp_path):
+    """An extraction.json in the manual folder reaches the extraction and is kept in the metadata."""
+    settings = extraction.ExtractionSettings(min_area_fraction=0.015)  # ~307 px of 160x128: small ones go
+    (manual_dir / extraction.SETTINGS_FILE).write_text(json.dumps({"min_area_fraction": 0.015}))
+    builder = _build(manual_dir, tmp_path)
+    found = collections.Counter()
+    for e in tfds.as_numpy(builder.as_dataset(split="train+validation+test")):
+        found[(e["sample_id"].decode(), e["position_id"].decode())] += 1
+    expected = {(s.sample, s.position): len(extraction.extract_particles(extraction.read_photo_set(s), settings))
+                for s in extraction.find_photo_sets(str(manual_dir))}
+    assert found == {key: n for key, n in expected.items() if n}
+    assert 4 <= sum(found.values()) < 14  # the default settings find 14 particles
+    reloaded = sgb.Builder(config="manual", data_dir=str(tmp_path / "data"))
+    assert reloaded.info.metadata["extraction"]["min_area_fraction"] == 0.015
+    assert reloaded.info.metadata["extraction"]["plate"] == "auto"
+
+
+def test_bad_settings_file_stops_the_build(manual_dir, tmp_path):
+    (manual_dir / extraction.SETTINGS_FILE).write_text(json.dumps({"plate": "dark", "split": True}))
+    with pytest.raises(ValueError, match=r"extraction.json: unknown setting\(s\) split"):
+        _build(manual_dir, tmp_path)
+    assert not (tmp_path / "data" / "sediment_grains" / "manual").exists() or not any(
+        (tmp_path / "data" / "sediment_grains" / "manual").rglob("*.tfrecord*"))
 
 
 @pytest.mark.parametrize("breakage, message", [

@@ -1,5 +1,7 @@
 """Grain extraction: measured against true boxes (synthetic and real photos), bad input, the command."""
 
+import dataclasses
+import json
 import os
 import pathlib
 import subprocess
@@ -11,6 +13,7 @@ import pytest
 
 from coretf import io as coretf_io
 from coretf.preprocess import grains as extraction
+from coretf.preprocess import grains_batch
 from coretf.synthetic import grains as synthetic
 
 # Measured with plate="dark" and split_touching (see the README): pooled over the three photos,
@@ -115,10 +118,54 @@ def test_command_processes_a_folder_reports_bad_sets_and_resumes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "S2/Q: 5 layer image(s), expected 6" in result.stdout
     rows = (out / "particles.csv").read_text().splitlines()
-    assert rows[0] == ",".join(extraction.CSV_COLUMNS) and len(rows) > 3
+    assert rows[0] == ",".join(grains_batch.CSV_COLUMNS) and len(rows) > 3
     crop = coretf_io.read_image(out / rows[1].split(",")[-1])
     assert crop.shape == (32, 6 * 32, 3)
     stamp = os.path.getmtime(out / "boxes" / "S1" / "P0.csv")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert os.path.getmtime(out / "boxes" / "S1" / "P0.csv") == stamp  # done sets are skipped
     assert (out / "particles.csv").read_text().splitlines() == rows
+    assert json.loads((out / extraction.SETTINGS_FILE).read_text()) == {
+        "layers": 6, "crop_size": 32, "settings": dataclasses.asdict(extraction.ExtractionSettings())}
+
+    # Other settings on the same output would mix two extractions: refused, nothing written.
+    changed = subprocess.run(command + ["--plate=dark"], capture_output=True, text=True, timeout=300)
+    assert changed.returncode != 0
+    assert "extracted with other settings (plate 'auto' -> 'dark'" in changed.stderr
+    assert (out / "particles.csv").read_text().splitlines() == rows
+    assert os.path.getmtime(out / "boxes" / "S1" / "P0.csv") == stamp
+
+    # The record of a run is a settings file: a second run from it (flags override it) extracts alike.
+    again = tmp_path / "again"
+    rerun = [sys.executable, "-m", "coretf.preprocess.grains", f"--input={lab}", f"--output={again}",
+             "--crop_size=32", "--workers=1", f"--settings={out / extraction.SETTINGS_FILE}", "--n_segments=300"]
+    result = subprocess.run(rerun, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((again / extraction.SETTINGS_FILE).read_text())["settings"] == dataclasses.asdict(
+        extraction.ExtractionSettings(n_segments=300))
+
+
+def test_read_settings_round_trip(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"plate": "dark", "split_touching": True, "threshold": None, "compactness": 5}))
+    assert extraction.read_settings(path) == extraction.ExtractionSettings(plate="dark", split_touching=True,
+                                                                           compactness=5.0)
+    path.write_text(json.dumps({"layers": 1, "crop_size": 64, "settings": {"neck_ratio": 0.9}}))  # a run's record
+    assert extraction.read_settings(path) == extraction.ExtractionSettings(neck_ratio=0.9)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{plate: dark}", "cannot read extraction settings"),
+    ('["dark"]', "extraction settings must be a JSON object"),
+    ('{"plate": "dark", "splt_touching": true}', r"unknown setting\(s\) splt_touching \(known: plate, "),
+    ('{"split_touching": "yes"}', "split_touching must be bool, not 'yes'"),
+    ('{"n_segments": true}', "n_segments must be int, not True"),
+    ('{"threshold": "low"}', "threshold must be a number or null, not 'low'"),
+    ('{"neck_ratio": 1.5}', r"neck_ratio = 1.5 out of range"),
+    ('{"plate": "blue"}', "plate 'blue': must be one of auto, green, dark, light"),
+])
+def test_bad_settings_files_are_named(tmp_path, text, message):
+    path = tmp_path / "lab_settings.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"lab_settings.json: {message}"):
+        extraction.read_settings(path)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import csv
 import io
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -143,6 +145,54 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
+    """Yields a temporary folder beside `path` that replaces `path` (and what it held) only on success.
+
+    For outputs that are folders, such as a SavedModel: a reader never sees a half-written one.
+    The folder gets the usual permissions (mkdtemp makes it 0700, which would lock out other
+    users of a shared model folder).
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    try:
+        yield tmp
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` to `path`, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str],
+              rows: Iterable[Sequence | Mapping]) -> None:
+    """Writes a CSV file with a header row, atomically.
+
+    Args:
+        path: the CSV file.
+        header: column names.
+        rows: sequences in header order, or mappings keyed by column name (a missing key is an
+            empty field).
+    """
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row.get(c, "") for c in header] if isinstance(row, Mapping) else row)
 
 
 def list_images(path: str, *, exclude_stems: tuple[str, ...] = (), flag: str = "--input") -> list[str]:

@@ -11,9 +11,10 @@ import numpy as np  # noqa: E402
 from coretf import io as coretf_io  # noqa: E402
 
 
-def _save(figure, path: str) -> None:
+def save_figure(figure, path: str, *, dpi: int = 110, tight: bool = True) -> None:
+    """Writes a matplotlib figure as PNG, atomically, and closes it."""
     with coretf_io.atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None, format="png")
     plt.close(figure)
 
 
@@ -39,7 +40,7 @@ def save_prediction_grid(path: str, images, masks, predicted, confidence, titles
             axes[i, 0].set_ylabel(titles[i], fontsize=8)
     for j, name in enumerate(["input", "true mask", "predicted mask", "confidence"]):
         axes[0, j].set_title(name, fontsize=9)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def save_section_prediction(path: str, image, confidence, predicted, truth=None, *, px_per_cm=None,
@@ -72,4 +73,4 @@ def save_section_prediction(path: str, image, confidence, predicted, truth=None,
         axes[-1].set_xlabel("cm from image left edge (depth increases to the right)")
     if title:
         figure.suptitle(title, fontsize=10)
-    _save(figure, path)
+    save_figure(figure, path)

@@ -45,7 +45,7 @@ def save_section_plot(path: str, depth_cm: np.ndarray, l_unfiltered: np.ndarray,
     bottom.set_ylim(0, 1.02)
     bottom.set_ylabel("kept")
     bottom.set_xlabel("depth (cm)")
-    plots._save(figure, path)
+    plots.save_figure(figure, path)
 
 
 def save_xcorr_plot(path: str, table: np.ndarray, *, title: str = "") -> None:
@@ -67,7 +67,7 @@ def save_xcorr_plot(path: str, table: np.ndarray, *, title: str = "") -> None:
     axes[0].set_ylabel("correlation of the two halves' L*")
     axes[0].legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
-    plots._save(figure, path)
+    plots.save_figure(figure, path)
 
 
 def save_composite_plot(path: str, depth_m: np.ndarray, l_unfiltered: np.ndarray,
@@ -93,4 +93,4 @@ def save_composite_plot(path: str, depth_m: np.ndarray, l_unfiltered: np.ndarray
     axis.set_ylabel("L*")
     axis.legend(loc="upper right", fontsize=8)
     axis.set_title(title, fontsize=10)
-    plots._save(figure, path)
+    plots.save_figure(figure, path)

@@ -142,7 +142,7 @@ def save_threshold_plot(path: str, sweeps: dict[str, dict[str, np.ndarray]], tit
         axis.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, ncol=2)
     figure.suptitle(title)
-    plots._save(figure, path)
+    plots.save_figure(figure, path)
 
 
 def _cell(value: float | None, in_sample: bool) -> str:
@@ -217,7 +217,7 @@ def save_heatmap(path: str, rows: list[dict], *, models: list[str], stacks: list
         axis.set_yticks(range(len(stacks)), stacks, fontsize=7)
         axis.set_title(f"{metric} (red box: in-sample)", fontsize=9)
         figure.colorbar(image, ax=axis, fraction=0.046)
-    plots._save(figure, path)
+    plots.save_figure(figure, path)
 
 
 def mean_of(values) -> float:

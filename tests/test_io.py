@@ -1,0 +1,45 @@
+"""The atomic writers of coretf.io: nothing partial under a final name, usual permissions."""
+
+import os
+import stat
+
+import pytest
+
+from coretf import io as coretf_io
+
+
+def test_write_csv_takes_sequences_and_mappings(tmp_path):
+    path = tmp_path / "out" / "table.csv"
+    coretf_io.write_csv(path, ["a", "b"], [[1, 2], {"b": 4}, {"a": 5, "b": 6}])
+    assert path.read_text().splitlines() == ["a,b", "1,2", ",4", "5,6"]
+    assert [p.name for p in path.parent.iterdir()] == ["table.csv"]
+
+
+def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "table.csv"
+    coretf_io.write_text(path, "old\n")
+
+    def rows():
+        yield [1, 2]
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        coretf_io.write_csv(path, ["a", "b"], rows())
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_atomic_dir_replaces_a_folder_only_on_success(tmp_path):
+    target = tmp_path / "export"
+    with coretf_io.atomic_dir(target) as tmp:
+        (open(os.path.join(tmp, "model.pb"), "w")).close()
+    assert sorted(p.name for p in target.iterdir()) == ["model.pb"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask  # readable by others, not 0700
+    with pytest.raises(ValueError):
+        with coretf_io.atomic_dir(target) as tmp:
+            (open(os.path.join(tmp, "half.pb"), "w")).close()
+            raise ValueError("export failed")
+    assert sorted(p.name for p in target.iterdir()) == ["model.pb"]  # the old export stays
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary folder left

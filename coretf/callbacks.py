@@ -1,4 +1,4 @@
-"""Training callbacks: best-epoch checkpointing that survives a restart, and image summaries."""
+"""Training callbacks: best-epoch checkpointing that survives a restart, and TensorBoard pictures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+
+from coretf.io import write_json
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -50,10 +52,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         os.makedirs(self.directory, exist_ok=True)
         self.model.save_weights(self.weights_path, overwrite=True)
         record = {"epoch": epoch + 1, "value": value, "logs": {k: float(v) for k, v in logs.items()}}
-        tmp = self.record_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=2)
-        os.replace(tmp, self.record_path)
+        write_json(self.record_path, record)
 
 
 class ImageSummaries(keras.callbacks.Callback):
@@ -91,4 +90,36 @@ class ImageSummaries(keras.callbacks.Callback):
             tf.summary.image("confidence", confidence, max_outputs=len(self.images))
             tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(
                 self.model.optimizer.learning_rate)))
+        self.writer.flush()
+
+
+def side_by_side(layers: np.ndarray, reconstruction: np.ndarray, shown=(0, 2, 5)) -> np.ndarray:
+    """(N, 2S, len(shown)*S, 3): focal layers `shown` on top, their reconstructions below.
+
+    Args:
+        layers, reconstruction: (N, 6, S, S, 3) float32 in [0, 1].
+    """
+    top = np.concatenate([layers[:, i] for i in shown], axis=2)
+    bottom = np.concatenate([reconstruction[:, i] for i in shown], axis=2)
+    return np.concatenate([top, bottom], axis=1).astype(np.float32)
+
+
+class ReconstructionImages(keras.callbacks.Callback):
+    """Each epoch: a fixed validation batch's layers 0, 2, 5 beside their reconstructions, in TensorBoard.
+
+    Args:
+        log_dir: TensorBoard directory (an `images` sub-folder is used).
+        layers: (N, 6, S, S, 3) float32 in [0, 1].
+    """
+
+    def __init__(self, log_dir: str, layers: np.ndarray):
+        super().__init__()
+        self.layers = layers
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        reconstruction = np.asarray(self.model.predict(self.layers, verbose=0))
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.image("input_vs_reconstruction", side_by_side(self.layers, reconstruction),
+                             max_outputs=len(self.layers))
         self.writer.flush()

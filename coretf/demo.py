@@ -12,11 +12,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tensorflow as tf
 from absl import app, flags, logging
 
-from coretf import export as export_lib
-from coretf import plots
+from coretf import plots, serving
 from coretf.synthetic import cores as synthetic_cores
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", "runs/demo", "Model directory written by coretf.train.")
@@ -42,16 +40,14 @@ def main(argv):
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     model_dir = _MODEL_DIR.value
-    export_dir = os.path.join(model_dir, "export")
-    loaded = tf.saved_model.load(export_dir)
-    metadata = export_lib.load_metadata(loaded)
+    served = serving.load(os.path.join(model_dir, "export"))
+    metadata = served.metadata
     test_ids, config = held_out_sections(metadata["dataset"])
     section_id = _SECTION.value or test_ids[0]
     section = synthetic_cores.make_section(int(section_id[1:]), seed=config.seed,
                                            length_cm=config.length_cm, px_per_cm=config.px_per_cm)
     image = section.image.astype(np.float32) / 255.0
-    outputs = loaded.signatures["serving_default"](images=tf.constant(image[None]))
-    confidence = outputs["confidence"][0].numpy()
+    confidence = served(image[None])["confidence"][0]
     predicted = (confidence >= 0.5).astype(np.uint8)
     truth_c = section.mask == metadata["iou_class"]
     pred_c = predicted == metadata["iou_class"]
@@ -62,7 +58,7 @@ def main(argv):
         title=f"held-out synthetic section {section_id} (test split): IoU of disturbance {iou:.3f}")
     print(f"\nwhole-section prediction of held-out {section_id}: IoU of disturbance {iou:.3f}")
     print(f"  picture: {os.path.abspath(path)}")
-    print(f"  SavedModel hash: {export_lib.saved_model_hash(export_dir)[:16]}")
+    print(f"  SavedModel hash: {served.hash[:16]}")
 
 
 if __name__ == "__main__":

@@ -1,62 +1,86 @@
-"""SavedModel export: a serving signature that needs no coretf code, and what inference needs.
+"""SavedModel export: serving signatures that need no coretf code, and what inference needs.
 
-The exported `serving_default` takes a batch of float32 images (RGB, or as many channels as the model takes) in [0, 1] of any height and
-width, pads them (mirror padding, as Hutton 2025 §5.1.3 asks) to a multiple of the model's
-downsampling factor, runs the network, crops back and returns per-pixel class probabilities and
-a confidence map. The `metadata` signature returns a JSON string with the job, input
-normalisation, training scale, class meaning and tile size. Batch normalisation is folded into
-the convolutions first, and the folded model's output is checked against the trained one.
+One writer serves every coretf model: `write_saved_model(export_dir, spec)` writes a
+`SavedModelSpec` (the serving function, its input signature and the metadata) with
+`keras.export.ExportArchive`, atomically. Only the weights the serving function uses are stored
+(no optimizer state, each once) and they are tracked where the SavedModel's restore op finds them, so
+the export serves from a TF1 session loader, `saved_model_cli run` and TF Serving as well as from
+`tf.saved_model.load`. Every export has two signatures, `serving_default` and `metadata` (a JSON
+string, also written as `coretf.json` beside `saved_model.pb`); `coretf.serving` loads them.
+
+Segmentation exports (`segmentation_spec`, `export_saved_model`): `serving_default` takes a batch
+of float32 images in [0, 1] (`images`, RGB or as many channels as the model takes) of any height
+and width, pads them (mirror padding, as Hutton 2025 §5.1.3 asks) to a multiple of the model's
+downsampling factor, runs the network, crops back and returns per-pixel class probabilities
+(`probabilities`, (B, H, W, C); a one-logit model gives [1 - p, p]) and the `confidence` map,
+the probability of the class `confidence_class`. Batch normalisation is folded into the
+convolutions first, and the folded model's output is checked against the trained one.
+
+Metadata keys of a segmentation export (what `coretf.predict` reads):
+  job, dataset, model      which job, data and architecture made it
+  input                    what the images must be (human-readable)
+  input_transform          optional "coretf.<module>:<function>" applied to a raw image first
+  tile_size                the training patch side, px
+  input_multiple           the downsampling factor (sides are padded to a multiple inside)
+  class_names, iou_class   class meaning; the class whose IoU the job reports
+  confidence_class, confidence_meaning   the class of the `confidence` output
+  px_per_cm / um_per_voxel the training scale, where the job has one
+  dtype_policy, batchnorm_folded, folded_difference   added by the export
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
-import shutil
-import tempfile
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from coretf import io as coretf_io
 from coretf.models import fold_batchnorm
+from coretf.serving import METADATA_FILE
 
-METADATA_FILE = "coretf.json"
+REQUIRED_SEGMENTATION_KEYS = ("job", "input_multiple", "confidence_class")
 
 
-class _ServingModule(tf.Module):
-    def __init__(self, model: keras.Model, metadata: dict):
-        super().__init__()
-        self.model = model
-        self._multiple = int(metadata["input_multiple"])
-        self._confidence_class = int(metadata["confidence_class"])
-        self._metadata_json = json.dumps(metadata, sort_keys=True)
-        channels = int(model.inputs[0].shape[-1])  # 3 for photographs, 1 for CT slices
-        self.serve = tf.function(
-            self._serve,
-            input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")])
+@dataclasses.dataclass
+class SavedModelSpec:
+    """One SavedModel to write.
 
-    def _serve(self, images):
-        tf.debugging.assert_all_finite(images, "coretf serving: input images contain NaN or Inf")
-        height, width = tf.shape(images)[1], tf.shape(images)[2]
-        pad_h = (-height) % self._multiple
-        pad_w = (-width) % self._multiple
-        padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
-        logits = tf.cast(self.model(padded, training=False), tf.float32)[:, :height, :width, :]
-        if logits.shape[-1] == 1:
-            positive = tf.sigmoid(logits)
-            probabilities = tf.concat([1.0 - positive, positive], axis=-1)
-        else:
-            probabilities = tf.nn.softmax(logits, axis=-1)
-        return {
-            "probabilities": probabilities,
-            "confidence": probabilities[..., self._confidence_class],
-        }
+    Attributes:
+        name: the folder in the model directory ("export", "export_encoder").
+        serve: the serving function (a Python function of tensors returning a dict of tensors);
+            the variables it uses are what the SavedModel stores.
+        input_signature: its `tf.TensorSpec`s.
+        metadata: JSON-able dict returned by the `metadata` signature.
+    """
 
-    @tf.function(input_signature=[])
-    def metadata(self):
-        return {"json": tf.constant(self._metadata_json)}
+    name: str
+    serve: Callable
+    input_signature: list[tf.TensorSpec]
+    metadata: dict
+
+
+def write_saved_model(export_dir: str, spec: SavedModelSpec, *, version: int = 0) -> str:
+    """Writes `spec` as a SavedModel at `export_dir` (or `export_dir/<version>`), atomically.
+
+    Returns:
+        The folder written.
+    """
+    target = os.path.join(export_dir, str(version)) if version else export_dir
+    # Nothing is `track`ed: the archive then stores the variables the endpoints use, once (a tracked
+    # Keras model's variables would be stored a second time, beside their TensorFlow values).
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", spec.serve, input_signature=spec.input_signature)
+    metadata_json = json.dumps(spec.metadata, sort_keys=True)
+    archive.add_endpoint("metadata", lambda: {"json": tf.constant(metadata_json)}, input_signature=[])
+    with coretf_io.atomic_dir(target) as tmp:
+        archive.write_out(tmp, verbose=False)
+        coretf_io.write_json(os.path.join(tmp, METADATA_FILE), spec.metadata)
+    return target
 
 
 def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, dtype_policy: str) -> dict:
@@ -107,68 +131,62 @@ def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, d
     return figures
 
 
-def export_saved_model(
-    model: keras.Model,
-    export_dir: str,
-    metadata: dict,
-    *,
-    fold: bool = True,
-    dtype_policy: str = "float32",
-) -> dict:
-    """Exports `model` as a SavedModel at `export_dir`, atomically (replacing an older export).
+def segmentation_serve(model: keras.Model, multiple: int, confidence_class: int) -> Callable:
+    """The serving function of a segmentation model: pad, run, crop back, probabilities."""
+
+    def serve(images):
+        tf.debugging.assert_all_finite(images, "coretf serving: input images contain NaN or Inf")
+        height, width = tf.shape(images)[1], tf.shape(images)[2]
+        pad_h, pad_w = (-height) % multiple, (-width) % multiple
+        padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
+        logits = tf.cast(model(padded, training=False), tf.float32)[:, :height, :width, :]
+        if logits.shape[-1] == 1:
+            positive = tf.sigmoid(logits)
+            probabilities = tf.concat([1.0 - positive, positive], axis=-1)
+        else:
+            probabilities = tf.nn.softmax(logits, axis=-1)
+        return {"probabilities": probabilities, "confidence": probabilities[..., confidence_class]}
+
+    return serve
+
+
+def segmentation_spec(model: keras.Model, metadata: dict, *, name: str = "export", fold: bool = True,
+                      dtype_policy: str = "float32") -> SavedModelSpec:
+    """The SavedModel of a trained segmentation model (see the module docstring).
 
     Args:
         model: trained functional model producing (B, H, W, C) logits.
-        export_dir: destination folder.
-        metadata: JSON-able dict; must hold "input_multiple" (padding multiple) and
-            "confidence_class"; "job", "px_per_cm", "class_names", "tile_size", "input" expected.
+        metadata: JSON-able dict with at least `REQUIRED_SEGMENTATION_KEYS`.
+        name: the export folder's name.
         fold: fold batch normalisation into the convolutions.
         dtype_policy: compute policy of the exported graph ("float32" or "mixed_bfloat16").
 
     Returns:
-        The metadata written, with "dtype_policy", "batchnorm_folded" and "folded_difference" (the
-        figures of `check_equal`) added.
+        The spec, its metadata with "dtype_policy", "batchnorm_folded" and "folded_difference"
+        (the figures of `check_equal`) added.
     """
-    for key in ("input_multiple", "confidence_class"):
-        if key not in metadata:
-            raise ValueError(f"export metadata lacks {key!r}")
+    missing = [key for key in REQUIRED_SEGMENTATION_KEYS if key not in metadata]
+    if missing:
+        raise ValueError(f"export metadata lacks {', '.join(repr(k) for k in missing)}")
+    multiple = int(metadata["input_multiple"])
     serving_model = fold_batchnorm(model, dtype_policy=dtype_policy) if fold else model
     metadata = {**metadata, "dtype_policy": dtype_policy, "batchnorm_folded": fold,
-                "folded_difference": check_equal(model, serving_model, metadata["input_multiple"],
-                                                 dtype_policy)}
-    module = _ServingModule(serving_model, metadata)
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    try:
-        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve,
-                                                     "metadata": module.metadata})
-        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
-            json.dump(metadata, f, indent=2, sort_keys=True)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(tmp, export_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return metadata
+                "folded_difference": check_equal(model, serving_model, multiple, dtype_policy)}
+    channels = int(model.inputs[0].shape[-1])  # 3 for photographs, 1 for CT slices
+    return SavedModelSpec(
+        name=name,
+        serve=segmentation_serve(serving_model, multiple, int(metadata["confidence_class"])),
+        input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")],
+        metadata=metadata)
 
 
-def load_metadata(saved_model) -> dict:
-    """The metadata dict of a loaded coretf SavedModel (`tf.saved_model.load` result)."""
-    return json.loads(saved_model.signatures["metadata"]()["json"].numpy().decode())
+def export_saved_model(model: keras.Model, export_dir: str, metadata: dict, *, fold: bool = True,
+                       dtype_policy: str = "float32", version: int = 0) -> dict:
+    """Exports a segmentation model at `export_dir` (`segmentation_spec`, then `write_saved_model`).
 
-
-def saved_model_hash(export_dir: str) -> str:
-    """SHA-256 over the SavedModel graph and variables, to record which model made an output."""
-    digest = hashlib.sha256()
-    for root, _, files in sorted(os.walk(export_dir)):
-        for name in sorted(files):
-            if name == METADATA_FILE:
-                continue
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, export_dir).encode())
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
+    Returns:
+        The metadata written.
+    """
+    spec = segmentation_spec(model, metadata, fold=fold, dtype_policy=dtype_policy)
+    write_saved_model(export_dir, spec, version=version)
+    return spec.metadata

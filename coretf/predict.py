@@ -38,8 +38,8 @@ import tifffile
 from absl import app, flags, logging
 from tqdm.auto import tqdm
 
-from coretf import export as export_lib
 from coretf import io as coretf_io
+from coretf import serving
 from coretf import metrics as metrics_lib
 from coretf import tiling
 
@@ -51,19 +51,16 @@ class Predictor:
     """A loaded SavedModel and what its metadata says about inference."""
 
     def __init__(self, model_dir: str):
-        if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
-            raise ValueError(f"--model={model_dir}: not a SavedModel directory (no saved_model.pb)")
-        self.model_dir = model_dir
-        self.saved_model = tf.saved_model.load(model_dir)
-        self.metadata = export_lib.load_metadata(self.saved_model)
-        self.serve = self.saved_model.signatures["serving_default"]
-        self.channels = int(self.serve.structured_input_signature[1]["images"].shape[-1])
-        self.hash = export_lib.saved_model_hash(model_dir)
+        self.served = serving.load(model_dir)
+        self.model_dir = self.served.path
+        self.metadata = self.served.metadata
+        self.channels = self.served.channels
+        self.hash = self.served.hash
         self.confidence_class = int(self.metadata["confidence_class"])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(B, H, W, C) float32 in [0, 1], model orientation -> (B, H, W, K) probabilities."""
-        return self.serve(images=tf.constant(batch))["probabilities"].numpy()
+        return self.served(batch)["probabilities"]
 
 
 def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
@@ -78,17 +75,13 @@ def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
     return region
 
 
-def _open_input(path: str, metadata: dict) -> coretf_io.ImageSource:
-    """The image as the model expects it: ice-core CT slices are denoised and normalised inside
-    their field of view first, as in training (`coretf.preprocess.ice_labels`)."""
-    if metadata.get("job") != "ice_ct":
+def _open_input(path: str, transform) -> coretf_io.ImageSource:
+    """The image as the model expects it: the export's declared input transform applied to the
+    whole image (e.g. ice-core CT slices denoised and normalised in their field of view, as in
+    training), or the image itself, tile by tile for a tiled TIFF."""
+    if transform is None:
         return coretf_io.open_image(path)
-    from coretf.preprocess import ice_labels
-
-    image = coretf_io.read_image(path)
-    if image.ndim != 2:
-        raise coretf_io.ImageError(f"{path}: expected a grayscale CT slice, got shape {image.shape}")
-    return coretf_io.ArraySource(ice_labels.label_slice(image, name=path).image, path)
+    return coretf_io.ArraySource(transform(coretf_io.read_image(path), path), path)
 
 
 def _sample_grid(scale: float, start: int, stop: int) -> np.ndarray:
@@ -250,7 +243,7 @@ def predict_image(
     started = time.perf_counter()
     metadata = predictor.metadata
     stem = os.path.splitext(os.path.basename(path))[0]
-    with _open_input(path, metadata) as source:
+    with _open_input(path, predictor.served.transform) as source:
         height, width = source.shape
         if depth_axis == "auto":
             depth_axis = "x" if width >= height else "y"

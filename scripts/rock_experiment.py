@@ -3,7 +3,7 @@
     python scripts/rock_experiment.py --flagfile=trainers/rock_ct_experiment_fast.flags
 
 Trains the 7 models of the paper (each single rock type, each pair, all three) with
-`coretf.train.train_and_evaluate` on the training stacks (by default the first stack of each
+`coretf.runner.train_and_evaluate` on the training stacks (by default the first stack of each
 rock type), every model on the same number of slices (one stack whole, half of each of two, a
 third of each of three), evaluates each on all stacks, then writes into --model_dir:
 
@@ -27,11 +27,12 @@ import time
 
 from absl import app, flags, logging
 
+from coretf import flags as coretf_flags
 from coretf import io as coretf_io
 from coretf.analysis import rock_eval
 from coretf.data import rocks
-from coretf.flags import TrainConfig, config_from_flags, define_flags
-from coretf.train import train_and_evaluate
+from coretf.jobs.rock_ct import RockConfig
+from coretf.runner import train_and_evaluate
 
 
 def experiment_models(train_stacks: dict[str, str]) -> dict[str, tuple[str, ...]]:
@@ -73,7 +74,7 @@ def claims_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run_experiment(config: TrainConfig, experiment_dir: str) -> dict:
+def run_experiment(config: RockConfig, experiment_dir: str) -> dict:
     """Trains and evaluates the 7 models, writes the table, heat map and claims. Returns claims."""
     builder = rocks.get_builder(config.dataset, config.data_dir, config.manual_dir)
     stacks = rocks.load_stacks(builder)
@@ -123,13 +124,14 @@ def main(argv):
     del argv
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    config = config_from_flags(flags.FLAGS)
-    if config.job != "rock_ct":
-        raise app.UsageError(f"--job={config.job}: the rock experiment runs the rock_ct job")
+    if flags.FLAGS.job != "rock_ct":
+        raise app.UsageError(f"--job={flags.FLAGS.job}: the rock experiment runs the rock_ct job")
+    try:
+        config = coretf_flags.job_from_flags(flags.FLAGS).config
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     experiment_dir = flags.FLAGS.model_dir
-    os.makedirs(experiment_dir, exist_ok=True)
-    with coretf_io.atomic_path(os.path.join(experiment_dir, "flags.txt")) as tmp, open(tmp, "w") as f:
-        f.write(flags.FLAGS.flags_into_string())
+    coretf_io.write_text(os.path.join(experiment_dir, "flags.txt"), flags.FLAGS.flags_into_string())
     started = time.time()
     run_experiment(config, experiment_dir)
     print(f"\nexperiment finished in {time.time() - started:.0f} s")
@@ -139,5 +141,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags()
+    coretf_flags.define_train_flags()
     app.run(main)

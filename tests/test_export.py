@@ -1,4 +1,4 @@
-"""Export: folded SavedModel equals the Keras model, takes any size, carries its metadata."""
+"""Export: folded SavedModel equals the Keras model, takes any size, carries its metadata; serving loads it."""
 
 import json
 
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from coretf import export
+from coretf import export, serving
 from coretf.models import build_segnet, build_unet
+from tests import serving_check
 
 METADATA = {"job": "sediment_cores", "input_multiple": 4, "confidence_class": 1, "tile_size": 32}
 
@@ -38,8 +39,8 @@ def test_float32_export_matches_keras_model(segnet, tmp_path):
     out = loaded.signatures["serving_default"](images=tf.constant(images))
     expected = tf.nn.softmax(segnet(images, training=False), -1).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-4)
-    assert export.load_metadata(loaded)["tile_size"] == 32
-    assert json.loads((tmp_path / "export" / export.METADATA_FILE).read_text())["job"] == "sediment_cores"
+    assert serving.read_metadata(loaded)["tile_size"] == 32
+    assert json.loads((tmp_path / "export" / serving.METADATA_FILE).read_text())["job"] == "sediment_cores"
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary folder left behind
 
 
@@ -82,8 +83,8 @@ def test_missing_metadata_and_hash(segnet, tmp_path):
         export.export_saved_model(segnet, str(tmp_path / "export"), {"confidence_class": 1})
     assert not (tmp_path / "export").exists()
     export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)
-    digest = export.saved_model_hash(str(tmp_path / "export"))
-    assert len(digest) == 64 and digest == export.saved_model_hash(str(tmp_path / "export"))
+    digest = serving.saved_model_hash(str(tmp_path / "export"))
+    assert len(digest) == 64 and digest == serving.saved_model_hash(str(tmp_path / "export"))
 
 
 def test_check_equal_catches_a_wrong_fold(segnet):
@@ -98,3 +99,42 @@ def test_check_equal_catches_a_wrong_fold(segnet):
     first.set_weights([kernel, np.zeros_like(bias)])
     with pytest.raises(RuntimeError, match="differs from the trained model"):
         export.check_equal(segnet, folded, 4, "float32")
+
+
+def test_versioned_exports_and_the_loader_picks_the_newest(segnet, tmp_path):
+    """--export_version=N writes export/N/ (TF Serving's layout); serving.load takes the folder."""
+    for version in (1, 2):
+        export.export_saved_model(segnet, str(tmp_path / "export"), {**METADATA, "tile_size": 16 * version},
+                                  version=version)
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["1", "2"]
+    served = serving.load(str(tmp_path / "export"))
+    assert served.path == str(tmp_path / "export" / "2") and served.metadata["tile_size"] == 32
+    assert served.input_name == "images" and served.channels == 3 and served.transform is None
+    images = np.random.default_rng(3).random((1, 16, 24, 3), dtype=np.float32)
+    np.testing.assert_allclose(served(images)["probabilities"],
+                               tf.nn.softmax(segnet(images, training=False), -1).numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match=r"--model=.*: not a SavedModel directory"):
+        serving.load(str(tmp_path))
+    with pytest.raises(ValueError, match="a SavedModel of job 'sediment_cores', not ice_ct"):
+        serving.load(str(tmp_path / "export"), job="ice_ct")
+
+
+def test_export_is_weights_only_and_serves_from_a_session(segnet, tmp_path):
+    export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)
+    from coretf.models import fold_batchnorm
+
+    serving_check.assert_weights_only(str(tmp_path / "export"), fold_batchnorm(segnet))
+    images = np.random.default_rng(4).random((2, 20, 28, 3), dtype=np.float32)
+    session = serving_check.session_outputs(str(tmp_path / "export"), {"images": images})
+    expected = tf.nn.softmax(segnet(images, training=False), -1).numpy()
+    np.testing.assert_allclose(session["probabilities"], expected, atol=1e-4)
+    assert serving_check.metadata_through_session(str(tmp_path / "export"))["tile_size"] == 32
+
+
+def test_input_transform_is_resolved_by_name():
+    transform = serving.resolve_transform("coretf.io:to_float")
+    assert transform(np.array([[255]], np.uint8))[0, 0] == 1.0
+    assert serving.resolve_transform(None) is None
+    for bad in ("os:getcwd", "coretf.io", "coretf.io:no_such_function"):
+        with pytest.raises(ValueError, match="input_transform"):
+            serving.resolve_transform(bad)

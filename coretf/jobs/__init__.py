@@ -1,2 +1,5 @@
-"""One module per job (`--job`): each has `run(config, model_dir, policy) -> metrics` and
-`summary_lines(metrics) -> list[str]`; `coretf.train` imports the one asked for."""
+"""The training jobs: one module per `--job`, each a `coretf.jobs.base.Job` with its config class.
+
+`base` holds the interface and the registry (`job_names`, `get_job`); `coretf.runner` runs any
+job. Adding a job is adding a module here.
+"""

@@ -278,6 +278,18 @@ def label_slice(image: np.ndarray, name: str = "slice", fov: FieldOfView | None 
                        gmm_t, otsu_t)
 
 
+def model_input(image: np.ndarray, name: str = "slice") -> np.ndarray:
+    """A raw slice as the ice_ct network sees it: denoised and normalised in its field of view.
+
+    The input transform that ice_ct exports declare (`coretf.serving`), so that `coretf.predict`
+    segments raw slices as the network saw them in training.
+
+    Returns:
+        (H, W) uint8, 0 outside the field of view.
+    """
+    return label_slice(image, name).image
+
+
 def low_resolution_label(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The paper's low-res ground truth from two consecutive high-res masks.
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from coretf import export as export_lib
+from coretf import serving
 from coretf.analysis import ice_validation
-from coretf.flags import TrainConfig
 from coretf.jobs import ice_ct
+from coretf.jobs.ice_ct import IceConfig
+from tests import serving_check
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -55,8 +56,7 @@ def test_model_directory_holds_every_output(trained):
 
 def test_saved_model_takes_one_channel_and_matches_keras(trained):
     model_dir, _ = trained
-    config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
-                            for k, v in json.loads((model_dir / "config.json").read_text()).items()})
+    config = IceConfig.from_dict(json.loads((model_dir / "config.json").read_text()))
     model, multiple = ice_ct.build_network(config)
     model.load_weights(model_dir / "best.weights.h5")
     loaded = tf.saved_model.load(str(model_dir / "export"))
@@ -67,7 +67,9 @@ def test_saved_model_takes_one_channel_and_matches_keras(trained):
     np.testing.assert_allclose(served["confidence"].numpy(), expected, atol=1e-4)
     odd = loaded.signatures["serving_default"](images=tf.constant(images[:, :21, :30]))
     assert odd["confidence"].shape == (2, 21, 30)
-    metadata = export_lib.load_metadata(loaded)
+    session = serving_check.session_outputs(str(model_dir / "export"), {"images": images})
+    np.testing.assert_allclose(session["confidence"], served["confidence"].numpy(), atol=1e-6)
+    metadata = serving.read_metadata(loaded)
     assert metadata["job"] == "ice_ct" and metadata["input_multiple"] == multiple == 4
     assert metadata["class_names"] == ["air", "ice"] and metadata["confidence_class"] == 1
     assert metadata["um_per_voxel"] == pytest.approx(60.0)
@@ -76,16 +78,16 @@ def test_saved_model_takes_one_channel_and_matches_keras(trained):
 
 
 def test_network_choices_and_bad_flags():
-    paper = ice_ct.build_network(TrainConfig(job="ice_ct", depth=4, filters=(32, 64, 96, 112, 128),
+    paper = ice_ct.build_network(IceConfig(job="ice_ct", depth=4, filters=(32, 64, 96, 112, 128),
                                              upsampling="nearest"))[0]
     assert paper.count_params() == 1_474_049  # the paper's "1.5 M": five stages, 32 -> 128
     assert paper.get_layer("decoder1_up").get_config()["interpolation"] == "nearest"
-    published, multiple = ice_ct.build_network(TrainConfig(job="ice_ct", ice_network="published"))
+    published, multiple = ice_ct.build_network(IceConfig(job="ice_ct", ice_network="published"))
     assert published.count_params() == 1_513_409 and multiple == 64
     with pytest.raises(ValueError, match="--ice_network='vnet'"):
-        TrainConfig(job="ice_ct", ice_network="vnet")
+        IceConfig(job="ice_ct", ice_network="vnet")
     with pytest.raises(ValueError, match="--ice_patch_size=8"):
-        TrainConfig(job="ice_ct", ice_patch_size=8)
+        IceConfig(job="ice_ct", ice_patch_size=8)
 
 
 def test_validation_from_the_saved_model_reproduces_table2(trained, tmp_path):

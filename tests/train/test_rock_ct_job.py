@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from coretf import export as export_lib
-from coretf import train
-from coretf.flags import TrainConfig
+from coretf import runner, serving
 from coretf.jobs import rock_ct
+from coretf.jobs.rock_ct import RockConfig
+from tests import serving_check
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DUMMY = REPO / "datasets" / "rock_ct" / "dummy_data"
 
-CONFIG = TrainConfig(job="rock_ct", dataset="manual", manual_dir=str(DUMMY), model="unet",
+CONFIG = RockConfig(job="rock_ct", dataset="manual", manual_dir=str(DUMMY), model="unet",
                      filters=(4,), depth=2, activation="elu", batch_size=2, epochs=2,
                      steps_per_epoch=1, rock_patch_size=32, rock_overlap=4,
                      rock_train_stacks=("carbonate_a", "soil_a"), mixed_precision="float32")
@@ -36,7 +36,7 @@ def _experiment_module():
 def trained(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("rock")
     config = dataclasses.replace(CONFIG, data_dir=str(tmp_path / "data"))
-    metrics = train.train_and_evaluate(config, str(tmp_path / "model"))
+    metrics = runner.train_and_evaluate(config, str(tmp_path / "model"))
     return tmp_path, config, metrics
 
 
@@ -68,7 +68,7 @@ def test_every_stack_evaluated_with_in_sample_marked(trained):
 
 def test_saved_model_matches_model_and_takes_unit_range(trained):
     tmp_path, config, _ = trained
-    model, multiple = rock_ct.build_model(config)
+    model, multiple = rock_ct.build_network(config)
     model.load_weights(tmp_path / "model" / "checkpoints" / "epoch_002.weights.h5")
     loaded = tf.saved_model.load(str(tmp_path / "model" / "export"))
     images = np.random.default_rng(0).random((2, 40, 52, 1), dtype=np.float32)  # multiples of 4
@@ -76,24 +76,27 @@ def test_saved_model_matches_model_and_takes_unit_range(trained):
     served = loaded.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)
     np.testing.assert_allclose(served["confidence"].numpy(), expected[..., 1], atol=1e-4)
-    metadata = export_lib.load_metadata(loaded)
+    metadata = serving.read_metadata(loaded)
     assert metadata["confidence_class"] == 1 and metadata["class_names"] == ["solid", "pore"]
     assert metadata["tile_size"] == 32 and metadata["input_multiple"] == multiple == 4
     # the [-0.5, 0.5] shift of the paper lives inside the model
     assert model.layers[1].offset == -0.5
     odd = loaded.signatures["serving_default"](images=tf.constant(images[:, :37, :51]))
     assert odd["probabilities"].shape == (2, 37, 51, 2)
+    session = serving_check.session_outputs(str(tmp_path / "model" / "export"), {"images": images})
+    np.testing.assert_allclose(session["probabilities"], served["probabilities"].numpy(), atol=1e-6)
+    serving_check.assert_weights_only(str(tmp_path / "model" / "export"), model)
 
 
 def test_model_must_be_the_unet_and_unknown_stacks_are_named(trained, tmp_path):
     _, config, _ = trained
     with pytest.raises(ValueError, match="--model=unet"):
-        rock_ct.build_model(dataclasses.replace(config, model="segnet"))
+        rock_ct.build_network(dataclasses.replace(config, model="segnet"))
     with pytest.raises(ValueError, match=r"unknown \['granite_1'\]"):
-        train.train_and_evaluate(dataclasses.replace(config, rock_train_stacks=("granite_1",)),
-                                 str(tmp_path / "bad"))
+        runner.train_and_evaluate(dataclasses.replace(config, rock_train_stacks=("granite_1",)),
+                                  str(tmp_path / "bad"))
     with pytest.raises(ValueError, match="--rock_iou_form='dice'"):
-        TrainConfig(rock_iou_form="dice")
+        RockConfig(rock_iou_form="dice")
 
 
 def test_experiment_models_are_the_papers_seven():

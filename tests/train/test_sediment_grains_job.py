@@ -6,13 +6,14 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from coretf.flags import TrainConfig
-from coretf.jobs import sediment_grains
-from coretf.train import train_and_evaluate
+from coretf.jobs import base
+from coretf.jobs.sediment_grains import GrainsConfig
+from coretf.runner import train_and_evaluate
+from tests import serving_check
 
 
 def test_two_steps_then_checkpoint_logs_and_both_saved_models(tmp_path):
-    config = TrainConfig(job="sediment_grains", dataset="synthetic_tiny", data_dir=str(tmp_path / "data"),
+    config = GrainsConfig(job="sediment_grains", dataset="synthetic_tiny", data_dir=str(tmp_path / "data"),
                          batch_size=2, epochs=1, steps_per_epoch=2, vae_latent_dim=8, vae_clusters=6,
                          vae_shared_branches=True, image_summaries=2, mixed_precision="float32")
     model_dir = str(tmp_path / "model")
@@ -37,4 +38,12 @@ def test_two_steps_then_checkpoint_logs_and_both_saved_models(tmp_path):
     np.testing.assert_allclose(out["z_mean"].numpy(), mean, atol=1e-5)
     meta = json.loads(encoder.signatures["metadata"]()["json"].numpy().decode())
     assert meta["model"] == "encoder" and meta["crop_size"] == 32
-    assert sediment_grains.summary_lines(metrics)[0].startswith("best epoch")
+    assert base.make_job(config).summary_lines(metrics)[0].startswith("best epoch")
+    # both exports serve from a TF1 session loader (TF Serving's way) as from Python
+    for name, keys in (("export", ("z_mean", "reconstruction")), ("export_encoder", ("z_mean", "z_log_var"))):
+        session = serving_check.session_outputs(os.path.join(model_dir, name), {"layers": layers})
+        python = (full if name == "export" else encoder).signatures["serving_default"](layers=tf.constant(layers))
+        for key in keys:
+            np.testing.assert_allclose(session[key], python[key].numpy(), atol=1e-5)
+        assert not any("optimizer" in n.lower() for n, _ in serving_check.stored_variables(
+            os.path.join(model_dir, name)))

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from coretf import export as export_lib
-from coretf import train
-from coretf.flags import TrainConfig
+from coretf import runner, serving
+from coretf.jobs.sediment_cores import CoresConfig, build_network
+from tests import serving_check
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -56,9 +56,8 @@ def test_model_directory_holds_every_output(trained):
 def test_saved_model_matches_keras_model_and_carries_metadata(trained):
     tmp_path, _ = trained
     model_dir = tmp_path / "model"
-    config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
-                            for k, v in json.loads((model_dir / "config.json").read_text()).items()})
-    model, multiple = train.build_model(config)
+    config = CoresConfig.from_dict(json.loads((model_dir / "config.json").read_text()))
+    model, multiple = build_network(config)
     model.load_weights(model_dir / "best.weights.h5")
     loaded = tf.saved_model.load(str(model_dir / "export"))
     images = np.random.default_rng(1).random((2, 64, 96, 3), dtype=np.float32)
@@ -69,13 +68,42 @@ def test_saved_model_matches_keras_model_and_carries_metadata(trained):
     # any height and width: padded inside the SavedModel, cropped back
     odd = loaded.signatures["serving_default"](images=tf.constant(images[:, :37, :51]))
     assert odd["probabilities"].shape == (2, 37, 51, 2)
-    metadata = export_lib.load_metadata(loaded)
+    metadata = serving.read_metadata(loaded)
     assert metadata["tile_size"] == 64 and metadata["input_multiple"] == multiple == 4
     assert metadata["class_names"] == ["disturbed_or_background", "undisturbed"]
     assert metadata["px_per_cm"] == pytest.approx(12.0)
     assert metadata["batchnorm_folded"] is True
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
         loaded.signatures["serving_default"](images=tf.constant(np.full((1, 8, 8, 3), np.nan, np.float32)))
+
+
+def test_export_serves_from_a_session_loader_and_saved_model_cli(trained, tmp_path):
+    """TF Serving's way (a TF1 session loader) and `saved_model_cli run` give the Python outputs;
+    the export stores the folded model's weights only, no optimizer state."""
+    export_dir = str(trained[0] / "model" / "export")
+    images = np.random.default_rng(2).random((1, 40, 72, 3), dtype=np.float32)
+    python = serving.load(export_dir)(images)
+    session = serving_check.session_outputs(export_dir, {"images": images})
+    np.testing.assert_allclose(session["probabilities"], python["probabilities"], atol=1e-6)
+    cli = serving_check.saved_model_cli_outputs(export_dir, "images", images, str(tmp_path / "cli"))
+    np.testing.assert_allclose(cli["confidence"], python["confidence"], atol=1e-6)
+    assert serving_check.metadata_through_session(export_dir)["job"] == "sediment_cores"
+    config = CoresConfig.from_dict(json.loads((trained[0] / "model" / "config.json").read_text()))
+    from coretf.models import fold_batchnorm
+
+    serving_check.assert_weights_only(export_dir, fold_batchnorm(build_network(config)[0]))
+
+
+def test_weights_do_not_depend_on_whether_the_data_was_built_in_the_run(trained):
+    """The fixture's run built its data; a run on the built data reaches the same figures."""
+    tmp_path, _ = trained
+    again = tmp_path / "again"
+    command = [sys.executable, "-m", "coretf.train", f"--flagfile={REPO / 'trainers' / 'smoke.flags'}",
+               f"--model_dir={again}", f"--data_dir={tmp_path / 'data'}"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = json.loads((tmp_path / "model" / "metrics.json").read_text())["test"]
+    assert json.loads((again / "metrics.json").read_text())["test"] == first
 
 
 def test_rerun_resumes_instead_of_restarting(trained):
@@ -89,9 +117,9 @@ def test_rerun_resumes_instead_of_restarting(trained):
 
 def test_bad_flag_values_are_named(tmp_path):
     with pytest.raises(ValueError, match="--augment=gn,xx"):
-        TrainConfig(augment=("gn", "xx"))
+        CoresConfig(augment=("gn", "xx"))
     with pytest.raises(ValueError, match="--model='vgg'"):
-        TrainConfig(model="vgg")
+        CoresConfig(model="vgg")
     command = [sys.executable, "-m", "coretf.train", f"--flagfile={REPO / 'trainers' / 'smoke.flags'}",
                f"--model_dir={tmp_path}", "--mixed_precision=float8"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -100,6 +128,6 @@ def test_bad_flag_values_are_named(tmp_path):
 
 
 def test_resolve_policy_on_this_cpu():
-    assert train.resolve_policy("auto") in ("float32", "mixed_float16")
-    assert train.resolve_policy("mixed_bfloat16") == "mixed_bfloat16"
+    assert runner.resolve_policy("auto") in ("float32", "mixed_float16")
+    assert runner.resolve_policy("mixed_bfloat16") == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"

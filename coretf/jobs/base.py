@@ -1,0 +1,245 @@
+"""The job interface: what a job supplies, and what `coretf.runner` does with it for every job.
+
+In the spirit of tensorflow/models' `official/core/base_task.py`, a job is a class that knows
+one kind of data and model; the runner owns the loop. A job supplies
+
+- `config_class`: its configuration dataclass (a `TrainConfig` subclass; `coretf.flags` makes
+  one flag per field, so the job's flags appear in `python -m coretf.train` by themselves);
+- `build_inputs(model_dir)`: the training and validation `tf.data` pipelines and steps per epoch;
+- `build_model()`, `build_optimizer(steps)`, `build_loss()`, `build_metrics()`;
+- `monitor` / `monitor_mode`: the epoch log that picks the best epoch (`keep = "best"`), or
+  `keep = "last"` for a job without a validation split (rock_ct: the paper has none);
+- `callbacks(model_dir)`: its TensorBoard pictures;
+- `evaluate(model, model_dir)`: its test figures (merged into metrics.json) and figures on disk;
+- `exports(model, metrics)`: the SavedModels to write (`coretf.export.SavedModelSpec`), each with
+  its metadata, including the input transform an image needs before it reaches the model;
+- `summary_lines(metrics)`: what the console shows after training.
+
+`SegmentationJob` is the interface of the jobs whose model maps images to per-pixel class logits
+(sediment_cores, ice_ct, rock_ct): their class meaning, metrics, size checks and export metadata.
+
+The runner (`coretf.runner.run`) then does the same for every job: `config.json`, seed and dtype
+policy, strategy scope, compile, the standard callbacks (resume after an interruption, one
+checkpoint per epoch, the best epoch, TensorBoard, history.csv), fit, reload of the best epoch,
+evaluation, `metrics.json` and the exports.
+
+What every model directory holds (the contract readers may rely on):
+  flags.txt, config.json     the command's flags; the resolved configuration
+  checkpoints/, best.weights.h5, best.json, history.csv, logs/ (TensorBoard: train, validation,
+                             images)
+  metrics.json               "dataset", "epochs", "steps_per_epoch", "best_epoch", "validation"
+                             (the best epoch's validation logs, jobs that keep the best epoch),
+                             "train_seconds", "evaluate_seconds", "final_train_loss",
+                             "dtype_policy", and what the job's `evaluate` returns ("test", ...)
+  test_predictions.png       the job's pictures of held-out data
+  export/ (and further exports), SavedModels: see `coretf.export` for the metadata they carry.
+
+Adding a job is one module `coretf/jobs/<name>.py` with a `Job` subclass whose `name` is the
+module name; nothing else changes (`job_names()` finds the modules, `get_job` imports them).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import importlib
+import os
+import pkgutil
+from typing import ClassVar
+
+import keras
+import tensorflow as tf
+
+from coretf import export as export_lib
+from coretf import metrics as metrics_lib
+from coretf.config import Config, option
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+EXPORT_POLICIES = ("float32", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Config):
+    """The settings every job shares (one set of flags for all jobs)."""
+
+    job: str = option("sediment_cores", "Which job (dataset, model, metrics and export) to train.")
+    dataset: str = option("synthetic", "Builder config, e.g. synthetic, synthetic_256, manual.")
+    data_dir: str = option("runs/tensorflow_datasets", "TFDS data directory (built there if missing).")
+    manual_dir: str | None = option(None, "A lab's data folder, for the manual configs.")
+    batch_size: int = option(16, "Global batch size.", minimum=1)
+    epochs: int = option(3, "Epochs.", minimum=1)
+    steps_per_epoch: int = option(0, "Steps per epoch; 0 = one pass.", minimum=0)
+    validation_steps: int = option(0, "Validation batches; 0 = all.", minimum=0)
+    learning_rate: float = option(1e-3, "Adam learning rate.", above=0)
+    seed: int = option(0, "Seed of weights, shuffling and augmentation.")
+    mixed_precision: str = option("auto", "auto = mixed_float16 on a GPU, float32 on a CPU.",
+                                  choices=PRECISIONS)
+    strategy: str = option("default", "tf.distribute strategy.", choices=STRATEGIES)
+    export_policy: str = option("float32", "Compute dtype of the exported SavedModel.",
+                                choices=EXPORT_POLICIES)
+    export_version: int = option(0, "Write export/<N>/ (the layout TF Serving expects) instead of "
+                                 "export/; 0 = export/ itself.", minimum=0)
+    image_summaries: int = option(4, "Validation examples shown in TensorBoard.", minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentationConfig(TrainConfig):
+    """The network settings of the jobs that train coretf's segmentation networks."""
+
+    kernel_size: int = option(3, "Convolution kernel size (3, 5 or 7).", minimum=1)
+    filters: tuple[int, ...] = option((64,), "Filters: one base value, or one per level.", minimum=1)
+    depth: int = option(4, "Number of pooling levels (SegNet, U-Net).", minimum=1)
+    upsampling: str = option("transpose", "U-Net upsampling.", choices=("transpose", "nearest"))
+    activation: str = option("relu", "U-Net activation.")
+
+    @property
+    def filter_spec(self) -> int | list[int]:
+        """`filters` as the model builders take it: one base value, or one per level."""
+        return self.filters[0] if len(self.filters) == 1 else list(self.filters)
+
+
+@dataclasses.dataclass
+class Inputs:
+    """What a job's `build_inputs` returns.
+
+    Attributes:
+        train: repeated, shuffled batches (inputs, targets), or inputs alone for a model with
+            its own `train_step`.
+        steps_per_epoch: training steps per epoch.
+        dataset: `name/config:version` of the data.
+        validation: one ordered pass over the validation split, or None.
+    """
+
+    train: tf.data.Dataset
+    steps_per_epoch: int
+    dataset: str
+    validation: tf.data.Dataset | None = None
+
+
+_REGISTRY: dict[str, type[Job]] = {}
+
+
+class Job(abc.ABC):
+    """One kind of data and model; see the module docstring for what `coretf.runner` does with it.
+
+    Args:
+        config: an instance of the job's `config_class`.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[TrainConfig]]
+    monitor: ClassVar[str] = "val_loss"
+    monitor_mode: ClassVar[str] = "min"
+    keep: ClassVar[str] = "best"  # or "last": no validation split, the last epoch is the model
+    jit_compile: ClassVar[bool | str] = "auto"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # a job; interfaces such as SegmentationJob have no name
+            _REGISTRY[cls.name] = cls
+
+    def __init__(self, config: TrainConfig):
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"job {self.name}: expected a {self.config_class.__name__}, got "
+                            f"{type(config).__name__}")
+        self.config = config
+
+    @abc.abstractmethod
+    def build_inputs(self, model_dir: str) -> Inputs:
+        """Builds (or reads) the data and returns the training/validation pipelines."""
+
+    @abc.abstractmethod
+    def build_model(self) -> keras.Model:
+        """The model to train, built inside the strategy scope."""
+
+    def build_optimizer(self, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        """Adam at `config.learning_rate`."""
+        del steps_per_epoch
+        return keras.optimizers.Adam(self.config.learning_rate)
+
+    def build_loss(self):
+        """The loss for `compile` (None for a model that computes its own in `train_step`)."""
+        return None
+
+    def build_metrics(self) -> list:
+        """The metrics for `compile`."""
+        return []
+
+    def callbacks(self, model_dir: str) -> list[keras.callbacks.Callback]:
+        """Callbacks of the job's own (TensorBoard pictures), after the runner's standard ones."""
+        del model_dir
+        return []
+
+    @abc.abstractmethod
+    def evaluate(self, model: keras.Model, model_dir: str) -> dict:
+        """Test figures of the kept model (merged into metrics.json); writes the job's pictures."""
+
+    @abc.abstractmethod
+    def exports(self, model: keras.Model, metrics: dict) -> list:
+        """The SavedModels to write: a list of `coretf.export.SavedModelSpec`."""
+
+    def summary_lines(self, metrics: dict) -> list[str]:
+        """What the console shows after training."""
+        return [f"best epoch ({self.monitor}): {metrics['best_epoch']} of {metrics['epochs']}"]
+
+
+class SegmentationJob(Job):
+    """A job whose model maps (B, H, W, C) images to (B, H, W, classes) logits (or one logit).
+
+    Subclasses set the class meaning below and `self.input_multiple` (the network's downsampling
+    factor) in `build_model`.
+    """
+
+    class_names: ClassVar[tuple[str, ...]]
+    iou_class: ClassVar[int]  # the class whose IoU the job reports
+    confidence_class: ClassVar[int]  # the class of the `confidence` output
+    confidence_meaning: ClassVar[str]
+
+    def build_metrics(self) -> list:
+        return metrics_lib.segmentation_metrics(self.iou_class)
+
+    def check_sides(self, *sides: tuple[str, int]) -> None:
+        """Raises ValueError naming the flag when a patch or tile side is not a multiple of the
+        network's downsampling factor (`self.input_multiple`).
+
+        Args:
+            *sides: (what, side in px) pairs, e.g. ("--ice_tile", 200).
+        """
+        for what, side in sides:
+            if side % self.input_multiple:
+                raise ValueError(f"{what}: {side} px is not a multiple of {self.input_multiple}, "
+                                 "the network's downsampling factor")
+
+    def segmentation_export(self, network: keras.Model, metrics: dict, *, fold: bool = True,
+                            **metadata) -> export_lib.SavedModelSpec:
+        """The job's SavedModel of `network`: its class meaning and input multiple, plus `metadata`
+        (e.g. model="segnet", the architecture's name)."""
+        return export_lib.segmentation_spec(network, {
+            "job": self.name, "dataset": metrics["dataset"], "input_multiple": self.input_multiple,
+            "class_names": list(self.class_names), "iou_class": self.iou_class,
+            "confidence_class": self.confidence_class, "confidence_meaning": self.confidence_meaning,
+            "best_epoch": metrics["best_epoch"], **metadata,
+        }, fold=fold, dtype_policy=self.config.export_policy)
+
+
+def job_names() -> tuple[str, ...]:
+    """The jobs `--job` accepts: every module of coretf/jobs/ but this one, and jobs defined elsewhere."""
+    modules = {m.name for m in pkgutil.iter_modules([os.path.dirname(__file__)]) if m.name != "base"}
+    return tuple(sorted(modules | set(_REGISTRY)))
+
+
+def get_job(name: str) -> type[Job]:
+    """The `Job` class of `--job=name`, importing its module on first use."""
+    if name not in _REGISTRY:
+        if name not in job_names():
+            raise ValueError(f"--job={name!r}: must be one of {', '.join(job_names())}")
+        importlib.import_module(f"coretf.jobs.{name}")
+    if name not in _REGISTRY:
+        raise ValueError(f"coretf/jobs/{name}.py defines no Job subclass named {name!r}")
+    return _REGISTRY[name]
+
+
+def make_job(config: TrainConfig) -> Job:
+    """The job that runs `config` (its class from `config.job`)."""
+    return get_job(config.job)(config)

@@ -1,0 +1,128 @@
+"""The one training loop of every coretf job (`coretf.jobs.base.Job`).
+
+`run(job, model_dir)` does, for any job: `config.json`, seed and dtype policy, strategy scope,
+build and compile, the standard callbacks (resume from the last finished epoch, one checkpoint per
+epoch, the best epoch by the job's monitored metric, TensorBoard, history.csv) plus the job's
+own, fit, reload of the best epoch (or keep the last, for a job without a validation split), the
+job's evaluation, `metrics.json` and the job's SavedModels. What the model directory then holds
+is listed in `coretf.jobs.base`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from coretf import callbacks as callbacks_lib
+from coretf import export as export_lib
+from coretf import io as coretf_io
+from coretf.jobs import base
+
+
+def resolve_policy(name: str) -> str:
+    """The Keras dtype policy for --mixed_precision ("auto": float16 on a GPU, float32 on a CPU)."""
+    if name == "auto":
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    return name
+
+
+def get_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for --strategy."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def standard_callbacks(model_dir: str, monitor: str, mode: str = "max") -> tuple[list, callbacks_lib.BestCheckpoint]:
+    """Resume, per-epoch checkpoints, best-epoch tracking, TensorBoard and history.csv.
+
+    Returns (callbacks, best): `best.best()` is the best epoch's record after `fit`, and
+    `best.weights_path` its weights.
+    """
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    best = callbacks_lib.BestCheckpoint(model_dir, monitor=monitor, mode=mode)
+    return [
+        keras.callbacks.BackupAndRestore(os.path.join(checkpoints, "backup"), delete_checkpoint=False),
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "epoch_{epoch:03d}.weights.h5"),
+                                        save_weights_only=True),
+        best,
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+    ], best
+
+
+def fit_verbosity() -> int:
+    """Keras `fit` verbosity: a progress bar in a terminal, one line per epoch under CI."""
+    return 2 if os.environ.get("CI") else 1
+
+
+def run(job: base.Job, model_dir: str) -> dict:
+    """Trains `job`, keeps the best (or last) epoch, evaluates, exports. Returns the metrics."""
+    config = job.config
+    os.makedirs(model_dir, exist_ok=True)
+    coretf_io.write_json(os.path.join(model_dir, "config.json"), config.to_dict())
+    keras.utils.set_random_seed(config.seed)
+    policy = resolve_policy(config.mixed_precision)
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        return _train_and_export(job, model_dir, policy)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
+    config = job.config
+    inputs = job.build_inputs(model_dir)
+    # Again: building a dataset in this process draws from the global generators, and the weights
+    # must not depend on whether the data was built now or by an earlier run.
+    keras.utils.set_random_seed(config.seed)
+    with get_strategy(config.strategy).scope():
+        model = job.build_model()
+        model.compile(optimizer=job.build_optimizer(inputs.steps_per_epoch), loss=job.build_loss(),
+                      metrics=job.build_metrics(), jit_compile=job.jit_compile)
+    callbacks, best = standard_callbacks(model_dir, job.monitor, job.monitor_mode)
+    callbacks += job.callbacks(model_dir)
+    started = time.time()
+    history = model.fit(
+        inputs.train,
+        shuffle=False,  # the pipelines shuffle (seeded); Keras cannot shuffle a tf.data input
+        epochs=config.epochs,
+        steps_per_epoch=inputs.steps_per_epoch,
+        validation_data=inputs.validation,
+        validation_steps=(config.validation_steps or None) if inputs.validation is not None else None,
+        callbacks=callbacks,
+        verbose=fit_verbosity(),
+    )
+    train_seconds = time.time() - started
+    metrics = {"dataset": inputs.dataset, "epochs": config.epochs,
+               "steps_per_epoch": inputs.steps_per_epoch, "best_epoch": config.epochs}
+    if job.keep == "best":
+        record = best.best()
+        if record is None:
+            raise RuntimeError(f"{model_dir}: no epoch finished with a finite {job.monitor}")
+        model.load_weights(best.weights_path)
+        metrics["best_epoch"] = record["epoch"]
+        metrics["validation"] = {k[len("val_"):]: v for k, v in record["logs"].items()
+                                 if k.startswith("val_")}
+    losses = history.history.get("loss")
+    metrics["final_train_loss"] = float(losses[-1]) if losses else None
+    started = time.time()
+    metrics.update(job.evaluate(model, model_dir))
+    metrics.update(train_seconds=round(train_seconds, 1),
+                   evaluate_seconds=round(time.time() - started, 1), dtype_policy=policy)
+    coretf_io.write_json(os.path.join(model_dir, "metrics.json"), metrics)
+    for spec in job.exports(model, metrics):
+        export_lib.write_saved_model(os.path.join(model_dir, spec.name), spec,
+                                     version=config.export_version)
+    return metrics
+
+
+def train_and_evaluate(config: base.TrainConfig, model_dir: str) -> dict:
+    """`run` of the job `config.job` names. Returns the metrics."""
+    return run(base.make_job(config), model_dir)

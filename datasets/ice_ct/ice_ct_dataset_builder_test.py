@@ -69,6 +69,12 @@ def _build_manual(folder, tmp_path):
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(folder)))
 
 
+def _table(row):
+    """A breakage: specimens.csv replaced by one row."""
+    text = f"specimen,high_voxel_um,low_voxel_um,weight_g,height_mm,diameter_mm\n{row}\n"
+    return lambda d: (d / "specimens.csv").write_text(text)
+
+
 @pytest.mark.parametrize("breakage, message", [
     (lambda d: (d / "specimens.csv").unlink(), "specimens.csv: missing"),
     (lambda d: (d / "specimens.csv").write_text("specimen,high_voxel_um\nA,30\n"), "missing column"),
@@ -78,6 +84,8 @@ def _build_manual(folder, tmp_path):
     (lambda d: (d / "specimens.csv").write_text(
         "specimen,high_voxel_um,low_voxel_um,weight_g,height_mm,diameter_mm\nA,30,60,x,1,2\n"),
      "weight_g 'x' is not a number"),
+    (_table("A,30,60,inf,1,2"), "line 2: need weight_g to be finite for specimen 'A', got inf"),
+    (_table("A,60,30,1,1,2"), r"line 2: low_voxel_um \(30.0\) must exceed high_voxel_um \(60.0\)"),
     (lambda d: (d / "specimens.csv").write_text(
         "specimen,high_voxel_um,low_voxel_um,weight_g,height_mm,diameter_mm\nC,30,60,1,1,2\n"),
      "C/high: missing stack folder"),

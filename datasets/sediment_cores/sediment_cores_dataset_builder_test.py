@@ -126,6 +126,12 @@ def _read_all(folder):
             pass
 
 
+def _table(*rows):
+    """A breakage: sections.csv replaced by these rows."""
+    text = "section,px_per_cm,top_depth_cm,depth_axis,invert_label\n" + "".join(f"{r}\n" for r in rows)
+    return lambda d: (d / "sections.csv").write_text(text)
+
+
 @pytest.mark.parametrize("breakage, message", [
     (lambda d: (d / "sections.csv").unlink(), "sections.csv: missing"),
     (lambda d: (d / "sections.csv").write_text("section,px_per_cm\nA-01,20\n"), "missing column"),
@@ -135,6 +141,12 @@ def _read_all(folder):
         "section,px_per_cm,top_depth_cm,depth_axis\nA-01,20,0,z\n"), "depth_axis must be"),
     (lambda d: (d / "sections.csv").write_text(
         "section,px_per_cm,top_depth_cm,depth_axis\nA-01,abc,0,x\n"), "line 2"),
+    # A scale or depth that is not a finite number would be built into every patch.
+    (_table("A-01,inf,0,x"), "line 2: need px_per_cm to be finite for section 'A-01', got inf"),
+    (_table("A-01,20,nan,x"), "line 2: need top_depth_cm to be finite for section 'A-01', got nan"),
+    (_table("A-01,-20,0,x"), "line 2: need px_per_cm > 0"),
+    (_table("A-01,20,0,x,maybe"), "invert_label 'maybe' is not true or false"),
+    (_table("A-01,20,0,x", "A-01,20,150,x"), "line 3: section 'A-01' listed twice"),
     (lambda d: (d / "A-01.png").write_bytes((d / "A-01.png").read_bytes()[:200]), "A-01.png: cannot be decoded"),
     (lambda d: (d / "A-02_mask.png").unlink(), "no A-02_mask.png"),
     (lambda d: coretf_io.write_image(d / "A-02_mask.png", np.ones((10, 10), np.uint8)),

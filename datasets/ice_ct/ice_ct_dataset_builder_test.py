@@ -31,14 +31,6 @@ class IceCtSyntheticTest(tfds.testing.DatasetBuilderTestCase):
     SPLITS = {"train": 6, "validation": 3, "test": 3}
 
 
-def test_split_is_lowest_fifth_for_test():
-    assert [icb.split_of(k, 10) for k in range(10)] == ["train"] * 7 + ["validation"] + ["test"] * 2
-    assert [icb.split_of(k, 48) for k in range(48)].count("test") == 10
-    assert [icb.split_of(k, 4) for k in range(4)] == ["train", "train", "validation", "test"]
-    with pytest.raises(ValueError, match="at least 3"):
-        icb.split_of(0, 2)
-
-
 def test_synthetic_example_fields(tmp_path):
     builder = icb.Builder(config="synthetic_tiny", data_dir=str(tmp_path))
     builder.download_and_prepare()

@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from coretf import io as coretf_io
+from coretf_datasets import splits as splits_lib
 from coretf_datasets.sediment_cores import manual_sections
 from coretf_datasets.sediment_cores import sediment_cores_dataset_builder as scb
 
@@ -54,8 +55,8 @@ class SedimentCoresSyntheticCroppedTest(tfds.testing.DatasetBuilderTestCase):
     def setUpClass(cls):
         tiny = next(c for c in scb.Builder.BUILDER_CONFIGS if c.name == "synthetic_tiny_cropped")
         ids = [f"S{i:04d}" for i in range(tiny.num_sections)]
-        splits = scb.assign_splits(ids, seed=tiny.seed, test_fraction=tiny.test_fraction,
-                                   validation_fraction=tiny.validation_fraction)
+        splits = splits_lib.assign_splits(ids, seed=tiny.seed, test_fraction=tiny.test_fraction,
+                                          validation_fraction=tiny.validation_fraction)
         cls.SPLITS = {}
         for section_id, split in splits.items():
             made = scb.synthetic_cores.make_section(int(section_id[1:]), length_cm=tiny.length_cm,
@@ -87,17 +88,6 @@ def test_tile_origins_cover_edges_without_dropping_tiles():
     assert scb.tile_origins(300, 128) == [0, 128, 172]
     assert scb.tile_origins(256, 128) == [0, 128]
     assert scb.tile_origins(128, 128) == [0]
-
-
-def test_assign_splits_is_whole_sections_and_deterministic():
-    ids = [f"S{i:04d}" for i in range(15)]
-    splits = scb.assign_splits(ids, seed=0, test_fraction=0.4, validation_fraction=0.2)
-    counts = {s: sum(v == s for v in splits.values()) for s in ("train", "validation", "test")}
-    assert counts == {"train": 7, "validation": 2, "test": 6}
-    assert splits == scb.assign_splits(list(reversed(ids)), seed=0, test_fraction=0.4,
-                                       validation_fraction=0.2)
-    with pytest.raises(ValueError, match="at least 3 sections"):
-        scb.assign_splits(ids[:2], seed=0, test_fraction=0.4, validation_fraction=0.2)
 
 
 def test_patches_keep_depth_order_and_label():

@@ -24,7 +24,7 @@ from coretf import export as export_lib
 from coretf import metrics as metrics_lib
 from coretf import plots
 from coretf.analysis import ice_validation
-from coretf.data import ice_ct as ice_data
+from coretf.data import builders, ice_ct as ice_data
 from coretf.flags import TrainConfig
 from coretf.io import write_json
 from coretf.models import build_icecore_unet_published, build_unet
@@ -58,7 +58,7 @@ def slice_predictor(model: keras.Model, tile: int, batch_size: int):
 
 def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     """Trains, picks the best epoch on validation, validates physically, exports; returns metrics."""
-    builder = ice_data.get_builder(config.dataset, config.data_dir, config.manual_dir)
+    builder = builders.get_builder("ice_ct", config.dataset, config.data_dir, config.manual_dir)
     patch = config.ice_patch_size
     train_ds = ice_data.make_dataset(builder, "train", batch_size=config.batch_size, patch_size=patch,
                                      training=True, seed=config.seed)
@@ -95,7 +95,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
                                    progress=not os.environ.get("CI"))
     _save_test_pictures(os.path.join(model_dir, "test_predictions.png"), builder, predict)
     test = _test_summary(rows)
-    metrics = {"dataset": ice_data.dataset_name(builder), "best_epoch": record["epoch"],
+    metrics = {"dataset": builders.dataset_name(builder), "best_epoch": record["epoch"],
                "epochs": config.epochs,
                "validation": {k[len("val_"):]: v for k, v in record["logs"].items()
                               if k.startswith("val_")},
@@ -104,7 +104,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     first = next(ice_data.iter_slices(builder, ("test",)))[0]
     export_lib.export_saved_model(model, os.path.join(model_dir, "export"), {
         "job": "ice_ct",
-        "dataset": ice_data.dataset_name(builder),
+        "dataset": builders.dataset_name(builder),
         "model": config.ice_network,
         "input": ("float32 one-channel low-res CT slice in [0, 1], normalised as "
                   "coretf.preprocess.ice_labels: 3x3 median, field-of-view 0.5/99.5 percentiles "

@@ -25,7 +25,7 @@ from coretf import export as export_lib
 from coretf import metrics as metrics_lib
 from coretf import plots
 from coretf.analysis import rock_eval
-from coretf.data import rocks
+from coretf.data import builders, rock_ct as rocks
 from coretf.flags import TrainConfig
 from coretf.io import write_json
 from coretf.losses import CrossEntropyLogIoU
@@ -111,7 +111,7 @@ def evaluate_stacks(model: keras.Model, stacks: dict[str, rocks.Stack], train_sl
 
 def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     """Trains on the training stacks, evaluates on every stack, exports; returns metrics."""
-    builder = rocks.get_builder(config.dataset, config.data_dir, config.manual_dir)
+    builder = builders.get_builder("rock_ct", config.dataset, config.data_dir, config.manual_dir)
     stacks = rocks.load_stacks(builder)
     train_ids = config.rock_train_stacks or rocks.default_training_stacks(stacks)
     slices = rocks.training_slices(stacks, train_ids, config.rock_train_slices)

@@ -17,7 +17,7 @@ from coretf import callbacks as callbacks_lib
 from coretf import export as export_lib
 from coretf import metrics as metrics_lib
 from coretf import plots
-from coretf.data import cores
+from coretf.data import builders, sediment_cores as cores
 from coretf.flags import TrainConfig
 from coretf.io import write_json
 from coretf.losses import WeightedSparseCrossEntropy
@@ -30,7 +30,7 @@ CONFIDENCE_CLASS = 1  # the confidence map is P(undisturbed), as in the paper's 
 
 def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     """Trains, picks the best epoch on validation, evaluates on test, exports; returns metrics."""
-    builder = cores.get_builder(config.dataset, config.data_dir, config.manual_dir)
+    builder = builders.get_builder("sediment_cores", config.dataset, config.data_dir, config.manual_dir)
     patch_size = builder.builder_config.patch_size
     section_means, px_per_cm = cores.section_summary(builder, "train")
     stats = None
@@ -44,7 +44,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
                                   gn_fraction=config.gn_fraction, augment_p=config.augment_p)
     val_ds = cores.make_dataset(builder, "validation", batch_size=config.batch_size, training=False)
     test_ds = cores.make_dataset(builder, "test", batch_size=config.batch_size, training=False)
-    steps = config.steps_per_epoch or max(1, cores.split_size(builder, "train") // config.batch_size)
+    steps = config.steps_per_epoch or max(1, builders.split_size(builder, "train") // config.batch_size)
 
     strategy = get_strategy(config.strategy)
     with strategy.scope():
@@ -76,7 +76,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     test, examples = evaluate(model, test_ds, iou_class=IOU_CLASS,
                               confidence_class=CONFIDENCE_CLASS)
     metrics = {
-        "dataset": cores.dataset_name(builder),
+        "dataset": builders.dataset_name(builder),
         "best_epoch": record["epoch"],
         "epochs": config.epochs,
         "validation": {k[len("val_"):]: v for k, v in record["logs"].items() if k.startswith("val_")},
@@ -91,7 +91,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
             titles=[f"Patch-IoU {v:.2f}" for v in examples["iou"]])
     export_lib.export_saved_model(model, os.path.join(model_dir, "export"), {
         "job": config.job,
-        "dataset": cores.dataset_name(builder),
+        "dataset": builders.dataset_name(builder),
         "model": config.model,
         "input": "float32 RGB in [0, 1]; core depth along the image width (x)",
         "px_per_cm": px_per_cm,

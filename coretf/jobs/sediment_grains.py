@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from coretf import io as coretf_io
 from coretf.analysis import grain_clusters
-from coretf.data import grains
+from coretf.data import builders, sediment_grains as grains
 from coretf.flags import TrainConfig
 from coretf.models import resnet_vae
 from coretf.train import fit_verbosity, get_strategy, standard_callbacks
@@ -101,13 +101,13 @@ def export_vae(model: resnet_vae.GrainVAE, export_dir: str, crop_size: int, meta
 
 def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     """Trains the VAE, keeps the best validation epoch, scores clusters, exports; returns metrics."""
-    builder = grains.get_builder(config.dataset, config.data_dir, config.manual_dir)
+    builder = builders.get_builder("sediment_grains", config.dataset, config.data_dir, config.manual_dir)
     crop = builder.builder_config.crop_size
     train_ds = grains.make_dataset(builder, "train", batch_size=config.batch_size, training=True, seed=config.seed,
                                    dihedral=config.vae_dihedral)
     val_ds = grains.make_dataset(builder, "validation", batch_size=config.batch_size, training=False)
     test_ds = grains.make_dataset(builder, "test", batch_size=config.batch_size, training=False)
-    steps = config.steps_per_epoch or max(1, grains.split_size(builder, "train") // config.batch_size)
+    steps = config.steps_per_epoch or max(1, builders.split_size(builder, "train") // config.batch_size)
     with get_strategy(config.strategy).scope():
         model = resnet_vae.build_grain_vae(
             crop, config.vae_latent_dim, backbone=config.vae_backbone, shared_branches=config.vae_shared_branches,
@@ -136,7 +136,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     coretf_io.write_image(os.path.join(model_dir, "test_predictions.png"),
                           coretf_io.to_uint8(np.concatenate(list(picture), axis=0)))
     metrics = {
-        "dataset": grains.dataset_name(builder),
+        "dataset": builders.dataset_name(builder),
         "best_epoch": record["epoch"],
         "epochs": config.epochs,
         "validation": {k[len("val_"):]: v for k, v in record["logs"].items() if k.startswith("val_")},
@@ -145,7 +145,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
         "dtype_policy": policy,
     }
     coretf_io.write_json(os.path.join(model_dir, "metrics.json"), metrics)
-    metadata = {"job": config.job, "dataset": grains.dataset_name(builder), "backbone": config.vae_backbone,
+    metadata = {"job": config.job, "dataset": builders.dataset_name(builder), "backbone": config.vae_backbone,
                 "crop_size": crop, "latent_dim": config.vae_latent_dim, "dihedral": config.vae_dihedral,
                 "layers": resnet_vae.NUM_LAYERS,
                 "input": "float32 (batch, 6, S, S, 3) RGB focal layers in [0, 1], lowest focus first",

@@ -66,6 +66,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = manual_specimens.LAYOUT
+    MANUAL_ITEMS = "specimens"  # in messages: "config 'manual' reads a lab's specimens"
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

@@ -166,6 +166,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = manual_sections.LAYOUT
+    MANUAL_ITEMS = "sections"  # in messages: "config 'manual' reads a lab's sections"
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.patch_size

@@ -90,6 +90,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = LAYOUT
+    MANUAL_ITEMS = "photo sets"  # in messages: "config 'manual' reads a lab's photo sets"
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.crop_size

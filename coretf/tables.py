@@ -192,8 +192,8 @@ class Table:
         return rows
 
     def _check_header(self, path: epath.Path, header: Sequence[str]) -> None:
-        twice = sorted({name for name in header if name and header.count(name) > 1})
-        if twice:
+        twice = [c.name for c in self.columns if header.count(c.name) > 1]
+        if twice:  # which of the two would count?
             raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
         missing = [c.name for c in self.columns if c.required and c.name not in header]
         if missing:

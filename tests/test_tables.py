@@ -91,6 +91,7 @@ def test_missing_and_repeated_columns(tmp_path):
         "<csv>: missing column(s) ['file']; found ['name', 'px'] (needs a 'file' column; may have 'px')")
     assert _error(tmp_path, "sample,depth_cm,axis,axis\na,1,x,y\n") == (
         "<csv>: column(s) ['axis'] appear more than once in the header")
+    assert _read(tmp_path, "sample,depth_cm,axis,note,note\na,1,x,n1,n2\n")[0]["axis"] == "x"
 
 
 def test_empty_tables(tmp_path):

@@ -23,6 +23,7 @@ _SECTION = flags.DEFINE_string("section", None, "Synthetic section id (default: 
 
 def held_out_sections(dataset: str) -> tuple[list[str], object]:
     """Test-split section ids of a synthetic sediment_cores config ("sediment_cores/<config>:<v>")."""
+    from coretf_datasets import splits as splits_lib
     from coretf_datasets.sediment_cores import sediment_cores_dataset_builder as scb
 
     config_name = dataset.split("/")[1].split(":")[0]
@@ -30,8 +31,8 @@ def held_out_sections(dataset: str) -> tuple[list[str], object]:
     if config.source != "synthetic":
         raise ValueError(f"{dataset}: the demo needs a synthetic config (it regenerates a section)")
     ids = [f"S{i:04d}" for i in range(config.num_sections)]
-    splits = scb.assign_splits(ids, seed=config.seed, test_fraction=config.test_fraction,
-                               validation_fraction=config.validation_fraction)
+    splits = splits_lib.assign_splits(ids, seed=config.seed, test_fraction=config.test_fraction,
+                                      validation_fraction=config.validation_fraction)
     return [i for i in ids if splits[i] == "test"], config
 
 

@@ -30,7 +30,7 @@ from absl import app, flags, logging
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
 from coretf.analysis import rock_eval
-from coretf.data import rocks
+from coretf.data import builders, rock_ct
 from coretf.jobs.rock_ct import RockConfig
 from coretf.runner import train_and_evaluate
 
@@ -76,12 +76,12 @@ def claims_text(result: dict) -> str:
 
 def run_experiment(config: RockConfig, experiment_dir: str) -> dict:
     """Trains and evaluates the 7 models, writes the table, heat map and claims. Returns claims."""
-    builder = rocks.get_builder(config.dataset, config.data_dir, config.manual_dir)
-    stacks = rocks.load_stacks(builder)
+    builder = builders.get_builder("rock_ct", config.dataset, config.data_dir, config.manual_dir)
+    stacks = rock_ct.load_stacks(builder)
     if config.rock_train_stacks:
         chosen = config.rock_train_stacks
     else:
-        chosen = rocks.default_training_stacks(stacks)
+        chosen = rock_ct.default_training_stacks(stacks)
     train_stacks = {stacks[s].rock_type: s for s in chosen if s in stacks}
     if len(train_stacks) != len(chosen) or len(chosen) < 2:
         raise ValueError(f"--rock_train_stacks={','.join(chosen)}: need one known stack per rock "

@@ -268,7 +268,7 @@ def read_crops(folder: str) -> dict:
 
 def dihedral_views(layers: np.ndarray) -> list[np.ndarray]:
     """The eight dihedral views of (N, L, S, S, 3) stacks: rotations by k x 90 degrees
-    anticlockwise (k = 0..3), then the same mirrored left-right (`coretf.data.grains.dihedral_view`)."""
+    anticlockwise (k = 0..3), then the same mirrored left-right (`coretf.data.sediment_grains.dihedral_view`)."""
     turned = [np.rot90(layers, k, axes=(2, 3)) for k in range(4)]
     return [np.ascontiguousarray(t) for t in turned] + [np.ascontiguousarray(t[:, :, :, ::-1]) for t in turned]
 
@@ -327,9 +327,9 @@ def main(argv) -> None:
     if values.crops:
         particles = read_crops(values.crops)
     else:
-        from coretf.data import grains as grain_data  # TFDS only for this input
+        from coretf.data import builders, sediment_grains as grain_data  # TFDS only for this input
 
-        builder = grain_data.get_builder(values.dataset, values.data_dir)
+        builder = builders.get_builder("sediment_grains", values.dataset, values.data_dir)
         splits = [grain_data.load_split(builder, s) for s in ("train", "validation", "test")]
         particles = {key: np.concatenate([s[key] for s in splits]) for key in splits[0]}
         particles["id"] = [f"{s}/{p}/{i:03d}" for s, p, i in

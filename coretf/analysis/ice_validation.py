@@ -341,11 +341,11 @@ def main(argv) -> None:
     del argv
     from absl import flags
 
-    from coretf.data import ice_ct as ice_data
+    from coretf.data import builders, ice_ct as ice_data
 
     values = flags.FLAGS
     predict = saved_model_predictor(values.model, values.tile or None)
-    builder = ice_data.get_builder(values.dataset, values.data_dir, values.manual_dir)
+    builder = builders.get_builder("ice_ct", values.dataset, values.data_dir, values.manual_dir)
     rows = validate(ice_data.iter_slices(builder), predict, values.output_dir)
     print(markdown_table(rows))
     print(f"Table II, Fig. 10 and Fig. 11 in {os.path.abspath(values.output_dir)}")

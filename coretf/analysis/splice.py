@@ -7,11 +7,11 @@ interval of each section goes into the composite and where its top lies. Used by
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import os
 
 import numpy as np
+
+from coretf import tables
 
 SPLICE_COLUMNS = ("section", "top_offset_cm", "bottom_offset_cm", "composite_depth_m")
 
@@ -26,6 +26,13 @@ class SpliceRow:
     composite_depth_m: float  # composite depth of top_offset_cm
 
 
+SPLICE_TABLE = tables.Table(
+    "interval",
+    (tables.Column("section"),
+     *(tables.Column(name, float, checks=(tables.FINITE,)) for name in SPLICE_COLUMNS[1:])),
+    exceeds=(("bottom_offset_cm", "top_offset_cm"),))
+
+
 def read_splice_table(path: str) -> list[SpliceRow]:
     """Reads and validates a splice table (`SPLICE_COLUMNS`), in file order.
 
@@ -33,33 +40,7 @@ def read_splice_table(path: str) -> list[SpliceRow]:
       ValueError: missing file or column, a malformed number, or bottom <= top; the message
         names the file and line.
     """
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: splice table does not exist")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in SPLICE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; found {reader.fieldnames} "
-                             f"(expected {', '.join(SPLICE_COLUMNS)})")
-        rows = []
-        for line, record in enumerate(reader, start=2):
-            where = f"{path}, line {line}"
-            section_id = (record["section"] or "").strip()
-            if not section_id:
-                raise ValueError(f"{where}: empty section name")
-            try:
-                values = [float(record[c]) for c in SPLICE_COLUMNS[1:]]
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"{where}: {error}") from None
-            if not all(np.isfinite(values)):
-                raise ValueError(f"{where}: non-finite number in {values}")
-            if not values[1] > values[0]:
-                raise ValueError(f"{where}: bottom_offset_cm ({values[1]}) must exceed "
-                                 f"top_offset_cm ({values[0]})")
-            rows.append(SpliceRow(section_id, *values))
-    if not rows:
-        raise ValueError(f"{path}: lists no intervals")
-    return rows
+    return [SpliceRow(*(row[c] for c in SPLICE_COLUMNS)) for row in SPLICE_TABLE.read(path)]
 
 
 def composite_order(table: list[SpliceRow]) -> list[SpliceRow]:

@@ -14,24 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from coretf.data.cores import dataset_name  # noqa: F401  (re-exported: same naming for every job)
-
-NAME = "ice_ct"
-
-
-def get_builder(config: str, data_dir: str, manual_dir: str | None = None) -> tfds.core.DatasetBuilder:
-    """Builds (if needed) and returns the ice_ct builder of a config.
-
-    Raises:
-        ValueError: a manual config without `manual_dir` (unless already built).
-    """
-    import coretf_datasets.ice_ct  # noqa: F401  (registers the builder)
-
-    builder = tfds.builder(f"{NAME}/{config}", data_dir=data_dir)
-    if builder.builder_config.source == "manual" and not manual_dir and not builder.is_prepared():
-        raise ValueError(f"config {config!r} reads a lab's specimens: pass --manual_dir")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-    return builder
+from coretf.data import builders
 
 
 def _inputs(example):
@@ -69,12 +52,9 @@ def make_dataset(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: i
     Returns:
         Dataset of (float32 (B, P, P, 1) in [0, 1], int32 (B, P, P, 1)).
     """
-    ds = builder.as_dataset(split=split, shuffle_files=training,
-                            # no auto-cache: a partial read (sample_batch) would discard it
-                            read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False))
-    options = tf.data.Options()
-    options.deterministic = True
-    ds = ds.with_options(options).map(_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+    # no auto-cache: a partial read (sample_batch) would discard it
+    ds = builders.read_split(builder, split, shuffle_files=training, seed=seed, autocache=False)
+    ds = ds.map(_inputs, num_parallel_calls=tf.data.AUTOTUNE)
     if not training:
         return ds.flat_map(lambda x, y: _grid_crops(x, y, patch_size)).batch(batch_size).prefetch(
             tf.data.AUTOTUNE)

@@ -26,6 +26,7 @@ from coretf import callbacks as callbacks_lib
 from coretf import plots
 from coretf.analysis import ice_validation
 from coretf.config import option
+from coretf.data import builders
 from coretf.data import ice_ct as ice_data
 from coretf.jobs import base
 from coretf.models import build_icecore_unet_published, build_unet
@@ -99,7 +100,7 @@ class IceCtJob(base.SegmentationJob):
 
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
-        self.builder = ice_data.get_builder(config.dataset, config.data_dir, config.manual_dir)
+        self.builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
         patch = config.ice_patch_size
         train = ice_data.make_dataset(self.builder, "train", batch_size=config.batch_size, patch_size=patch,
                                       training=True, seed=config.seed)
@@ -108,7 +109,7 @@ class IceCtJob(base.SegmentationJob):
         steps = config.steps_per_epoch or max(
             1, ice_data.crops_per_epoch(self.builder, "train", patch) // config.batch_size)
         return base.Inputs(train=train, validation=validation, steps_per_epoch=steps,
-                           dataset=ice_data.dataset_name(self.builder))
+                           dataset=builders.dataset_name(self.builder))
 
     def build_model(self) -> keras.Model:
         model, self.input_multiple = build_network(self.config)

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from coretf import plots
 from coretf.analysis import rock_eval
 from coretf.config import option
-from coretf.data import rocks
+from coretf.data import builders
+from coretf.data import rock_ct as rock_data
 from coretf.jobs import base
 from coretf.losses import IOU_FORMS, CrossEntropyLogIoU
 from coretf.models import build_unet
@@ -97,7 +98,7 @@ def _json_number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def evaluate_stacks(model: keras.Model, stacks: dict[str, rocks.Stack], train_slices: dict[str, int], *,
+def evaluate_stacks(model: keras.Model, stacks: dict[str, rock_data.Stack], train_slices: dict[str, int], *,
                     tile: int, overlap: int, threshold: float, progress: bool = True):
     """Whole-slice probabilities of every stack, thresholded at many values.
 
@@ -144,17 +145,17 @@ class RockCtJob(base.SegmentationJob):
 
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
-        builder = rocks.get_builder(config.dataset, config.data_dir, config.manual_dir)
-        self.stacks = rocks.load_stacks(builder)
-        self.train_ids = config.rock_train_stacks or rocks.default_training_stacks(self.stacks)
-        self.slices = rocks.training_slices(self.stacks, self.train_ids, config.rock_train_slices)
-        images, labels = rocks.training_patches(self.stacks, self.slices, config.rock_patch_size)
+        builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
+        self.stacks = rock_data.load_stacks(builder)
+        self.train_ids = config.rock_train_stacks or rock_data.default_training_stacks(self.stacks)
+        self.slices = rock_data.training_slices(self.stacks, self.train_ids, config.rock_train_slices)
+        images, labels = rock_data.training_patches(self.stacks, self.slices, config.rock_patch_size)
         self.train_patches = len(images)
         # An "epoch" is a pass over all training patches; the paper trains on 1/5 of its minibatches.
         steps = config.steps_per_epoch or max(
             1, round(config.rock_batch_fraction * len(images) / config.batch_size))
-        dataset = rocks.make_training_dataset(images, labels, batch_size=config.batch_size, seed=config.seed)
-        return base.Inputs(train=dataset, steps_per_epoch=steps, dataset=f"{builder.name}/{builder.builder_config.name}:{builder.version}")
+        dataset = rock_data.make_training_dataset(images, labels, batch_size=config.batch_size, seed=config.seed)
+        return base.Inputs(train=dataset, steps_per_epoch=steps, dataset=builders.dataset_name(builder))
 
     def build_model(self) -> keras.Model:
         model, self.input_multiple = build_network(self.config)

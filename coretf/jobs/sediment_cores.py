@@ -22,7 +22,8 @@ from coretf import callbacks as callbacks_lib
 from coretf import metrics as metrics_lib
 from coretf import plots
 from coretf.config import option
-from coretf.data import cores
+from coretf.data import builders
+from coretf.data import sediment_cores as core_data
 from coretf.data.augment import AUGMENTATIONS, ColourStats
 from coretf.io import write_json
 from coretf.jobs import base
@@ -116,21 +117,21 @@ class SedimentCoresJob(base.SegmentationJob):
 
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
-        self.builder = cores.get_builder(config.dataset, config.data_dir, config.manual_dir)
+        self.builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
         self.patch_size = self.builder.builder_config.patch_size
-        section_means, self.px_per_cm = cores.section_summary(self.builder, "train")
+        section_means, self.px_per_cm = core_data.section_summary(self.builder, "train")
         stats = None
         if {"gn", "cs"} & set(config.augment):
             stats = ColourStats.from_section_means(section_means)
             write_json(os.path.join(model_dir, "colour_stats.json"), stats.to_dict())
-        train = cores.make_dataset(self.builder, "train", batch_size=config.batch_size, training=True,
+        train = core_data.make_dataset(self.builder, "train", batch_size=config.batch_size, training=True,
                                    seed=config.seed, augmentations=config.augment, stats=stats,
                                    gn_fraction=config.gn_fraction, augment_p=config.augment_p)
-        validation = cores.make_dataset(self.builder, "validation", batch_size=config.batch_size,
+        validation = core_data.make_dataset(self.builder, "validation", batch_size=config.batch_size,
                                         training=False)
-        steps = config.steps_per_epoch or max(1, cores.split_size(self.builder, "train") // config.batch_size)
+        steps = config.steps_per_epoch or max(1, builders.split_size(self.builder, "train") // config.batch_size)
         return base.Inputs(train=train, validation=validation, steps_per_epoch=steps,
-                           dataset=cores.dataset_name(self.builder))
+                           dataset=builders.dataset_name(self.builder))
 
     def build_model(self) -> keras.Model:
         model, self.input_multiple = build_network(self.config)
@@ -141,11 +142,11 @@ class SedimentCoresJob(base.SegmentationJob):
         return WeightedSparseCrossEntropy(self.config.class_weights)
 
     def callbacks(self, model_dir: str) -> list:
-        images, masks = cores.sample_batch(self.builder, "validation", self.config.image_summaries)
+        images, masks = core_data.sample_batch(self.builder, "validation", self.config.image_summaries)
         return [callbacks_lib.ImageSummaries(os.path.join(model_dir, "logs"), images, masks, CONFIDENCE_CLASS)]
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
-        test_ds = cores.make_dataset(self.builder, "test", batch_size=self.config.batch_size, training=False)
+        test_ds = core_data.make_dataset(self.builder, "test", batch_size=self.config.batch_size, training=False)
         test, examples = evaluate_patches(model, test_ds, iou_class=IOU_CLASS, confidence_class=CONFIDENCE_CLASS)
         if examples:
             plots.save_prediction_grid(

@@ -24,7 +24,8 @@ from coretf import export as export_lib
 from coretf import io as coretf_io
 from coretf.analysis import grain_clusters
 from coretf.config import option
-from coretf.data import grains
+from coretf.data import builders
+from coretf.data import sediment_grains as grain_data
 from coretf.jobs import base
 from coretf.models import resnet_vae
 from coretf_datasets.sediment_grains.sediment_grains_dataset_builder import UNKNOWN
@@ -74,15 +75,15 @@ class SedimentGrainsJob(base.Job):
 
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
-        self.builder = grains.get_builder(config.dataset, config.data_dir, config.manual_dir)
+        self.builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
         self.crop = self.builder.builder_config.crop_size
-        train = grains.make_dataset(self.builder, "train", batch_size=config.batch_size, training=True,
+        train = grain_data.make_dataset(self.builder, "train", batch_size=config.batch_size, training=True,
                                     seed=config.seed, dihedral=config.vae_dihedral)
-        self.validation = grains.make_dataset(self.builder, "validation", batch_size=config.batch_size,
+        self.validation = grain_data.make_dataset(self.builder, "validation", batch_size=config.batch_size,
                                               training=False)
-        steps = config.steps_per_epoch or max(1, grains.split_size(self.builder, "train") // config.batch_size)
+        steps = config.steps_per_epoch or max(1, builders.split_size(self.builder, "train") // config.batch_size)
         return base.Inputs(train=train, validation=self.validation, steps_per_epoch=steps,
-                           dataset=grains.dataset_name(self.builder))
+                           dataset=builders.dataset_name(self.builder))
 
     def build_model(self) -> keras.Model:
         config = self.config
@@ -97,9 +98,9 @@ class SedimentGrainsJob(base.Job):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         config = self.config
-        test_ds = grains.make_dataset(self.builder, "test", batch_size=config.batch_size, training=False)
+        test_ds = grain_data.make_dataset(self.builder, "test", batch_size=config.batch_size, training=False)
         test = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
-        splits = {s: grains.load_split(self.builder, s) for s in ("train", "validation", "test")}
+        splits = {s: grain_data.load_split(self.builder, s) for s in ("train", "validation", "test")}
         particles = {key: np.concatenate([splits[s][key] for s in splits]) for key in splits["test"]}
         latent = grain_clusters.encode_particles(lambda x: model.encoder.predict_on_batch(x)[0],
                                                  particles["layers"], dihedral=config.vae_dihedral)

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from coretf import io as coretf_io
+from coretf import tables
 from coretf.preprocess import core_crop
 
 CSV_COLUMNS = ("file", "status", "x0", "y0", "x1", "y1", "depth_axis", "length_px", "length_cm",
@@ -111,32 +112,30 @@ def contact_sheet(strips: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)
 
 
+# --sections_csv: empty cells (and absent columns) take the command's defaults.
+SECTIONS_CSV = tables.Table("file", (
+    tables.Column("file", key=True),
+    tables.Column("px_per_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
+    tables.Column("expected_length_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
+    tables.Column("depth_axis", core_crop.DEPTH_AXES, default=None),
+))
+
+
 def read_sections_csv(path: str, default: SectionMeta) -> dict[str, SectionMeta]:
     """Per-file metadata: a CSV with a `file` column (name or stem) and any of `px_per_cm`,
     `expected_length_cm` and `depth_axis`; empty cells take `default`'s values.
 
     Raises:
-        ValueError: missing file or column, or a malformed value; the message names the line.
+        ValueError: missing file or column, a malformed value or a file listed twice; the
+            message names the line.
     """
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: sections CSV not found")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if "file" not in (reader.fieldnames or []):
-            raise ValueError(f"{path}: needs a 'file' column, found {reader.fieldnames}")
-        metas = {}
-        for line, record in enumerate(reader, start=2):
-            try:
-                ppc = float(record["px_per_cm"]) if record.get("px_per_cm") else default.px_per_cm
-                lengths = ((float(record["expected_length_cm"]),) if record.get("expected_length_cm")
-                           else default.expected_lengths_cm)
-            except ValueError as error:
-                raise ValueError(f"{path}, line {line}: {error}") from None
-            axis = (record.get("depth_axis") or "").strip() or default.depth_axis
-            if axis not in (None, *core_crop.DEPTH_AXES) or (ppc is not None and not ppc > 0):
-                raise ValueError(f"{path}, line {line}: need px_per_cm > 0 and depth_axis in "
-                                 f"{core_crop.DEPTH_AXES}, got {record.get('px_per_cm')!r}, {axis!r}")
-            metas[os.path.splitext(record["file"].strip())[0]] = SectionMeta(ppc, lengths, axis)
+    metas = {}
+    for row in SECTIONS_CSV.read(path):
+        lengths = default.expected_lengths_cm if row["expected_length_cm"] is None else (
+            row["expected_length_cm"],)
+        metas[os.path.splitext(row.key)[0]] = SectionMeta(
+            default.px_per_cm if row["px_per_cm"] is None else row["px_per_cm"], lengths,
+            row["depth_axis"] or default.depth_axis)
     return metas
 
 

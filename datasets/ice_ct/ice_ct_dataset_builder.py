@@ -15,7 +15,6 @@ high-res slices x 96, i.e. 192^2 x 48 at low res), `synthetic_tiny` (64^2 x 8: s
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -24,8 +23,7 @@ from absl import logging
 from coretf.preprocess import ice_labels, ice_stack
 from coretf.synthetic import ice as synthetic_ice
 from coretf_datasets.ice_ct import manual_specimens
-
-SPLITS = ("train", "validation", "test")
+from coretf_datasets.splits import SPLITS, split_of
 
 
 @dataclasses.dataclass
@@ -51,22 +49,6 @@ class IceCtConfig(tfds.core.BuilderConfig):
     validation_fraction: float = 0.1
 
 
-def split_of(index: int, count: int, test_fraction: float = 0.2,
-             validation_fraction: float = 0.1) -> str:
-    """The split of low-res slice `index` of a specimen of `count` slices (0 = top).
-
-    The lowest ceil(test_fraction * count) slices are test, the next
-    max(1, round(validation_fraction * count)) above them validation.
-    """
-    n_test = max(1, math.ceil(test_fraction * count))
-    n_val = max(1, round(validation_fraction * count))
-    if count < 3:
-        raise ValueError(f"a specimen needs at least 3 low-res slices for 3 splits, got {count}")
-    if index >= count - n_test:
-        return "test"
-    return "validation" if index >= count - n_test - n_val else "train"
-
-
 def _image(doc: str) -> tfds.features.Image:
     return tfds.features.Image(shape=(None, None, 1), encoding_format="png", doc=doc)
 
@@ -84,6 +66,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = manual_specimens.LAYOUT
+    MANUAL_ITEMS = "specimens"  # in messages: "config 'manual' reads a lab's specimens"
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

@@ -31,14 +31,6 @@ class IceCtSyntheticTest(tfds.testing.DatasetBuilderTestCase):
     SPLITS = {"train": 6, "validation": 3, "test": 3}
 
 
-def test_split_is_lowest_fifth_for_test():
-    assert [icb.split_of(k, 10) for k in range(10)] == ["train"] * 7 + ["validation"] + ["test"] * 2
-    assert [icb.split_of(k, 48) for k in range(48)].count("test") == 10
-    assert [icb.split_of(k, 4) for k in range(4)] == ["train", "train", "validation", "test"]
-    with pytest.raises(ValueError, match="at least 3"):
-        icb.split_of(0, 2)
-
-
 def test_synthetic_example_fields(tmp_path):
     builder = icb.Builder(config="synthetic_tiny", data_dir=str(tmp_path))
     builder.download_and_prepare()
@@ -69,6 +61,12 @@ def _build_manual(folder, tmp_path):
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(folder)))
 
 
+def _table(row):
+    """A breakage: specimens.csv replaced by one row."""
+    text = f"specimen,high_voxel_um,low_voxel_um,weight_g,height_mm,diameter_mm\n{row}\n"
+    return lambda d: (d / "specimens.csv").write_text(text)
+
+
 @pytest.mark.parametrize("breakage, message", [
     (lambda d: (d / "specimens.csv").unlink(), "specimens.csv: missing"),
     (lambda d: (d / "specimens.csv").write_text("specimen,high_voxel_um\nA,30\n"), "missing column"),
@@ -78,6 +76,8 @@ def _build_manual(folder, tmp_path):
     (lambda d: (d / "specimens.csv").write_text(
         "specimen,high_voxel_um,low_voxel_um,weight_g,height_mm,diameter_mm\nA,30,60,x,1,2\n"),
      "weight_g 'x' is not a number"),
+    (_table("A,30,60,inf,1,2"), "line 2: need weight_g to be finite for specimen 'A', got inf"),
+    (_table("A,60,30,1,1,2"), r"line 2: low_voxel_um \(30.0\) must exceed high_voxel_um \(60.0\)"),
     (lambda d: (d / "specimens.csv").write_text(
         "specimen,high_voxel_um,low_voxel_um,weight_g,height_mm,diameter_mm\nC,30,60,1,1,2\n"),
      "C/high: missing stack folder"),

@@ -5,12 +5,12 @@ Every error names the file and what is wrong with it.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import os
 
 from etils import epath
+
+from coretf import tables
 
 LAYOUT = """\
 Put each specimen's two slice stacks and one metadata table in a folder (pass it as `--manual_dir`):
@@ -31,7 +31,7 @@ specimens.csv has a header row (units in the column names) and one row per speci
   KohnenQK_D38_KF540,29.105,58.21,397.1,150,100
 
   specimen       folder name (unique)
-  high_voxel_um  high-res voxel size, micrometres (> 0)
+  high_voxel_um  high-res voxel size, micrometres (> 0; every number finite)
   low_voxel_um   low-res voxel size, micrometres (> high_voxel_um)
   weight_g       the weighed specimen, grams (> 0)
   height_mm      specimen height, millimetres (> 0)
@@ -42,6 +42,12 @@ depths, stacks that do not pair up and missing metadata stop the build with an e
 """
 
 NUMBER_COLUMNS = ("high_voxel_um", "low_voxel_um", "weight_g", "height_mm", "diameter_mm")
+# specimens.csv, as LAYOUT describes it.
+TABLE = tables.Table(
+    "specimen",
+    (tables.Column("specimen", key=True),
+     *(tables.Column(name, float, checks=(tables.FINITE, tables.POSITIVE)) for name in NUMBER_COLUMNS)),
+    exceeds=(("low_voxel_um", "high_voxel_um"),))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,39 +75,13 @@ def read_table(manual_dir: epath.PathLike) -> dict[str, SpecimenRow]:
     table_path = manual_dir / "specimens.csv"
     if not table_path.exists():
         raise ValueError(f"{table_path}: missing (metadata of every specimen)\n\n{LAYOUT}")
-    reader = csv.DictReader(io.StringIO(table_path.read_text()))
-    missing = [c for c in ("specimen", *NUMBER_COLUMNS) if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"{table_path}: missing column(s) {missing}; found {reader.fieldnames}")
     rows: dict[str, SpecimenRow] = {}
-    for line, record in enumerate(reader, start=2):
-        where = f"{table_path}, line {line}"
-        specimen_id = (record["specimen"] or "").strip()
-        if not specimen_id:
-            raise ValueError(f"{where}: empty specimen name")
-        if specimen_id in rows:
-            raise ValueError(f"{where}: specimen {specimen_id!r} listed twice")
-        values = {}
-        for column in NUMBER_COLUMNS:
-            text = (record[column] or "").strip()
-            if not text:
-                raise ValueError(f"{where}: missing {column} for specimen {specimen_id!r}")
-            try:
-                values[column] = float(text)
-            except ValueError:
-                raise ValueError(f"{where}: {column} {text!r} is not a number") from None
-            if not values[column] > 0:
-                raise ValueError(f"{where}: {column} must be > 0, got {text}")
-        if values["low_voxel_um"] <= values["high_voxel_um"]:
-            raise ValueError(f"{where}: low_voxel_um ({values['low_voxel_um']}) must exceed "
-                             f"high_voxel_um ({values['high_voxel_um']})")
+    for row in TABLE.read(table_path):
         for resolution in ("high", "low"):
-            if not (manual_dir / specimen_id / resolution).is_dir():
-                raise ValueError(f"{manual_dir / specimen_id / resolution}: missing stack folder "
-                                 f"of specimen {specimen_id!r}")
-        rows[specimen_id] = SpecimenRow(specimen_id, **values)
-    if not rows:
-        raise ValueError(f"{table_path}: lists no specimens")
+            if not (manual_dir / row.key / resolution).is_dir():
+                raise ValueError(f"{manual_dir / row.key / resolution}: missing stack folder "
+                                 f"of specimen {row.key!r}")
+        rows[row.key] = SpecimenRow(row.key, *(row[name] for name in NUMBER_COLUMNS))
     return rows
 
 

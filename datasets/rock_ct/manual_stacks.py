@@ -6,15 +6,12 @@ supports. Every error names the stack and, where there is one, the file.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
-import re
-
 import numpy as np
 from etils import epath
 
 from coretf import io as coretf_io
+from coretf import tables
+from coretf_datasets.rock_ct.stack import Stack
 
 LAYOUT = """\
 Put your labelled stacks in one folder (pass it as `--manual_dir`):
@@ -39,19 +36,14 @@ to 8 bit between the stack's 0.1 and 99.9 percentiles (one mapping per stack, so
 stack stay comparable).
 """
 
-STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SUFFIXES = (".tif", ".tiff", ".png")
-
-
-@dataclasses.dataclass(frozen=True)
-class Stack:
-    """One stack: (D, H, W) uint8 image and (D, H, W) uint8 pores (1 = pore)."""
-
-    stack_id: str
-    rock_type: str
-    image: np.ndarray
-    pores: np.ndarray
-    slice_names: tuple[str, ...]
+# stacks.csv, as LAYOUT describes it.
+TABLE = tables.Table("stack", (
+    tables.Column("stack", tables.Pattern(r"[A-Za-z][A-Za-z0-9_]*",
+                                          "letters, digits and underscores, starting with a letter"),
+                  key=True),
+    tables.Column("rock_type", missing="{noun} {key!r} has no rock type"),
+))
 
 
 def read_table(manual_dir) -> dict[str, str]:
@@ -67,30 +59,13 @@ def read_table(manual_dir) -> dict[str, str]:
     table_path = root / "stacks.csv"
     if not table_path.exists():
         raise ValueError(f"{table_path}: missing (one row per stack: stack,rock_type)")
-    reader = csv.DictReader(io.StringIO(table_path.read_text()))
-    missing = {"stack", "rock_type"} - set(reader.fieldnames or ())
-    if missing:
-        raise ValueError(f"{table_path}: missing column(s) {sorted(missing)}")
-    table = {}
-    for line, row in enumerate(reader, start=2):
-        stack = (row["stack"] or "").strip()
-        if not STACK_NAME.match(stack):
-            raise ValueError(f"{table_path} line {line}: stack name {stack!r} must be letters, "
-                             "digits and underscores, starting with a letter")
-        if stack in table:
-            raise ValueError(f"{table_path} line {line}: stack {stack!r} listed twice")
-        rock_type = (row["rock_type"] or "").strip()
-        if not rock_type:
-            raise ValueError(f"{table_path} line {line}: stack {stack!r} has no rock type")
-        table[stack] = rock_type
+    table = {row.key: row["rock_type"] for row in TABLE.read(table_path)}
     folders = {p.name for p in root.iterdir() if p.is_dir()}
     for stack in sorted(folders - set(table)):
         raise ValueError(f"stack {stack!r}: folder {root / stack} has no rock type in {table_path}")
     for stack in table:
         if stack not in folders:
             raise ValueError(f"stack {stack!r}: listed in {table_path} but {root / stack} is missing")
-    if not table:
-        raise ValueError(f"{table_path}: lists no stacks")
     return table
 
 

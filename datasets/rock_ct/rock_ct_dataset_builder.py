@@ -80,6 +80,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = manual_stacks.LAYOUT
+    MANUAL_ITEMS = "stacks"  # in messages: "config 'manual' reads a lab's stacks"
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

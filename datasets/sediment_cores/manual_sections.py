@@ -6,14 +6,13 @@ supports. Every error names the file and what is wrong with it.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 
 import numpy as np
 from etils import epath
 
 from coretf import io as coretf_io
+from coretf import tables
 
 LAYOUT = """\
 Put your labelled sections in one folder (pass it as `--manual_dir`):
@@ -30,12 +29,13 @@ sections.csv has a header row and one row per section:
   U1385A-01H-02,197.0,150.0,x
 
   section       file stem of the image (unique)
-  px_per_cm     image scale, pixels per centimetre (> 0)
-  top_depth_cm  depth of the core top, cm
+  px_per_cm     image scale, pixels per centimetre (> 0, finite)
+  top_depth_cm  depth of the core top, cm (finite)
   depth_axis    x if depth increases along the image width (the usual photograph), y if it
                 increases down the image height
   top_px        optional: pixel position of the core top along the depth axis (default 0)
-  invert_label  optional: true if opaque alpha / non-zero mask marks DISTURBED sediment
+  invert_label  optional: true (or 1, yes) if opaque alpha / non-zero mask marks DISTURBED
+                sediment; false, 0, no or empty otherwise
 
 The label is GIMP-style: in an RGBA image, erased pixels (alpha 0) are disturbed sediment or
 background and opaque pixels (alpha > 0) are undisturbed sediment. An RGB image needs a
@@ -43,8 +43,15 @@ background and opaque pixels (alpha > 0) are undisturbed sediment. An RGB image 
 convention. 16-bit images are scaled to 8 bit (v / 257).
 """
 
-REQUIRED_COLUMNS = ("section", "px_per_cm", "top_depth_cm", "depth_axis")
-TRUE_WORDS = ("1", "true", "yes")
+# sections.csv, as LAYOUT describes it.
+TABLE = tables.Table("section", (
+    tables.Column("section", key=True),
+    tables.Column("px_per_cm", float, checks=(tables.FINITE, tables.POSITIVE)),
+    tables.Column("top_depth_cm", float, checks=(tables.FINITE,)),
+    tables.Column("depth_axis", ("x", "y")),
+    tables.Column("top_px", int, default=0),
+    tables.Column("invert_label", bool, default=False),
+))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,34 +99,9 @@ def read_table(manual_dir: epath.PathLike) -> dict[str, SectionRow]:
 
 
 def _read_rows(table_path: epath.Path) -> dict[str, SectionRow]:
-    reader = csv.DictReader(io.StringIO(table_path.read_text()))
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"{table_path}: missing column(s) {missing}; found {reader.fieldnames}")
-    rows: dict[str, SectionRow] = {}
-    for line, record in enumerate(reader, start=2):
-        where = f"{table_path}, line {line}"
-        section_id = (record["section"] or "").strip()
-        if not section_id:
-            raise ValueError(f"{where}: empty section name")
-        if section_id in rows:
-            raise ValueError(f"{where}: section {section_id!r} listed twice")
-        try:
-            px_per_cm = float(record["px_per_cm"])
-            top_depth_cm = float(record["top_depth_cm"])
-            top_px = int(record.get("top_px") or 0)
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
-        if not px_per_cm > 0:
-            raise ValueError(f"{where}: px_per_cm must be > 0, got {px_per_cm}")
-        depth_axis = (record["depth_axis"] or "").strip().lower()
-        if depth_axis not in ("x", "y"):
-            raise ValueError(f"{where}: depth_axis must be 'x' or 'y', got {record['depth_axis']!r}")
-        invert = (record.get("invert_label") or "").strip().lower() in TRUE_WORDS
-        rows[section_id] = SectionRow(section_id, px_per_cm, top_depth_cm, depth_axis, top_px, invert)
-    if not rows:
-        raise ValueError(f"{table_path}: lists no sections")
-    return rows
+    return {row.key: SectionRow(row.key, row["px_per_cm"], row["top_depth_cm"], row["depth_axis"],
+                                row["top_px"], row["invert_label"])
+            for row in TABLE.read(table_path)}
 
 
 def find_image(manual_dir: epath.Path, section_id: str) -> epath.Path:

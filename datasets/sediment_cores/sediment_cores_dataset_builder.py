@@ -26,6 +26,7 @@ import tensorflow_datasets as tfds
 
 from coretf.preprocess import core_crop
 from coretf.synthetic import cores as synthetic_cores
+from coretf_datasets import splits as splits_lib
 from coretf_datasets.sediment_cores import manual_sections
 
 # Label convention of the paper's GIMP masks: 1 = undisturbed sediment (opaque, kept),
@@ -58,35 +59,6 @@ class SedimentCoresConfig(tfds.core.BuilderConfig):
     test_fraction: float = 0.4
     validation_fraction: float = 0.2
     crop: bool = False
-
-
-def assign_splits(
-    section_ids: list[str], *, seed: int, test_fraction: float, validation_fraction: float
-) -> dict[str, str]:
-    """Assigns whole sections to train/validation/test, deterministically for a seed.
-
-    Args:
-        section_ids: unique section names.
-        seed: permutation seed.
-        test_fraction: share of sections for test (at least one section).
-        validation_fraction: share of the non-test sections for validation (at least one).
-
-    Returns:
-        {section_id: "train" | "validation" | "test"}.
-
-    Raises:
-        ValueError: fewer than three sections (each split needs one).
-    """
-    if len(section_ids) < 3:
-        raise ValueError(
-            f"need at least 3 sections to make train/validation/test splits, got {len(section_ids)}"
-        )
-    order = sorted(section_ids)
-    np.random.default_rng(seed).shuffle(order)
-    n_test = min(max(1, round(test_fraction * len(order))), len(order) - 2)
-    n_val = min(max(1, round(validation_fraction * (len(order) - n_test))), len(order) - n_test - 1)
-    splits = ["test"] * n_test + ["validation"] * n_val + ["train"] * (len(order) - n_test - n_val)
-    return dict(zip(order, splits))
 
 
 def tile_origins(length: int, patch_size: int) -> list[int]:
@@ -194,6 +166,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = manual_sections.LAYOUT
+    MANUAL_ITEMS = "sections"  # in messages: "config 'manual' reads a lab's sections"
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.patch_size
@@ -227,11 +200,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             read = lambda section_id: manual_sections.read_section(dl_manager.manual_dir, table[section_id])
         else:
             raise ValueError(f"config {config.name}: unknown source {config.source!r}")
-        splits = assign_splits(ids, seed=config.seed, test_fraction=config.test_fraction,
-                               validation_fraction=config.validation_fraction)
+        splits = splits_lib.assign_splits(ids, seed=config.seed, test_fraction=config.test_fraction,
+                                          validation_fraction=config.validation_fraction)
         return {
             split: self._generate_examples([i for i in ids if splits[i] == split], read)
-            for split in ("train", "validation", "test")
+            for split in splits_lib.SPLITS
         }
 
     def _synthetic_section(self, section_id: str) -> manual_sections.Section:

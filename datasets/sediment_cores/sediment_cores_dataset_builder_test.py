@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from coretf import io as coretf_io
+from coretf_datasets import splits as splits_lib
 from coretf_datasets.sediment_cores import manual_sections
 from coretf_datasets.sediment_cores import sediment_cores_dataset_builder as scb
 
@@ -54,8 +55,8 @@ class SedimentCoresSyntheticCroppedTest(tfds.testing.DatasetBuilderTestCase):
     def setUpClass(cls):
         tiny = next(c for c in scb.Builder.BUILDER_CONFIGS if c.name == "synthetic_tiny_cropped")
         ids = [f"S{i:04d}" for i in range(tiny.num_sections)]
-        splits = scb.assign_splits(ids, seed=tiny.seed, test_fraction=tiny.test_fraction,
-                                   validation_fraction=tiny.validation_fraction)
+        splits = splits_lib.assign_splits(ids, seed=tiny.seed, test_fraction=tiny.test_fraction,
+                                          validation_fraction=tiny.validation_fraction)
         cls.SPLITS = {}
         for section_id, split in splits.items():
             made = scb.synthetic_cores.make_section(int(section_id[1:]), length_cm=tiny.length_cm,
@@ -89,17 +90,6 @@ def test_tile_origins_cover_edges_without_dropping_tiles():
     assert scb.tile_origins(128, 128) == [0]
 
 
-def test_assign_splits_is_whole_sections_and_deterministic():
-    ids = [f"S{i:04d}" for i in range(15)]
-    splits = scb.assign_splits(ids, seed=0, test_fraction=0.4, validation_fraction=0.2)
-    counts = {s: sum(v == s for v in splits.values()) for s in ("train", "validation", "test")}
-    assert counts == {"train": 7, "validation": 2, "test": 6}
-    assert splits == scb.assign_splits(list(reversed(ids)), seed=0, test_fraction=0.4,
-                                       validation_fraction=0.2)
-    with pytest.raises(ValueError, match="at least 3 sections"):
-        scb.assign_splits(ids[:2], seed=0, test_fraction=0.4, validation_fraction=0.2)
-
-
 def test_patches_keep_depth_order_and_label():
     rows = manual_sections.read_table(DUMMY)
     vertical = manual_sections.read_section(DUMMY, rows["A-04"])
@@ -126,6 +116,12 @@ def _read_all(folder):
             pass
 
 
+def _table(*rows):
+    """A breakage: sections.csv replaced by these rows."""
+    text = "section,px_per_cm,top_depth_cm,depth_axis,invert_label\n" + "".join(f"{r}\n" for r in rows)
+    return lambda d: (d / "sections.csv").write_text(text)
+
+
 @pytest.mark.parametrize("breakage, message", [
     (lambda d: (d / "sections.csv").unlink(), "sections.csv: missing"),
     (lambda d: (d / "sections.csv").write_text("section,px_per_cm\nA-01,20\n"), "missing column"),
@@ -135,6 +131,12 @@ def _read_all(folder):
         "section,px_per_cm,top_depth_cm,depth_axis\nA-01,20,0,z\n"), "depth_axis must be"),
     (lambda d: (d / "sections.csv").write_text(
         "section,px_per_cm,top_depth_cm,depth_axis\nA-01,abc,0,x\n"), "line 2"),
+    # A scale or depth that is not a finite number would be built into every patch.
+    (_table("A-01,inf,0,x"), "line 2: need px_per_cm to be finite for section 'A-01', got inf"),
+    (_table("A-01,20,nan,x"), "line 2: need top_depth_cm to be finite for section 'A-01', got nan"),
+    (_table("A-01,-20,0,x"), "line 2: need px_per_cm > 0"),
+    (_table("A-01,20,0,x,maybe"), "invert_label 'maybe' is not true or false"),
+    (_table("A-01,20,0,x", "A-01,20,150,x"), "line 3: section 'A-01' listed twice"),
     (lambda d: (d / "A-01.png").write_bytes((d / "A-01.png").read_bytes()[:200]), "A-01.png: cannot be decoded"),
     (lambda d: (d / "A-02_mask.png").unlink(), "no A-02_mask.png"),
     (lambda d: coretf_io.write_image(d / "A-02_mask.png", np.ones((10, 10), np.uint8)),

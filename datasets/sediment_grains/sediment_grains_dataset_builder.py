@@ -22,7 +22,7 @@ import tensorflow_datasets as tfds
 
 from coretf.preprocess import grains as extraction
 from coretf.synthetic import grains as synthetic_grains
-from coretf_datasets.sediment_cores.sediment_cores_dataset_builder import assign_splits
+from coretf_datasets import splits as splits_lib
 
 TYPE_NAMES = synthetic_grains.TYPES + ("unknown",)
 UNKNOWN = len(synthetic_grains.TYPES)
@@ -90,6 +90,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
     MANUAL_DOWNLOAD_INSTRUCTIONS = LAYOUT
+    MANUAL_ITEMS = "photo sets"  # in messages: "config 'manual' reads a lab's photo sets"
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.crop_size
@@ -126,10 +127,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         else:
             raise ValueError(f"config {config.name}: unknown source {config.source!r}")
         self.info.metadata["extraction"] = dataclasses.asdict(settings)
-        splits = assign_splits(list(sets), seed=config.seed, test_fraction=config.test_fraction,
-                               validation_fraction=config.validation_fraction)
+        splits = splits_lib.assign_splits(list(sets), seed=config.seed, test_fraction=config.test_fraction,
+                                          validation_fraction=config.validation_fraction)
         return {split: self._generate_examples([sets[k] for k in sorted(sets) if splits[k] == split], settings)
-                for split in ("train", "validation", "test")}
+                for split in splits_lib.SPLITS}
 
     def _read(self, item):
         """(sample id, position id, layers, true boxes or None, true types or None)."""

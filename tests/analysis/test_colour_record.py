@@ -253,6 +253,8 @@ def test_read_splice_table_errors(tmp_path):
     cases = {"section,top_offset_cm,bottom_offset_cm\nA,1,2\n": "missing column",
              "section,top_offset_cm,bottom_offset_cm,composite_depth_m\nA,5,5,1\n": "line 2: bottom",
              "section,top_offset_cm,bottom_offset_cm,composite_depth_m\nA,x,5,1\n": "line 2: could not",
+             "section,top_offset_cm,bottom_offset_cm,composite_depth_m\nA,0,5,nan\n":
+                 "line 2: need composite_depth_m to be finite",
              "section,top_offset_cm,bottom_offset_cm,composite_depth_m\n": "lists no intervals"}
     for text, message in cases.items():
         good.write_text(text)

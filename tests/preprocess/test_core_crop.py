@@ -231,6 +231,9 @@ def test_truth_status_golden():
     ("file,px_per_cm\na.png,abc\n", "line 2"),
     ("file,px_per_cm\na.png,20\nb.png,-1\n", "line 3: need px_per_cm > 0"),
     ("file,depth_axis\na.png,z\n", "line 2: .*depth_axis"),
+    ("file,expected_length_cm\na.png,inf\n", "line 2: need expected_length_cm to be finite"),
+    ("file,px_per_cm\na.png,20\na.png,30\n", "line 3: file 'a.png' listed twice"),
+    ("file,px_per_cm\n", "lists no files"),
 ])
 def test_bad_sections_csv_names_the_line(tmp_path, text, message):
     (tmp_path / "sections.csv").write_text(text)

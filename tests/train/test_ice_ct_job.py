@@ -92,10 +92,10 @@ def test_network_choices_and_bad_flags():
 
 def test_validation_from_the_saved_model_reproduces_table2(trained, tmp_path):
     """`python -m coretf.analysis.ice_validation`'s path: SavedModel only, tiled, same figures."""
-    from coretf.data import ice_ct as ice_data
+    from coretf.data import builders, ice_ct as ice_data
 
     model_dir, _ = trained
-    builder = ice_data.get_builder("synthetic_tiny", str(model_dir.parent / "data"))
+    builder = builders.get_builder("ice_ct", "synthetic_tiny", str(model_dir.parent / "data"))
     predict = ice_validation.saved_model_predictor(str(model_dir / "export"))
     rows = ice_validation.validate(ice_data.iter_slices(builder), predict, str(tmp_path), progress=False)
     expected = json.loads((model_dir / "metrics.json").read_text())["table2"]

@@ -4,15 +4,15 @@ import numpy as np
 import tensorflow as tf
 
 from coretf.analysis import grain_clusters
-from coretf.data import grains
+from coretf.data import sediment_grains
 
 
 def test_dihedral_view_matches_numpy_views_and_random_draws_cover_all_eight():
     layers = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
     expected = [v[0] for v in grain_clusters.dihedral_views(layers[None])]
     for view in range(8):
-        np.testing.assert_array_equal(grains.dihedral_view(tf.constant(layers), tf.constant(view)).numpy(),
-                                      expected[view])
-    drawn = {grains.random_dihedral(tf.constant(layers), tf.constant([s, 7], tf.int64)).numpy().tobytes()
-             for s in range(64)}
+        np.testing.assert_array_equal(
+            sediment_grains.dihedral_view(tf.constant(layers), tf.constant(view)).numpy(), expected[view])
+    drawn = {sediment_grains.random_dihedral(tf.constant(layers), tf.constant([s, 7], tf.int64))
+             .numpy().tobytes() for s in range(64)}
     assert drawn == {e.tobytes() for e in expected}

@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from coretf.data import augment, cores
+from coretf.data import augment, builders, sediment_cores
 
 
 @pytest.fixture(scope="module")
 def builder(tmp_path_factory):
-    return cores.get_builder("synthetic_tiny", str(tmp_path_factory.mktemp("tfds")))
+    return builders.get_builder("sediment_cores", "synthetic_tiny", str(tmp_path_factory.mktemp("tfds")))
 
 
 def _first_batches(builder, n=3, **kwargs):
-    ds = cores.make_dataset(builder, "train", batch_size=2, training=True, **kwargs)
+    ds = sediment_cores.make_dataset(builder, "train", batch_size=2, training=True, **kwargs)
     return [tuple(t.numpy() for t in batch) for batch in ds.take(n)]
 
 
@@ -36,31 +36,31 @@ def test_same_seed_same_batches_with_augmentation(builder):
 
 
 def test_evaluation_pipeline_is_one_ordered_pass(builder):
-    ds = cores.make_dataset(builder, "test", batch_size=3, training=False)
+    ds = sediment_cores.make_dataset(builder, "test", batch_size=3, training=False)
     sizes = [int(images.shape[0]) for images, _ in ds]
-    assert sum(sizes) == cores.split_size(builder, "test")
+    assert sum(sizes) == builders.split_size(builder, "test")
     again = [images.numpy() for images, _ in ds]
     np.testing.assert_array_equal(np.concatenate(again), np.concatenate([i.numpy() for i, _ in ds]))
 
 
 def test_sample_batch_is_the_head_of_the_evaluation_pass(builder):
-    images, masks = cores.sample_batch(builder, "validation", 3)
+    images, masks = sediment_cores.sample_batch(builder, "validation", 3)
     head_images, head_masks = next(iter(
-        cores.make_dataset(builder, "validation", batch_size=3, training=False)))
+        sediment_cores.make_dataset(builder, "validation", batch_size=3, training=False)))
     np.testing.assert_array_equal(images, head_images.numpy())
     np.testing.assert_array_equal(masks, head_masks.numpy())
-    size = cores.split_size(builder, "validation")
-    assert cores.sample_batch(builder, "validation", size + 5)[0].shape[0] == size
+    size = builders.split_size(builder, "validation")
+    assert sediment_cores.sample_batch(builder, "validation", size + 5)[0].shape[0] == size
 
 
 def test_section_summary_matches_the_generator(builder):
-    means, px_per_cm = cores.section_summary(builder, "train")
+    means, px_per_cm = sediment_cores.section_summary(builder, "train")
     assert px_per_cm == pytest.approx(12.0)
     assert means.shape == (1, 3)
     assert 30 < means[0, 0] < 70  # L* of mud
-    assert cores.dataset_name(builder) == "sediment_cores/synthetic_tiny:1.1.0"
+    assert builders.dataset_name(builder) == "sediment_cores/synthetic_tiny:1.1.0"
 
 
 def test_manual_config_without_folder_is_named(tmp_path):
     with pytest.raises(ValueError, match="--manual_dir"):
-        cores.get_builder("manual", str(tmp_path))
+        builders.get_builder("sediment_cores", "manual", str(tmp_path))

@@ -8,36 +8,12 @@ the paper's [-0.5, 0.5], so the exported SavedModel takes [0, 1] like every core
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from coretf.tiling import tile_starts
-
-NAME = "rock_ct"
-
-
-@dataclasses.dataclass(frozen=True)
-class Stack:
-    """One stack in memory: (D, H, W) uint8 image and pores (1 = pore), slices in stack order."""
-
-    stack_id: str
-    rock_type: str
-    image: np.ndarray
-    pores: np.ndarray
-
-
-def get_builder(config: str, data_dir: str, manual_dir: str | None = None) -> tfds.core.DatasetBuilder:
-    """Builds (if needed) and returns the rock_ct builder of a config ("synthetic", "manual", ...)."""
-    import coretf_datasets.rock_ct  # noqa: F401  (registers the builder)
-
-    builder = tfds.builder(f"{NAME}/{config}", data_dir=data_dir)
-    if builder.builder_config.source == "manual" and not manual_dir and not builder.is_prepared():
-        raise ValueError(f"config {config!r} reads a lab's stacks: pass --manual_dir")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-    return builder
+from coretf_datasets.rock_ct.stack import Stack
 
 
 def load_stacks(builder: tfds.core.DatasetBuilder) -> dict[str, Stack]:

@@ -15,35 +15,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from coretf.data import augment as augment_lib
-
-NAME = "sediment_cores"
-
-
-def get_builder(config: str, data_dir: str, manual_dir: str | None = None) -> tfds.core.DatasetBuilder:
-    """Builds (if needed) and returns the sediment_cores builder of a config.
-
-    Args:
-        config: builder config name, e.g. "synthetic" or "manual_256".
-        data_dir: TFDS data directory.
-        manual_dir: a lab's folder for the manual configs.
-
-    Raises:
-        ValueError: unknown config, or a manual config without `manual_dir`.
-    """
-    import coretf_datasets.sediment_cores  # noqa: F401  (registers the builder)
-
-    builder = tfds.builder(f"{NAME}/{config}", data_dir=data_dir)
-    if builder.builder_config.source == "manual" and not manual_dir and not builder.is_prepared():
-        raise ValueError(f"config {config!r} reads a lab's sections: pass --manual_dir")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-    )
-    return builder
-
-
-def dataset_name(builder: tfds.core.DatasetBuilder) -> str:
-    """`name/config:version`, a string `tfds.builder` accepts back."""
-    return f"{builder.name}/{builder.builder_config.name}:{builder.version}"
+from coretf.data import builders
 
 
 def section_summary(builder: tfds.core.DatasetBuilder, split: str = "train") -> tuple[np.ndarray, float]:
@@ -112,11 +84,7 @@ def make_dataset(
     Returns:
         Dataset of (float32 (B, P, P, 3) in [0, 1], int32 (B, P, P, 1)).
     """
-    ds = builder.as_dataset(split=split, shuffle_files=training,
-                            read_config=tfds.ReadConfig(shuffle_seed=seed))
-    options = tf.data.Options()
-    options.deterministic = True
-    ds = ds.with_options(options)
+    ds = builders.read_split(builder, split, shuffle_files=training, seed=seed)
     if not training:
         return ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(
             tf.data.AUTOTUNE)
@@ -141,11 +109,6 @@ def sample_batch(builder: tfds.core.DatasetBuilder, split: str, count: int) -> t
     Returns:
         (float32 (N, P, P, 3) in [0, 1], int32 (N, P, P, 1)) with N = min(count, split size).
     """
-    ds = builder.as_dataset(split=split, read_config=tfds.ReadConfig(try_autocache=False))
+    ds = builders.read_split(builder, split, autocache=False)
     images, masks = next(iter(ds.map(_to_model_inputs).batch(max(1, count))))
     return images.numpy(), masks.numpy()
-
-
-def split_size(builder: tfds.core.DatasetBuilder, split: str) -> int:
-    """Number of patches in a split."""
-    return builder.info.splits[split].num_examples

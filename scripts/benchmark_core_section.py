@@ -118,11 +118,11 @@ def _peak_rss_mb() -> float:
 def _stage() -> dict:
     """One measurement in this process: seconds and peak memory."""
     if FLAGS.stage == "crop":
-        from coretf.preprocess import core_crop, core_crop_batch
+        from coretf.preprocess import background, core_crop_batch
 
         started = time.perf_counter()
         row = core_crop_batch.crop_file(FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "out_crop"),
-                                        core_crop.CropParams(), core_crop_batch.SectionMeta(px_per_cm=PX_PER_CM))
+                                        background.CropParams(), core_crop_batch.SectionMeta(px_per_cm=PX_PER_CM))
         return {"seconds": time.perf_counter() - started, "status": row["status"],
                 "peak_rss_mb": _peak_rss_mb()}
     if FLAGS.stage == "colour":

@@ -2,7 +2,7 @@
 and `flagged.png` (the contact sheet of sections to review), in parallel, with a progress bar.
 
 The command is `python -m coretf.preprocess.core_crop` (flags there); the method is in
-`core_crop`. Bad files get status "error" with a message naming the file and the problem, and
+`background`. Bad files get status "error" with a message naming the file and the problem, and
 the batch goes on; every output is written atomically, and a rerun skips sections already done.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from coretf import io as coretf_io
-from coretf.preprocess import core_crop
+from coretf.preprocess import background
 
 CSV_COLUMNS = ("file", "status", "x0", "y0", "x1", "y1", "depth_axis", "length_px", "length_cm",
                "expected_length_cm", "px_per_cm", "card_fraction", "method", "lstar_thresholds",
@@ -36,7 +36,7 @@ class SectionMeta:
     depth_axis: str | None = None  # None: the params' depth_axis
 
 
-def crop_file(path: str, output_dir: str, params: core_crop.CropParams, meta: SectionMeta,
+def crop_file(path: str, output_dir: str, params: background.CropParams, meta: SectionMeta,
               tolerance: float = 0.05) -> dict:
     """Crops one section file into `output_dir`; never raises for a bad file.
 
@@ -56,8 +56,8 @@ def crop_file(path: str, output_dir: str, params: core_crop.CropParams, meta: Se
         image = image[..., :3]  # an alpha channel (a GIMP label) plays no part in the crop
         if meta.depth_axis:
             params = dataclasses.replace(params, depth_axis=meta.depth_axis)
-        result = core_crop.find_core_box(image, params)
-        check = core_crop.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
+        result = background.find_core_box(image, params)
+        check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
                            expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
     except (ValueError, OSError) as error:  # ImageError is a ValueError
         message = str(error) if str(error).startswith(path) else f"{path}: {error}"
@@ -85,13 +85,13 @@ def _fmt(value) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
 
-def review_strip(image: np.ndarray, result: core_crop.CropResult, label: str) -> np.ndarray:
+def review_strip(image: np.ndarray, result: background.CropResult, label: str) -> np.ndarray:
     """A (~90, ~1000, 3) uint8 thumbnail, core along x, crop box in red and seed box in yellow."""
     image = coretf_io.to_uint8(image)
     boxes = [b for b in (result.seed_box, result.box) if b is not None]
     if result.depth_axis == "y":
         image = image.transpose(1, 0, 2)
-        boxes = [core_crop.transpose_box(b) for b in boxes]
+        boxes = [background.transpose_box(b) for b in boxes]
     scale = min(_THUMB_LONG / image.shape[1], _THUMB_SHORT / image.shape[0])
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -133,14 +133,14 @@ def read_sections_csv(path: str, default: SectionMeta) -> dict[str, SectionMeta]
             except ValueError as error:
                 raise ValueError(f"{path}, line {line}: {error}") from None
             axis = (record.get("depth_axis") or "").strip() or default.depth_axis
-            if axis not in (None, *core_crop.DEPTH_AXES) or (ppc is not None and not ppc > 0):
+            if axis not in (None, *background.DEPTH_AXES) or (ppc is not None and not ppc > 0):
                 raise ValueError(f"{path}, line {line}: need px_per_cm > 0 and depth_axis in "
-                                 f"{core_crop.DEPTH_AXES}, got {record.get('px_per_cm')!r}, {axis!r}")
+                                 f"{background.DEPTH_AXES}, got {record.get('px_per_cm')!r}, {axis!r}")
             metas[os.path.splitext(record["file"].strip())[0]] = SectionMeta(ppc, lengths, axis)
     return metas
 
 
-def run_batch(files: list[str], output_dir: str, params: core_crop.CropParams,
+def run_batch(files: list[str], output_dir: str, params: background.CropParams,
               default: SectionMeta, metas: dict[str, SectionMeta] | None = None, *, tolerance: float = 0.05,
               workers: int = 2, overwrite: bool = False, progress: bool = True) -> list[dict]:
     """Crops every file, in `workers` processes, and writes `crops.csv` and `flagged.png`.
@@ -172,11 +172,7 @@ def run_batch(files: list[str], output_dir: str, params: core_crop.CropParams,
             if rows[f]["status"] != "error":  # a bad file is retried on the next run
                 coretf_io.write_json(done_path(f), rows[f])
     ordered = [rows[f] for f in files]
-    with coretf_io.atomic_path(os.path.join(output_dir, "crops.csv")) as tmp, \
-            open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(ordered)
+    coretf_io.write_csv(os.path.join(output_dir, "crops.csv"), CSV_COLUMNS, ordered)
     strips = []
     for row in ordered:
         review = os.path.join(output_dir, os.path.splitext(row["file"])[0] + "_review.png")

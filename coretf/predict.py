@@ -80,15 +80,15 @@ def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
 
 def _open_input(path: str, metadata: dict) -> coretf_io.ImageSource:
     """The image as the model expects it: ice-core CT slices are denoised and normalised inside
-    their field of view first, as in training (`coretf.preprocess.ice_labels`)."""
+    their field of view first, as in training (`coretf.preprocess.ice_slices`)."""
     if metadata.get("job") != "ice_ct":
         return coretf_io.open_image(path)
-    from coretf.preprocess import ice_labels
+    from coretf.preprocess import ice_slices
 
     image = coretf_io.read_image(path)
     if image.ndim != 2:
         raise coretf_io.ImageError(f"{path}: expected a grayscale CT slice, got shape {image.shape}")
-    return coretf_io.ArraySource(ice_labels.label_slice(image, name=path).image, path)
+    return coretf_io.ArraySource(ice_slices.label_slice(image, name=path).image, path)
 
 
 def _sample_grid(scale: float, start: int, stop: int) -> np.ndarray:

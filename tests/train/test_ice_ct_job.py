@@ -111,7 +111,7 @@ def test_coretf_predict_segments_a_raw_slice_like_the_validation(trained, tmp_pa
 
     from coretf import io as coretf_io
     from coretf import predict
-    from coretf.preprocess import ice_labels
+    from coretf.preprocess import ice_slices
     from coretf.synthetic import ice
 
     model_dir, _ = trained
@@ -123,7 +123,7 @@ def test_coretf_predict_segments_a_raw_slice_like_the_validation(trained, tmp_pa
     predict.predict_image(predictor, str(tmp_path / "slice.tif"), str(tmp_path / "out"), tile=tile,
                           overlap=min(32, tile // 4), progress=False)
     confidence = tifffile.imread(tmp_path / "out" / "slice_confidence.tif")
-    normalised = ice_labels.label_slice(raw).image.astype(np.float32) / 255.0
+    normalised = ice_slices.label_slice(raw).image.astype(np.float32) / 255.0
     expected = ice_validation.saved_model_predictor(str(model_dir / "export"))(normalised)
     assert confidence.shape == raw.shape
     np.testing.assert_allclose(confidence, expected, atol=1e-4)

@@ -313,15 +313,15 @@ def predict_image(
         coretf_io.write_image(out["_overlay.png"], _preview(source, mask, preview_size))
         source_dtype = str(source.dtype)
         if colour_record:
-            from coretf.analysis import colour_record as colour_lib
+            from coretf.analysis import colour_batch, colour_lines
 
             section_scale = px_per_cm or model_scale
             if not section_scale:
                 raise ValueError(f"{path}: the colour record needs the section's px/cm")
-            colour = colour_lib.section_record(
+            colour = colour_lines.section_record(
                 stem, source.read(0, height, 0, width)[..., :3], mask, px_per_cm=section_scale,
                 top_depth_cm=top_depth_cm, depth_axis=depth_axis)
-            colour_lib.write_outputs(os.path.join(output_dir, stem), colour, section_scale)
+            colour_batch.write_outputs(os.path.join(output_dir, stem), colour, section_scale)
     record = {
         "input": os.path.abspath(path),
         "outputs": {k.strip("_").split(".")[0]: os.path.abspath(v) for k, v in out.items() if k != ".json"},

@@ -126,12 +126,12 @@ def _stage() -> dict:
         return {"seconds": time.perf_counter() - started, "status": row["status"],
                 "peak_rss_mb": _peak_rss_mb()}
     if FLAGS.stage == "colour":
-        from coretf.analysis import colour_record
+        from coretf.analysis import colour_batch
 
         started = time.perf_counter()
-        placement = colour_record.Placement(px_per_cm=PX_PER_CM, top_depth_cm=0.0, depth_axis="x",
-                                            top_px=0, invert_label=False)
-        record, _ = colour_record.measure_section(
+        placement = colour_batch.Placement(px_per_cm=PX_PER_CM, top_depth_cm=0.0, depth_axis="x",
+                                           top_px=0, invert_label=False)
+        record, _ = colour_batch.measure_section(
             FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "masks"),
             os.path.join(os.path.dirname(FLAGS.input), "out_colour"), placement)
         return {"seconds": time.perf_counter() - started, "lines": len(record),

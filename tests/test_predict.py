@@ -196,7 +196,7 @@ def test_command_segments_a_folder_reports_bad_files_and_skips_done_ones(pointwi
 
 
 def test_colour_record_over_the_predicted_mask(pointwise, tmp_path):
-    from coretf.analysis import colour_record
+    from coretf.analysis import colour_lines
 
     _, predictor = pointwise
     image = _image(40, 300)
@@ -204,9 +204,9 @@ def test_colour_record_over_the_predicted_mask(pointwise, tmp_path):
     record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
                                    colour_record=True, top_depth_cm=100.0, progress=False)
     mask, _, _ = _outputs(tmp_path / "out", "s")
-    expected = colour_record.section_record("s", image, mask, px_per_cm=PX_PER_CM, top_depth_cm=100.0,
-                                            depth_axis="x")
-    written = colour_record.read_record_csv(record["colour_record"], "s")
+    expected = colour_lines.section_record("s", image, mask, px_per_cm=PX_PER_CM, top_depth_cm=100.0,
+                                           depth_axis="x")
+    written = colour_lines.read_record_csv(record["colour_record"], "s")
     np.testing.assert_allclose(written.depth_cm, expected.depth_cm, atol=1e-4)
     np.testing.assert_allclose(written.mean, expected.mean, atol=1e-3)
     assert os.path.exists(tmp_path / "out" / "s_colour.png")

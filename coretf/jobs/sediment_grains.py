@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from coretf import io as coretf_io
-from coretf.analysis import grain_clusters
+from coretf.analysis import grain_clustering
 from coretf.data import grains
 from coretf.flags import TrainConfig
 from coretf.models import resnet_vae
@@ -128,9 +128,9 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
 
     splits = {s: grains.load_split(builder, s) for s in ("train", "validation", "test")}
     particles = {key: np.concatenate([splits[s][key] for s in splits]) for key in splits["test"]}
-    latent = grain_clusters.encode_particles(lambda x: model.encoder.predict_on_batch(x)[0], particles["layers"],
+    latent = grain_clustering.encode_particles(lambda x: model.encoder.predict_on_batch(x)[0], particles["layers"],
                                              dihedral=config.vae_dihedral)
-    clusters = grain_clusters.score_against_types(latent, particles, UNKNOWN, config.vae_clusters, config.seed)
+    clusters = grain_clustering.score_against_types(latent, particles, UNKNOWN, config.vae_clusters, config.seed)
     test_layers = splits["test"]["layers"][: config.image_summaries].astype(np.float32) / 255.0
     picture = side_by_side(test_layers, np.asarray(model.predict(test_layers, verbose=0)))
     coretf_io.write_image(os.path.join(model_dir, "test_predictions.png"),
@@ -163,6 +163,6 @@ def summary_lines(metrics: dict) -> list[str]:
              f"beta * KL {test['kl_loss']:.2f}"]
     report = metrics.get("clusters")
     if report:
-        lines += grain_clusters.score_lines(report)
+        lines += grain_clustering.score_lines(report)
     lines.append("encoder SavedModel: export_encoder/ beside export/")
     return lines

@@ -23,7 +23,7 @@ from coretf import callbacks as callbacks_lib
 from coretf import export as export_lib
 from coretf import metrics as metrics_lib
 from coretf import plots
-from coretf.analysis import ice_validation
+from coretf.analysis import ice_evaluation
 from coretf.data import ice_ct as ice_data
 from coretf.flags import TrainConfig
 from coretf.io import write_json
@@ -90,7 +90,7 @@ def run(config: TrainConfig, model_dir: str, policy: str) -> dict:
     model.load_weights(best.weights_path)
 
     predict = slice_predictor(model, config.ice_tile, config.batch_size)
-    rows = ice_validation.validate(ice_data.iter_slices(builder), predict,
+    rows = ice_evaluation.validate(ice_data.iter_slices(builder), predict,
                                    os.path.join(model_dir, "validation"),
                                    progress=not os.environ.get("CI"))
     _save_test_pictures(os.path.join(model_dir, "test_predictions.png"), builder, predict)
@@ -135,7 +135,7 @@ def _test_summary(rows: list[dict]) -> dict:
                 s: table[s, "network"][f"iou_vs_{ref}"] - table[s, baseline][f"iou_vs_{ref}"]
                 for s in specimens}
     summary["weight_error_pct"] = {s: {m: table[s, m]["weight_error_pct"]
-                                       for m in ice_validation.METHODS} for s in specimens}
+                                       for m in ice_evaluation.METHODS} for s in specimens}
     return summary
 
 

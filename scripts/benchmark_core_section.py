@@ -139,15 +139,15 @@ def _stage() -> dict:
     rss_before = common.rss_mb()
     import tifffile
 
-    from coretf import predict
+    from coretf import inference
 
-    predictor = predict.Predictor(FLAGS.model)
+    predictor = inference.Predictor(FLAGS.model)
     rss_loaded = common.rss_mb()
     output = os.path.join(os.path.dirname(FLAGS.input), "out_" + os.path.basename(FLAGS.model))
     started = time.perf_counter()
-    record = predict.predict_image(predictor, FLAGS.input, output, depth_axis="x",
-                                   resolution_factor=FLAGS.resolution_factor, batch_size=4,
-                                   progress=False)
+    record = inference.predict_image(predictor, FLAGS.input, output, depth_axis="x",
+                                     resolution_factor=FLAGS.resolution_factor, batch_size=4,
+                                     progress=False)
     seconds = time.perf_counter() - started
     with tifffile.TiffFile(FLAGS.input) as tiff:
         shape = tiff.pages[0].shape

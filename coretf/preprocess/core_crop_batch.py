@@ -58,7 +58,7 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
             params = dataclasses.replace(params, depth_axis=meta.depth_axis)
         result = background.find_core_box(image, params)
         check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
-                           expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
+                                      expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
     except (ValueError, OSError) as error:  # ImageError is a ValueError
         message = str(error) if str(error).startswith(path) else f"{path}: {error}"
         row.update(status="error", message=message)

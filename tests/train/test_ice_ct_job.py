@@ -110,7 +110,7 @@ def test_coretf_predict_segments_a_raw_slice_like_the_validation(trained, tmp_pa
     import tifffile
 
     from coretf import io as coretf_io
-    from coretf import predict
+    from coretf import inference
     from coretf.preprocess import ice_slices
     from coretf.synthetic import ice
 
@@ -118,10 +118,10 @@ def test_coretf_predict_segments_a_raw_slice_like_the_validation(trained, tmp_pa
     raw = ice.make_specimen(1, size=128, slices=4).low_slice(0)
     assert raw.dtype == np.uint16 or raw.dtype == np.uint8
     coretf_io.write_image(tmp_path / "slice.tif", raw)
-    predictor = predict.Predictor(str(model_dir / "export"))
+    predictor = inference.Predictor(str(model_dir / "export"))
     tile = predictor.metadata["tile_size"]
-    predict.predict_image(predictor, str(tmp_path / "slice.tif"), str(tmp_path / "out"), tile=tile,
-                          overlap=min(32, tile // 4), progress=False)
+    inference.predict_image(predictor, str(tmp_path / "slice.tif"), str(tmp_path / "out"), tile=tile,
+                            overlap=min(32, tile // 4), progress=False)
     confidence = tifffile.imread(tmp_path / "out" / "slice_confidence.tif")
     normalised = ice_slices.label_slice(raw).image.astype(np.float32) / 255.0
     expected = ice_evaluation.saved_model_predictor(str(model_dir / "export"))(normalised)

@@ -118,20 +118,20 @@ def _peak_rss_mb() -> float:
 def _stage() -> dict:
     """One measurement in this process: seconds and peak memory."""
     if FLAGS.stage == "crop":
-        from coretf.preprocess import core_crop, core_crop_batch
+        from coretf.preprocess import background, core_crop_batch
 
         started = time.perf_counter()
         row = core_crop_batch.crop_file(FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "out_crop"),
-                                        core_crop.CropParams(), core_crop_batch.SectionMeta(px_per_cm=PX_PER_CM))
+                                        background.CropParams(), core_crop_batch.SectionMeta(px_per_cm=PX_PER_CM))
         return {"seconds": time.perf_counter() - started, "status": row["status"],
                 "peak_rss_mb": _peak_rss_mb()}
     if FLAGS.stage == "colour":
-        from coretf.analysis import colour_record
+        from coretf.analysis import colour_batch
 
         started = time.perf_counter()
-        placement = colour_record.Placement(px_per_cm=PX_PER_CM, top_depth_cm=0.0, depth_axis="x",
-                                            top_px=0, invert_label=False)
-        record, _ = colour_record.measure_section(
+        placement = colour_batch.Placement(px_per_cm=PX_PER_CM, top_depth_cm=0.0, depth_axis="x",
+                                           top_px=0, invert_label=False)
+        record, _ = colour_batch.measure_section(
             FLAGS.input, os.path.join(os.path.dirname(FLAGS.input), "masks"),
             os.path.join(os.path.dirname(FLAGS.input), "out_colour"), placement)
         return {"seconds": time.perf_counter() - started, "lines": len(record),
@@ -139,15 +139,15 @@ def _stage() -> dict:
     rss_before = common.rss_mb()
     import tifffile
 
-    from coretf import predict
+    from coretf import inference
 
-    predictor = predict.Predictor(FLAGS.model)
+    predictor = inference.Predictor(FLAGS.model)
     rss_loaded = common.rss_mb()
     output = os.path.join(os.path.dirname(FLAGS.input), "out_" + os.path.basename(FLAGS.model))
     started = time.perf_counter()
-    record = predict.predict_image(predictor, FLAGS.input, output, depth_axis="x",
-                                   resolution_factor=FLAGS.resolution_factor, batch_size=4,
-                                   progress=False)
+    record = inference.predict_image(predictor, FLAGS.input, output, depth_axis="x",
+                                     resolution_factor=FLAGS.resolution_factor, batch_size=4,
+                                     progress=False)
     seconds = time.perf_counter() - started
     with tifffile.TiffFile(FLAGS.input) as tiff:
         shape = tiff.pages[0].shape

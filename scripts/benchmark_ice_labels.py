@@ -20,7 +20,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from coretf.preprocess import ice_labels
+from coretf.preprocess import ice_slices
 from coretf.synthetic import ice
 
 flags.DEFINE_integer("size", 4096, "Slice side in px.")
@@ -29,14 +29,14 @@ flags.DEFINE_boolean("reference", False, "Also time scikit-learn's GaussianMixtu
 FLAGS = flags.FLAGS
 
 
-def reference_threshold(labels: ice_labels.SliceLabels) -> tuple[float, int]:
+def reference_threshold(labels: ice_slices.SliceLabels) -> tuple[float, int]:
     """Seconds for the paper's full scikit-learn fit, and its first grey level labelled ice."""
     from sklearn.mixture import GaussianMixture
 
     pixels = labels.image[labels.fov_mask].reshape(-1, 1).astype(np.float64)
     start = time.perf_counter()
     gmm = GaussianMixture(2, covariance_type="tied", init_params="kmeans", random_state=0).fit(pixels)
-    predicted = gmm.predict(np.arange(ice_labels.LEVELS, dtype=np.float64).reshape(-1, 1))
+    predicted = gmm.predict(np.arange(ice_slices.LEVELS, dtype=np.float64).reshape(-1, 1))
     seconds = time.perf_counter() - start
     return seconds, int(np.argmax(predicted == int(np.argmax(gmm.means_.ravel()))))
 
@@ -47,11 +47,11 @@ def main(argv):
     specimen = ice.make_specimen(1, size=FLAGS.size, slices=2)
     image = specimen.high_slice(0)
     made = time.perf_counter() - start
-    ice_labels.label_slice(image)  # warm-up
+    ice_slices.label_slice(image)  # warm-up
     times = []
     for _ in range(FLAGS.repeats):
         start = time.perf_counter()
-        labels = ice_labels.label_slice(image)
+        labels = ice_slices.label_slice(image)
         times.append(time.perf_counter() - start)
     result = {
         "slice": f"synthetic compacted firn, {image.shape[0]}x{image.shape[1]} {image.dtype}",

@@ -4,7 +4,7 @@ For each of the paper's eight erosion/dilation settings and both methods (`paper
 every section is cropped and judged twice: by the paper's automatic failure detection (colour
 card, length against the section length +- 5 %: "Cores failed", "Accuracy", "Undercropped",
 "Overcropped" as the paper's table counts them) and against the true core box
-(`core_crop.truth_status`: an end missing more than --truth_tolerance_cm, or a row of background
+(`background.truth_status`: an end missing more than --truth_tolerance_cm, or a row of background
 kept across the core). Writes a CSV and a PNG bar chart:
 
   python scripts/core_crop_table1.py --output=runs/core_crop_table1 [--num_sections=60]
@@ -22,7 +22,6 @@ no failure at the default.
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import os
 import time
 
@@ -36,7 +35,8 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from coretf import io as coretf_io  # noqa: E402
-from coretf.preprocess import core_crop as cc  # noqa: E402
+from coretf import plots  # noqa: E402
+from coretf.preprocess import background  # noqa: E402
 from coretf.synthetic import cores  # noqa: E402
 from coretf_datasets.sediment_cores import sediment_cores_dataset_builder as scb  # noqa: E402
 
@@ -72,13 +72,14 @@ def judge_section(index: int, seed: int, length_cm: float, px_per_cm: float,
     section = cores.make_section(index, seed=seed, length_cm=length_cm, px_per_cm=px_per_cm)
     out = []
     for (ek, ei, dk, di), _ in PAPER_ROWS:
-        for method in cc.METHODS:
-            params = cc.CropParams(method=method, erode_kernel=ek, erode_iterations=ei,
-                                   dilate_kernel=dk, dilate_iterations=di)
-            result = cc.find_core_box(section.image, params)
-            check = cc.check_crop(section.image, result, params, px_per_cm=px_per_cm,
-                                  expected_lengths_cm=(120.0, 150.0))
-            truth = cc.truth_status(result.box, section.core_box, round(tolerance_cm * px_per_cm))
+        for method in background.METHODS:
+            params = background.CropParams(method=method, erode_kernel=ek, erode_iterations=ei,
+                                           dilate_kernel=dk, dilate_iterations=di)
+            result = background.find_core_box(section.image, params)
+            check = background.check_crop(section.image, result, params, px_per_cm=px_per_cm,
+                                          expected_lengths_cm=(120.0, 150.0))
+            truth = background.truth_status(result.box, section.core_box,
+                                            round(tolerance_cm * px_per_cm))
             out.append(((ek, ei, dk, di), method, check.status, truth))
     return out
 
@@ -96,7 +97,7 @@ def main(argv) -> None:
     n = FLAGS.num_sections
     rows = []
     for setting, paper in PAPER_ROWS:
-        for method in cc.METHODS:
+        for method in background.METHODS:
             mine = [(a, t) for s, m, a, t in judged if s == setting and m == method]
             auto = [a for a, _ in mine]
             truth = [t for _, t in mine]
@@ -115,11 +116,7 @@ def main(argv) -> None:
                 "paper_failed_of_503": paper[0], "paper_accuracy_pct": paper[1],
             })
     os.makedirs(FLAGS.output, exist_ok=True)
-    with coretf_io.atomic_path(os.path.join(FLAGS.output, "table1.csv")) as tmp, \
-            open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    coretf_io.write_csv(os.path.join(FLAGS.output, "table1.csv"), list(rows[0]), rows)
     _plot(rows, os.path.join(FLAGS.output, "table1.png"))
     for row in rows:
         print(" | ".join(str(v) for v in row.values()))
@@ -143,9 +140,7 @@ def _plot(rows, path) -> None:
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.set_title(f"Background removal on {rows[0]['sections']} synthetic sections")
     figure.tight_layout()
-    with coretf_io.atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=110, format="png")
-    plt.close(figure)
+    plots.save_figure(figure, path, tight=False)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import tifffile
 
 from coretf import export as export_lib
 from coretf import io as coretf_io
-from coretf import predict
+from coretf import inference
 
 PX_PER_CM = 10.0
 
@@ -30,7 +30,7 @@ def pointwise(tmp_path_factory):
     export_lib.export_saved_model(model, export_dir, {
         "job": "sediment_cores", "input_multiple": 1, "confidence_class": 1,
         "px_per_cm": PX_PER_CM, "tile_size": 32})
-    return model, predict.Predictor(export_dir)
+    return model, inference.Predictor(export_dir)
 
 
 def _image(height, width, seed=0):
@@ -60,7 +60,7 @@ def test_png_section_equals_a_whole_image_pass(pointwise, tmp_path):
     model, predictor = pointwise
     image = _image(40, 333)
     coretf_io.write_image(tmp_path / "s.png", image)
-    predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"), progress=False)
+    inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"), progress=False)
     mask, confidence, record = _outputs(tmp_path / "out", "s")
     expected = _expected(model, image)
     assert confidence.dtype == np.float32 and confidence.shape == image.shape[:2]
@@ -78,8 +78,8 @@ def test_depth_along_y_gives_the_transposed_result(pointwise, tmp_path):
     coretf_io.write_image(tmp_path / "x.png", image)
     coretf_io.write_image(tmp_path / "y.png", image.transpose(1, 0, 2).copy())
     for stem in ("x", "y"):
-        predict.predict_image(predictor, str(tmp_path / f"{stem}.png"), str(tmp_path / "out"),
-                              progress=False)
+        inference.predict_image(predictor, str(tmp_path / f"{stem}.png"), str(tmp_path / "out"),
+                                progress=False)
     mask_x, confidence_x, _ = _outputs(tmp_path / "out", "x")
     mask_y, confidence_y, record_y = _outputs(tmp_path / "out", "y")
     assert record_y["parameters"]["depth_axis"] == "y"  # auto: the long axis
@@ -95,7 +95,7 @@ def test_tiled_bigtiff_16_bit_reads_tile_by_tile_with_the_same_result(pointwise,
     with coretf_io.open_image(tmp_path / "tiled.tif") as source:
         assert isinstance(source, coretf_io.TiledTiffSource)
     for name in ("png.png", "tiled.tif"):
-        predict.predict_image(predictor, str(tmp_path / name), str(tmp_path / "out"), progress=False)
+        inference.predict_image(predictor, str(tmp_path / name), str(tmp_path / "out"), progress=False)
     _, confidence_png, _ = _outputs(tmp_path / "out", "png")
     _, confidence_tif, record = _outputs(tmp_path / "out", "tiled")
     assert record["image"]["dtype"] == "uint16"
@@ -107,8 +107,8 @@ def test_resampling_to_the_training_scale(pointwise, tmp_path, px_per_cm, factor
     model, predictor = pointwise
     image = _image(64, 400)
     coretf_io.write_image(tmp_path / "s.png", image)
-    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
-                                   px_per_cm=px_per_cm, resolution_factor=factor, progress=False)
+    record = inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
+                                     px_per_cm=px_per_cm, resolution_factor=factor, progress=False)
     _, confidence, _ = _outputs(tmp_path / "out", "s")
     scale = PX_PER_CM / px_per_cm * factor
     assert record["parameters"]["inference_scale"] == pytest.approx(scale)
@@ -126,20 +126,20 @@ def test_image_iou_against_a_true_mask(pointwise, tmp_path):
     _, predictor = pointwise
     image = _image(32, 128)
     coretf_io.write_image(tmp_path / "s.png", image)
-    predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "a"), progress=False)
+    inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "a"), progress=False)
     mask, _, _ = _outputs(tmp_path / "a", "s")
     os.makedirs(tmp_path / "truth")
     coretf_io.write_image(tmp_path / "truth" / "s_mask.png", mask)
-    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "b"),
-                                   truth=str(tmp_path / "truth"), progress=False)
+    record = inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "b"),
+                                     truth=str(tmp_path / "truth"), progress=False)
     assert record["truth"]["image_iou"] == pytest.approx(1.0)
     assert record["truth"]["patches"] == 4  # 32 x 128 px in 32 px tiles
     # Mark the whole first tile disturbed in the truth: its Patch-IoU becomes |pred ∩ true| / 1024.
     truth = mask.copy()
     truth[:, :32] = 0
     coretf_io.write_image(tmp_path / "truth" / "s_mask.png", truth)
-    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "c"),
-                                   truth=str(tmp_path / "truth"), progress=False)
+    record = inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "c"),
+                                     truth=str(tmp_path / "truth"), progress=False)
     first = np.sum(mask[:, :32] == 0)
     expected = ((first + 1e-6) / (1024 + 1e-6) + 3.0) / 4
     assert record["truth"]["image_iou"] == pytest.approx(expected, rel=1e-6)
@@ -151,8 +151,8 @@ def test_true_mask_of_another_size_is_an_error_naming_it(pointwise, tmp_path):
     os.makedirs(tmp_path / "truth")
     coretf_io.write_image(tmp_path / "truth" / "s_mask.png", np.zeros((32, 60), np.uint8))
     with pytest.raises(coretf_io.ImageError, match="s_mask.png: mask is 60x32 px but the image is 64x32"):
-        predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
-                              truth=str(tmp_path / "truth"), progress=False)
+        inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
+                                truth=str(tmp_path / "truth"), progress=False)
     assert not os.path.exists(tmp_path / "out" / "s.json")
 
 
@@ -164,11 +164,11 @@ def test_memory_stays_flat_with_section_length_for_a_tiled_tiff(pointwise, tmp_p
     for length in (1000, 4000):
         path = tmp_path / f"s{length}.tif"
         tifffile.imwrite(path, np.tile(_image(64, 1000), (1, length // 1000, 1)), tile=(64, 64))
-        predict.predict_image(predictor, str(path), str(tmp_path / "warm"), preview_size=500,
-                              tile=32, overlap=8, progress=False)
+        inference.predict_image(predictor, str(path), str(tmp_path / "warm"), preview_size=500,
+                                tile=32, overlap=8, progress=False)
         tracemalloc.start()
-        predict.predict_image(predictor, str(path), str(tmp_path / "out"), preview_size=500,
-                              tile=32, overlap=8, progress=False)
+        inference.predict_image(predictor, str(path), str(tmp_path / "out"), preview_size=500,
+                                tile=32, overlap=8, progress=False)
         peaks[length] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     mask_growth = 64 * 3000
@@ -196,17 +196,17 @@ def test_command_segments_a_folder_reports_bad_files_and_skips_done_ones(pointwi
 
 
 def test_colour_record_over_the_predicted_mask(pointwise, tmp_path):
-    from coretf.analysis import colour_record
+    from coretf.analysis import colour_lines
 
     _, predictor = pointwise
     image = _image(40, 300)
     coretf_io.write_image(tmp_path / "s.png", image)
-    record = predict.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
-                                   colour_record=True, top_depth_cm=100.0, progress=False)
+    record = inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
+                                     colour_record=True, top_depth_cm=100.0, progress=False)
     mask, _, _ = _outputs(tmp_path / "out", "s")
-    expected = colour_record.section_record("s", image, mask, px_per_cm=PX_PER_CM, top_depth_cm=100.0,
-                                            depth_axis="x")
-    written = colour_record.read_record_csv(record["colour_record"], "s")
+    expected = colour_lines.section_record("s", image, mask, px_per_cm=PX_PER_CM, top_depth_cm=100.0,
+                                           depth_axis="x")
+    written = colour_lines.read_record_csv(record["colour_record"], "s")
     np.testing.assert_allclose(written.depth_cm, expected.depth_cm, atol=1e-4)
     np.testing.assert_allclose(written.mean, expected.mean, atol=1e-3)
     assert os.path.exists(tmp_path / "out" / "s_colour.png")

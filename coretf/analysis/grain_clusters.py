@@ -1,307 +1,25 @@
-"""Clusters of sediment particles an expert can name (Golikov et al. 2022, `seeds/003_*`, §2.2, §3).
+"""Clusters of sediment particles an expert can name: `python -m coretf.analysis.grain_clusters`.
 
-The paper encodes every particle with the VAE's encoder (latent means), over-clusters them with
-K-means (K = 100), looks at a UMAP map and at each cluster's particles. It could only judge the
-clusters by eye; on synthetic data with true types this module measures them: purity, NMI and
-ARI against the true types, at K = 100 and at K = the number of types, for the VAE latent and
-for two baselines (raw pixels + PCA; hand-made colour / shape / focus features).
+Encodes the particles of a `python -m coretf.preprocess.grains` output folder (--crops) or of a
+sediment_grains dataset (--dataset) with an exported VAE encoder, over-clusters their latent
+means with K-means and writes `clusters.csv`, `sample_counts.csv`, `latent_map.png`,
+`galleries/cluster_<k>.png` and, with true types, `scores.json` (the latent against the two
+baselines): the method of Golikov et al. (2022, `seeds/003_*`, §2.2, §3) in
+`coretf.analysis.grain_clustering`.
 
-Outputs (all atomic): `clusters.csv` (particle -> cluster), `sample_counts.csv` (per-sample
-counts per cluster), `latent_map.png` (UMAP via umap-learn, PCA when it is not installed),
-`galleries/cluster_<k>.png` (a grid of each cluster's particles, sharpest layer), and with true
-types `scores.json`. The command: `python -m coretf.analysis.grain_clusters`. NumPy,
-scikit-learn, OpenCV, matplotlib; the encoder is a SavedModel (no coretf model code).
+    python -m coretf.analysis.grain_clusters --model=<model_dir>/export_encoder \
+        --crops=<grains output> --output=<folder> [--k=100]
 """
 
 from __future__ import annotations
 
-import csv
 import os
 
-import cv2
-import matplotlib
+import numpy as np
+from absl import app, flags, logging
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
-from sklearn import cluster, decomposition, metrics, preprocessing  # noqa: E402
-
-from coretf import io as coretf_io  # noqa: E402
-
-
-def purity(true: np.ndarray, predicted: np.ndarray) -> float:
-    """Share of particles whose cluster's majority true type is their own type."""
-    total = 0
-    for c in np.unique(predicted):
-        total += np.bincount(true[predicted == c]).max()
-    return total / len(true)
-
-
-def cluster_scores(true: np.ndarray, predicted: np.ndarray) -> dict:
-    """Scores of a clustering against true labels (both (N,) ints).
-
-    purity, NMI (arithmetic normalisation) and ARI as usually reported; AMI (NMI corrected for
-    chance) and homogeneity (mutual information / H(types): how well a particle's cluster tells
-    its type) for over-clustering. At K = 100 over six types NMI also rewards uneven cluster
-    sizes (H(clusters) is in its denominator), so a feature set with more information about the
-    types can score a lower NMI; homogeneity is what an expert naming clusters relies on.
-    """
-    return {"purity": float(purity(true, predicted)),
-            "nmi": float(metrics.normalized_mutual_info_score(true, predicted)),
-            "ami": float(metrics.adjusted_mutual_info_score(true, predicted)),
-            "ari": float(metrics.adjusted_rand_score(true, predicted)),
-            "homogeneity": float(metrics.homogeneity_score(true, predicted))}
-
-
-def kmeans_labels(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """K-means cluster of each row of `features` (K capped at N), Euclidean as in the paper.
-
-    Features are not standardised here: that would blow up latent dimensions the VAE left
-    unused (posterior collapse: near-constant means) and the PCA baseline's noise components.
-    """
-    model = cluster.KMeans(n_clusters=min(k, len(features)), n_init=4, random_state=seed)
-    return model.fit_predict(np.asarray(features, np.float64)).astype(np.int32)
-
-
-def raw_pixel_features(layers: np.ndarray, components: int = 50, size: int = 32, seed: int = 0) -> np.ndarray:
-    """Baseline 1: the six layers' pixels (resized to size x size), reduced by PCA.
-
-    Args:
-        layers: (N, 6, S, S, 3) uint8 crops.
-
-    Returns:
-        (N, min(components, N)) float32.
-    """
-    small = np.stack([[cv2.resize(layer, (size, size), interpolation=cv2.INTER_AREA) for layer in stack]
-                      for stack in layers]).reshape(len(layers), -1).astype(np.float32) / 255.0
-    pca = decomposition.PCA(n_components=min(components, len(layers)), random_state=seed)
-    return pca.fit_transform(small).astype(np.float32)
-
-
-def colour_shape_features(layers: np.ndarray, boxes: np.ndarray | None = None,
-                          edges: np.ndarray | None = None) -> np.ndarray:
-    """Baseline 2: what an analyst would measure by hand.
-
-    Per particle: mean and SD of HSV hue, saturation and value over the sharpest layer, the
-    dark-pixel share, the focus profile (variance of the Laplacian in each layer, normalised),
-    and from the box (when given) log area and aspect ratio, plus the frame-edge flag.
-
-    Returns:
-        (N, F) float32, each column standardised over the N particles.
-    """
-    rows = []
-    for index, stack in enumerate(layers):
-        sharpness = np.array([cv2.Laplacian(cv2.cvtColor(layer, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var()
-                              for layer in stack])
-        hsv = cv2.cvtColor(stack[int(sharpness.argmax())].astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV)
-        hue = np.deg2rad(hsv[..., 0])
-        row = [np.cos(hue).mean(), np.sin(hue).mean(), hsv[..., 1].mean(), hsv[..., 1].std(),
-               hsv[..., 2].mean(), hsv[..., 2].std(), (hsv[..., 2] < 0.3).mean()]
-        row += list(sharpness / (sharpness.sum() + 1e-9))
-        if boxes is not None:
-            h, w = boxes[index, 2] - boxes[index, 0], boxes[index, 3] - boxes[index, 1]
-            row += [np.log(h * w), np.log(w / h)]
-        if edges is not None:
-            row.append(float(edges[index]))
-        rows.append(row)
-    # Standardised: the measurements have different units.
-    return preprocessing.StandardScaler().fit_transform(np.array(rows, np.float64)).astype(np.float32)
-
-
-def compare(features: dict[str, np.ndarray], true: np.ndarray, ks: tuple[int, ...], seed: int = 0) -> dict:
-    """Scores of K-means on each feature set: {name: {"K=<k>": cluster_scores}}."""
-    return {name: {f"K={k}": cluster_scores(true, kmeans_labels(values, k, seed)) for k in ks}
-            for name, values in features.items()}
-
-
-def score_against_types(latent: np.ndarray, particles: dict, unknown: int, k: int = 100, seed: int = 0) -> dict | None:
-    """Purity / NMI / ARI of the latent and both baselines at K = k and K = number of types.
-
-    Args:
-        latent: (N, D) latent means.
-        particles: "layers" (N, 6, S, S, 3) uint8, "box" (N, 4), "edge" (N,), "type" (N,) ints.
-        unknown: the type index of particles without a true type (left out).
-
-    Returns:
-        {"particles", "types", "scores": compare(...)}, or None with fewer than two typed particles.
-    """
-    known = particles["type"] != unknown
-    if known.sum() < 2:
-        return None
-    true = particles["type"][known]
-    features = {"vae_latent": latent[known],
-                "raw_pixels_pca": raw_pixel_features(particles["layers"][known], seed=seed),
-                "colour_shape": colour_shape_features(particles["layers"][known], particles["box"][known],
-                                                      particles["edge"][known])}
-    ks = tuple(sorted({k, len(np.unique(true))}))
-    return {"particles": int(known.sum()), "types": int(len(np.unique(true))),
-            "scores": compare(features, true, ks, seed)}
-
-
-def score_lines(report: dict) -> list[str]:
-    """One console line per feature set of a `score_against_types` report."""
-    return [f"{name}: " + "; ".join(f"{k} purity {s['purity']:.3f} NMI {s['nmi']:.3f} AMI {s['ami']:.3f} "
-                                    f"ARI {s['ari']:.3f} homogeneity {s['homogeneity']:.3f}"
-                                    for k, s in by_k.items()) for name, by_k in report["scores"].items()]
-
-
-def embed_2d(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
-    """2-D map of the latent space for the picture only: UMAP, or PCA when umap-learn is missing.
-
-    Returns:
-        ((N, 2) float32, "umap" or "pca").
-    """
-    try:
-        import umap  # umap-learn; optional at run time
-    except ImportError:
-        umap = None
-    if umap is not None and len(features) > 15:
-        reducer = umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, len(features) - 1))
-        return reducer.fit_transform(features).astype(np.float32), "umap"
-    return decomposition.PCA(n_components=2, random_state=seed).fit_transform(features).astype(np.float32), "pca"
-
-
-def sharpest_layer(stack: np.ndarray) -> np.ndarray:
-    """The focal layer (S, S, 3) with the largest variance of the Laplacian."""
-    return stack[int(np.argmax([cv2.Laplacian(cv2.cvtColor(layer, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var()
-                                for layer in stack]))]
-
-
-def save_gallery(path: str, layers: np.ndarray, columns: int = 8, tile: int = 96) -> None:
-    """A grid of particles (their sharpest layers, tile x tile px each, 2 px gaps), atomically."""
-    rows = -(-len(layers) // columns)
-    sheet = np.full((rows * (tile + 2), min(columns, len(layers)) * (tile + 2), 3), 255, np.uint8)
-    for i, stack in enumerate(layers):
-        r, c = divmod(i, columns)
-        sheet[r * (tile + 2):r * (tile + 2) + tile, c * (tile + 2):c * (tile + 2) + tile] = cv2.resize(
-            sharpest_layer(stack), (tile, tile), interpolation=cv2.INTER_AREA)
-    coretf_io.write_image(path, sheet)
-
-
-def save_map(path: str, coords: np.ndarray, labels: np.ndarray, method: str,
-             true: np.ndarray | None = None, type_names: tuple[str, ...] = ()) -> None:
-    """Scatter of the 2-D map coloured by cluster (and, with true types, a panel by type)."""
-    panels = 2 if true is not None else 1
-    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 5.5), squeeze=False)
-    axes[0, 0].scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab20", s=6)
-    axes[0, 0].set_title(f"{method.upper()} of the latent means, by cluster ({labels.max() + 1} clusters)")
-    if true is not None:
-        for t in np.unique(true):
-            chosen = true == t
-            name = type_names[t] if t < len(type_names) else str(t)
-            axes[0, 1].scatter(coords[chosen, 0], coords[chosen, 1], s=6, label=name)
-        axes[0, 1].legend(fontsize=8, markerscale=2)
-        axes[0, 1].set_title("by true type")
-    with coretf_io.atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(figure)
-
-
-def _write_rows(path: str, header: list[str], rows: list[list]) -> None:
-    with coretf_io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def write_outputs(output: str, latent: np.ndarray, layers: np.ndarray, samples: np.ndarray, ids: list[str], *,
-                  k: int = 100, seed: int = 0, gallery_size: int = 40) -> np.ndarray:
-    """K-means on the latent means and every output file except the scores.
-
-    Args:
-        output: folder.
-        latent: (N, D) latent means.
-        layers: (N, 6, S, S, 3) uint8 crops (for the galleries).
-        samples: (N,) sample id of each particle.
-        ids: N particle ids (e.g. "<sample>/<position>/<particle>").
-        k: number of clusters.
-        gallery_size: particles shown per cluster gallery.
-
-    Returns:
-        (N,) cluster of each particle.
-    """
-    labels = kmeans_labels(latent, k, seed)
-    _write_rows(os.path.join(output, "clusters.csv"), ["particle", "sample", "cluster"],
-                [[i, s, int(c)] for i, s, c in zip(ids, samples, labels)])
-    names = sorted(set(samples))
-    counts = [[c] + [int(np.sum((labels == c) & (samples == s))) for s in names] for c in range(labels.max() + 1)]
-    _write_rows(os.path.join(output, "sample_counts.csv"), ["cluster", *names], counts)
-    rng = np.random.default_rng(seed)
-    for c in range(labels.max() + 1):
-        members = np.nonzero(labels == c)[0]
-        shown = np.sort(rng.choice(members, min(gallery_size, len(members)), replace=False))
-        save_gallery(os.path.join(output, "galleries", f"cluster_{c:03d}.png"), layers[shown])
-    return labels
-
-
-def read_crops(folder: str) -> dict:
-    """The particles of a `coretf.preprocess.grains` output folder.
-
-    Returns:
-        {"layers": (N, L, S, S, 3) uint8, "sample_id", "id": (N,) str, "box": (N, 4) int32,
-        "edge": (N,) bool}; crops that cannot be read are reported in the error.
-
-    Raises:
-        ValueError: no particles.csv, or a crop is missing or not L square tiles side by side.
-    """
-    table = os.path.join(folder, "particles.csv")
-    if not os.path.exists(table):
-        raise ValueError(f"{table}: missing (run python -m coretf.preprocess.grains first)")
-    with open(table, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{table}: lists no particles")
-    stacks = []
-    for row in rows:
-        path = os.path.join(folder, row["crop"])
-        sheet = coretf_io.read_image(path)
-        size = sheet.shape[0]
-        if sheet.ndim != 3 or sheet.shape[1] % size:
-            raise coretf_io.ImageError(f"{path}: expected square layer tiles side by side, got {sheet.shape}")
-        stacks.append(np.stack(np.split(coretf_io.to_uint8(sheet[..., :3]), sheet.shape[1] // size, axis=1)))
-    return {"layers": np.stack(stacks), "sample_id": np.array([r["sample"] for r in rows]),
-            "id": [f"{r['sample']}/{r['position']}/{int(r['particle']):03d}" for r in rows],
-            "box": np.array([[int(r[k]) for k in ("y0", "x0", "y1", "x1")] for r in rows], np.int32),
-            "edge": np.array([r["edge"] == "1" for r in rows])}
-
-
-def dihedral_views(layers: np.ndarray) -> list[np.ndarray]:
-    """The eight dihedral views of (N, L, S, S, 3) stacks: rotations by k x 90 degrees
-    anticlockwise (k = 0..3), then the same mirrored left-right (`coretf.data.sediment_grains.dihedral_view`)."""
-    turned = [np.rot90(layers, k, axes=(2, 3)) for k in range(4)]
-    return [np.ascontiguousarray(t) for t in turned] + [np.ascontiguousarray(t[:, :, :, ::-1]) for t in turned]
-
-
-def encode_particles(encode_batch, layers: np.ndarray, *, dihedral: bool = True, batch: int = 32) -> np.ndarray:
-    """Latent means of (N, 6, S, S, 3) uint8 crops, batch by batch.
-
-    Args:
-        encode_batch: float32 (B, 6, S, S, 3) in [0, 1] -> (B, D) latent means.
-        dihedral: average each particle's latent mean over its eight dihedral views, so that how
-            a grain lies on the plate does not decide its cluster.
-
-    Returns:
-        (N, D) float32.
-    """
-    means = []
-    for i in range(0, len(layers), batch):
-        chunk = layers[i:i + batch]
-        views = dihedral_views(chunk) if dihedral else [chunk]
-        means.append(np.mean([np.asarray(encode_batch(v.astype(np.float32) / 255.0)) for v in views], axis=0))
-    return np.concatenate(means).astype(np.float32)
-
-
-def encode_with_saved_model(export_dir: str, layers: np.ndarray, *, dihedral: bool = True) -> np.ndarray:
-    """`encode_particles` by an exported encoder (or full) SavedModel."""
-    import tensorflow as tf
-
-    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-    expected = tuple(serve.structured_input_signature[1]["layers"].shape[1:])
-    if tuple(layers.shape[1:]) != expected:
-        raise ValueError(f"{export_dir}: the encoder takes particles of shape {expected} (layers, px, px, RGB), "
-                         f"got {tuple(layers.shape[1:])}: extract with the crop size it was trained on")
-    return encode_particles(lambda x: serve(layers=tf.constant(x))["z_mean"].numpy(), layers, dihedral=dihedral)
+from coretf import io as coretf_io
+from coretf.analysis import grain_clustering
 
 
 def define_flags() -> None:
@@ -325,30 +43,34 @@ def main(argv) -> None:
     if bool(values.crops) == bool(values.dataset):
         raise app.UsageError("give exactly one of --crops and --dataset")
     if values.crops:
-        particles = read_crops(values.crops)
+        particles = grain_clustering.read_crops(values.crops)
     else:
-        from coretf.data import builders, sediment_grains as grain_data  # TFDS only for this input
+        from coretf.data import builders  # TFDS only for this input
+        from coretf.data import sediment_grains as grain_data
 
         builder = builders.get_builder("sediment_grains", values.dataset, values.data_dir)
         splits = [grain_data.load_split(builder, s) for s in ("train", "validation", "test")]
         particles = {key: np.concatenate([s[key] for s in splits]) for key in splits[0]}
         particles["id"] = [f"{s}/{p}/{i:03d}" for s, p, i in
                            zip(particles["sample_id"], particles["position_id"], particles["particle_id"])]
-    latent = encode_with_saved_model(values.model, particles["layers"], dihedral=values.dihedral)
-    labels = write_outputs(values.output, latent, particles["layers"], particles["sample_id"], particles["id"],
-                           k=values.k, seed=values.seed)
-    coords, method = embed_2d(latent, values.seed)
+    latent = grain_clustering.encode_with_saved_model(values.model, particles["layers"],
+                                                      dihedral=values.dihedral)
+    labels = grain_clustering.write_outputs(values.output, latent, particles["layers"],
+                                            particles["sample_id"], particles["id"], k=values.k,
+                                            seed=values.seed)
+    coords, method = grain_clustering.embed_2d(latent, values.seed)
     true, names = None, ()
     if "type" in particles:
         from coretf_datasets.sediment_grains.sediment_grains_dataset_builder import TYPE_NAMES, UNKNOWN
 
         true, names = particles["type"], TYPE_NAMES
-        report = score_against_types(latent, particles, UNKNOWN, values.k, values.seed)
+        report = grain_clustering.score_against_types(latent, particles, UNKNOWN, values.k, values.seed)
         if report:
             coretf_io.write_json(os.path.join(values.output, "scores.json"), report)
-            for line in score_lines(report):
+            for line in grain_clustering.score_lines(report):
                 print(line)
-    save_map(os.path.join(values.output, "latent_map.png"), coords, labels, method, true, names)
+    grain_clustering.save_map(os.path.join(values.output, "latent_map.png"), coords, labels, method,
+                              true, names)
     print(f"{len(labels)} particles in {labels.max() + 1} clusters -> {values.output} "
           f"(clusters.csv, sample_counts.csv, galleries/, latent_map.png by {method.upper()})")
 

@@ -4,9 +4,9 @@
 low-res slices against the weak labels (binary cross-entropy on one logit, Adam), picks the best
 epoch on validation IoU of ice, segments every whole slice by tiled inference
 (`coretf.tiling.predict_tiled`), writes the physical validation (Table II, Fig. 10, Fig. 11;
-`coretf.analysis.ice_validation`) into `<model_dir>/validation/` and exports a SavedModel taking
+`coretf.analysis.ice_evaluation`) into `<model_dir>/validation/` and exports a SavedModel taking
 one-channel slices. The export declares the input transform that raw slices need first (3x3
-median, field-of-view normalisation: `coretf.preprocess.ice_labels.model_input`), so
+median, field-of-view normalisation: `coretf.preprocess.ice_slices.model_input`), so
 `coretf.predict` segments raw slices as they were seen in training.
 
 Networks (`--ice_network`): `unet`, the paper's description through `coretf.models.build_unet`
@@ -24,7 +24,7 @@ import numpy as np
 
 from coretf import callbacks as callbacks_lib
 from coretf import plots
-from coretf.analysis import ice_validation
+from coretf.analysis import ice_evaluation
 from coretf.config import option
 from coretf.data import builders
 from coretf.data import ice_ct as ice_data
@@ -35,7 +35,7 @@ from coretf.tiling import predict_tiled
 CLASS_NAMES = ("air", "ice")
 ICE = 1  # the paper's positive class: IoU, F1 and confidence are those of ice
 NETWORKS = ("unet", "published")  # the paper's U-Net, or the published code's network
-INPUT_TRANSFORM = "coretf.preprocess.ice_labels:model_input"
+INPUT_TRANSFORM = "coretf.preprocess.ice_slices:model_input"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ def summarise_test(rows: list[dict]) -> dict:
                 s: table[s, "network"][f"iou_vs_{ref}"] - table[s, baseline][f"iou_vs_{ref}"]
                 for s in specimens}
     summary["weight_error_pct"] = {s: {m: table[s, m]["weight_error_pct"]
-                                       for m in ice_validation.METHODS} for s in specimens}
+                                       for m in ice_evaluation.METHODS} for s in specimens}
     return summary
 
 
@@ -126,7 +126,7 @@ class IceCtJob(base.SegmentationJob):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         predict = slice_predictor(model, self.config.ice_tile, self.config.batch_size)
-        rows = ice_validation.validate(ice_data.iter_slices(self.builder), predict,
+        rows = ice_evaluation.validate(ice_data.iter_slices(self.builder), predict,
                                        os.path.join(model_dir, "validation"),
                                        progress=not os.environ.get("CI"))
         self._save_test_pictures(os.path.join(model_dir, "test_predictions.png"), predict)

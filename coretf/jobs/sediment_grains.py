@@ -4,7 +4,7 @@
 the `sediment_grains` builder (Adam, the paper's 1e-4 in its flagfile), keeps the epoch with the
 lowest validation loss, reports the test losses, encodes every particle, scores K-means clusters
 of the latent means against the true types (synthetic data) next to the two baselines of
-`coretf.analysis.grain_clusters`, and exports two SavedModels: `export/` (the full model: six
+`coretf.analysis.grain_clustering`, and exports two SavedModels: `export/` (the full model: six
 layers in, reconstruction of the latent mean plus z_mean and z_log_var out) and `export_encoder/`
 (six layers in, z_mean and z_log_var out). TensorBoard shows the three loss trackers and, each
 epoch, input and reconstructed focal layers.
@@ -22,7 +22,7 @@ import tensorflow as tf
 from coretf import callbacks as callbacks_lib
 from coretf import export as export_lib
 from coretf import io as coretf_io
-from coretf.analysis import grain_clusters
+from coretf.analysis import grain_clustering
 from coretf.config import option
 from coretf.data import builders
 from coretf.data import sediment_grains as grain_data
@@ -102,9 +102,9 @@ class SedimentGrainsJob(base.Job):
         test = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
         splits = {s: grain_data.load_split(self.builder, s) for s in ("train", "validation", "test")}
         particles = {key: np.concatenate([splits[s][key] for s in splits]) for key in splits["test"]}
-        latent = grain_clusters.encode_particles(lambda x: model.encoder.predict_on_batch(x)[0],
+        latent = grain_clustering.encode_particles(lambda x: model.encoder.predict_on_batch(x)[0],
                                                  particles["layers"], dihedral=config.vae_dihedral)
-        clusters = grain_clusters.score_against_types(latent, particles, UNKNOWN, config.vae_clusters,
+        clusters = grain_clustering.score_against_types(latent, particles, UNKNOWN, config.vae_clusters,
                                                       config.seed)
         test_layers = splits["test"]["layers"][: config.image_summaries].astype(np.float32) / 255.0
         picture = callbacks_lib.side_by_side(test_layers, np.asarray(model.predict(test_layers, verbose=0)))
@@ -133,6 +133,6 @@ class SedimentGrainsJob(base.Job):
                  f"beta * KL {test['kl_loss']:.2f}"]
         report = metrics.get("clusters")
         if report:
-            lines += grain_clusters.score_lines(report)
+            lines += grain_clustering.score_lines(report)
         lines.append("encoder SavedModel: export_encoder/ beside export/")
         return lines

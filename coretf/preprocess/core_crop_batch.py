@@ -2,14 +2,13 @@
 and `flagged.png` (the contact sheet of sections to review), in parallel, with a progress bar.
 
 The command is `python -m coretf.preprocess.core_crop` (flags there); the method is in
-`core_crop`. Bad files get status "error" with a message naming the file and the problem, and
+`background`. Bad files get status "error" with a message naming the file and the problem, and
 the batch goes on; every output is written atomically, and a rerun skips sections already done.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import dataclasses
 import json
 import os
@@ -20,7 +19,7 @@ from tqdm import tqdm
 
 from coretf import io as coretf_io
 from coretf import tables
-from coretf.preprocess import core_crop
+from coretf.preprocess import background
 
 CSV_COLUMNS = ("file", "status", "x0", "y0", "x1", "y1", "depth_axis", "length_px", "length_cm",
                "expected_length_cm", "px_per_cm", "card_fraction", "method", "lstar_thresholds",
@@ -37,7 +36,7 @@ class SectionMeta:
     depth_axis: str | None = None  # None: the params' depth_axis
 
 
-def crop_file(path: str, output_dir: str, params: core_crop.CropParams, meta: SectionMeta,
+def crop_file(path: str, output_dir: str, params: background.CropParams, meta: SectionMeta,
               tolerance: float = 0.05) -> dict:
     """Crops one section file into `output_dir`; never raises for a bad file.
 
@@ -57,9 +56,9 @@ def crop_file(path: str, output_dir: str, params: core_crop.CropParams, meta: Se
         image = image[..., :3]  # an alpha channel (a GIMP label) plays no part in the crop
         if meta.depth_axis:
             params = dataclasses.replace(params, depth_axis=meta.depth_axis)
-        result = core_crop.find_core_box(image, params)
-        check = core_crop.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
-                           expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
+        result = background.find_core_box(image, params)
+        check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
+                                      expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
     except (ValueError, OSError) as error:  # ImageError is a ValueError
         message = str(error) if str(error).startswith(path) else f"{path}: {error}"
         row.update(status="error", message=message)
@@ -86,13 +85,13 @@ def _fmt(value) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
 
-def review_strip(image: np.ndarray, result: core_crop.CropResult, label: str) -> np.ndarray:
+def review_strip(image: np.ndarray, result: background.CropResult, label: str) -> np.ndarray:
     """A (~90, ~1000, 3) uint8 thumbnail, core along x, crop box in red and seed box in yellow."""
     image = coretf_io.to_uint8(image)
     boxes = [b for b in (result.seed_box, result.box) if b is not None]
     if result.depth_axis == "y":
         image = image.transpose(1, 0, 2)
-        boxes = [core_crop.transpose_box(b) for b in boxes]
+        boxes = [background.transpose_box(b) for b in boxes]
     scale = min(_THUMB_LONG / image.shape[1], _THUMB_SHORT / image.shape[0])
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -117,7 +116,7 @@ SECTIONS_CSV = tables.Table("file", (
     tables.Column("file", key=True),
     tables.Column("px_per_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
     tables.Column("expected_length_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
-    tables.Column("depth_axis", core_crop.DEPTH_AXES, default=None),
+    tables.Column("depth_axis", background.DEPTH_AXES, default=None),
 ))
 
 
@@ -139,7 +138,7 @@ def read_sections_csv(path: str, default: SectionMeta) -> dict[str, SectionMeta]
     return metas
 
 
-def run_batch(files: list[str], output_dir: str, params: core_crop.CropParams,
+def run_batch(files: list[str], output_dir: str, params: background.CropParams,
               default: SectionMeta, metas: dict[str, SectionMeta] | None = None, *, tolerance: float = 0.05,
               workers: int = 2, overwrite: bool = False, progress: bool = True) -> list[dict]:
     """Crops every file, in `workers` processes, and writes `crops.csv` and `flagged.png`.
@@ -171,11 +170,7 @@ def run_batch(files: list[str], output_dir: str, params: core_crop.CropParams,
             if rows[f]["status"] != "error":  # a bad file is retried on the next run
                 coretf_io.write_json(done_path(f), rows[f])
     ordered = [rows[f] for f in files]
-    with coretf_io.atomic_path(os.path.join(output_dir, "crops.csv")) as tmp, \
-            open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(ordered)
+    coretf_io.write_csv(os.path.join(output_dir, "crops.csv"), CSV_COLUMNS, ordered)
     strips = []
     for row in ordered:
         review = os.path.join(output_dir, os.path.splitext(row["file"])[0] + "_review.png")

@@ -1,7 +1,8 @@
 """The grain-extraction batch: a lab's folder of photo sets to particle crops, per-set box CSVs and
 `particles.csv`, in parallel, with a progress bar.
 
-The command is `python -m coretf.preprocess.grains` (flags there); the method is in `grains`.
+The command is `python -m coretf.preprocess.grains` (flags there); the method is in
+`grain_extraction`, the photo sets are read by `grain_photos`.
 A bad set (missing layers, mismatched sizes, no particle, an overexposed frame) is reported by
 name and the batch goes on; every output is written atomically, and a rerun skips the sets
 already done. The settings of a run are kept in `extraction.json` beside the outputs: a rerun
@@ -21,42 +22,35 @@ import numpy as np
 from tqdm import tqdm
 
 from coretf import io as coretf_io
-from coretf.preprocess import grains
+from coretf.preprocess import grain_extraction, grain_photos
 
 CSV_COLUMNS = ("sample", "position", "particle", "y0", "x0", "y1", "x1", "edge", "widest_layer",
                "area_px", "crop")
 
 
-def process_set(files: grains.PhotoSetFiles, output: str, *, layers: int, crop_size: int,
-                settings: grains.ExtractionSettings) -> list[dict]:
+def process_set(files: grain_photos.PhotoSetFiles, output: str, *, layers: int, crop_size: int,
+                settings: grain_extraction.ExtractionSettings) -> list[dict]:
     """Extracts one set: crops (one PNG per particle, its layers side by side) and its rows.
 
     The set's CSV under `boxes/` is written last and atomically: its presence marks the set done.
     """
-    stack = grains.read_photo_set(files, layers)
-    particles = grains.extract_particles(stack, settings, f"{files.sample}/{files.position}")
+    stack = grain_photos.read_photo_set(files, layers)
+    particles = grain_extraction.extract_particles(stack, settings, f"{files.sample}/{files.position}")
     rows = []
     for index, particle in enumerate(particles):
         crop = os.path.join("crops", files.sample, f"{files.position}_{index:03d}.png")
-        tiles = grains.crop_layers(stack, particle.box, crop_size)
+        tiles = grain_photos.crop_layers(stack, particle.box, crop_size)
         coretf_io.write_image(os.path.join(output, crop), np.concatenate(list(tiles), axis=1))
         y0, x0, y1, x1 = particle.box
         rows.append({"sample": files.sample, "position": files.position, "particle": index, "y0": y0, "x0": x0,
                      "y1": y1, "x1": x1, "edge": int(particle.edge), "widest_layer": particle.widest_layer,
                      "area_px": particle.area_px, "crop": crop.replace(os.sep, "/")})
-    _write_csv(_set_csv(output, files), rows)
+    coretf_io.write_csv(_set_csv(output, files), CSV_COLUMNS, rows)
     return rows
 
 
-def _set_csv(output: str, files: grains.PhotoSetFiles) -> str:
+def _set_csv(output: str, files: grain_photos.PhotoSetFiles) -> str:
     return os.path.join(output, "boxes", files.sample, f"{files.position}.csv")
-
-
-def _write_csv(path: str, rows: list[dict]) -> None:
-    with coretf_io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _read_csv(path: str) -> list[dict]:
@@ -72,18 +66,19 @@ def _worker(job):
         return files, None, str(error)
 
 
-def _check_run(output: str, layers: int, crop_size: int, settings: grains.ExtractionSettings) -> None:
+def _check_run(output: str, layers: int, crop_size: int,
+               settings: grain_extraction.ExtractionSettings) -> None:
     """Writes the run's record to `<output>/extraction.json`, or checks it against the one there.
 
     Raises:
         ValueError: the output folder was filled with other settings (each difference named).
     """
-    path = os.path.join(output, grains.SETTINGS_FILE)
+    path = os.path.join(output, grain_extraction.SETTINGS_FILE)
     record = {"layers": layers, "crop_size": crop_size, "settings": dataclasses.asdict(settings)}
     if not os.path.exists(path):
         coretf_io.write_json(path, record)
         return
-    before = {"settings": dataclasses.asdict(grains.read_settings(path))}
+    before = {"settings": dataclasses.asdict(grain_extraction.read_settings(path))}
     with open(path) as f:
         before.update({key: value for key, value in json.load(f).items() if key != "settings"})
     changed = [f"{key} {before.get(key)!r} -> {record[key]!r}" for key in ("layers", "crop_size")
@@ -95,9 +90,10 @@ def _check_run(output: str, layers: int, crop_size: int, settings: grains.Extrac
                          f"see {path}); use a new output folder, or the same settings to resume")
 
 
-def process_folder(input_dir: str, output: str, *, layers: int = grains.NUM_LAYERS, crop_size: int = 280,
-                   settings: grains.ExtractionSettings = grains.ExtractionSettings(), workers: int = 2,
-                   progress: bool = True) -> tuple[list[dict], list[str]]:
+def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NUM_LAYERS,
+                   crop_size: int = 280,
+                   settings: grain_extraction.ExtractionSettings = grain_extraction.ExtractionSettings(),
+                   workers: int = 2, progress: bool = True) -> tuple[list[dict], list[str]]:
     """Extracts every photo set of a folder; a rerun skips the sets already done.
 
     Writes `extraction.json` (the run's layers, crop size and settings) first, then
@@ -106,7 +102,7 @@ def process_folder(input_dir: str, output: str, *, layers: int = grains.NUM_LAYE
     failed, `errors.txt`, all atomically.
 
     Args:
-        input_dir: a lab's folder (layouts: `grains.find_photo_sets`).
+        input_dir: a lab's folder (layouts: `grain_photos.find_photo_sets`).
         output: output folder.
         layers: focal layers per set (6; 1 for single-layer photos).
         crop_size: side of the resized crops, px.
@@ -121,7 +117,7 @@ def process_folder(input_dir: str, output: str, *, layers: int = grains.NUM_LAYE
         ValueError: the input folder is missing or holds no image, or `output` holds a run made
             with other settings.
     """
-    sets = grains.find_photo_sets(input_dir, layers)
+    sets = grain_photos.find_photo_sets(input_dir, layers)
     _check_run(output, layers, crop_size, settings)
     todo = [s for s in sets if not os.path.exists(_set_csv(output, s))]
     errors = []
@@ -143,8 +139,7 @@ def process_folder(input_dir: str, output: str, *, layers: int = grains.NUM_LAYE
     for s in sets:
         if os.path.exists(_set_csv(output, s)):
             rows.extend(_read_csv(_set_csv(output, s)))
-    _write_csv(os.path.join(output, "particles.csv"), rows)
+    coretf_io.write_csv(os.path.join(output, "particles.csv"), CSV_COLUMNS, rows)
     if errors:
-        with coretf_io.atomic_path(os.path.join(output, "errors.txt")) as tmp, open(tmp, "w") as f:
-            f.write("\n".join(errors) + "\n")
+        coretf_io.write_text(os.path.join(output, "errors.txt"), "\n".join(errors) + "\n")
     return rows, errors

@@ -13,7 +13,6 @@ both cores work) and yields every low-res slice's labels in order, or the error 
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import dataclasses
 import json
 import os
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 
 from coretf import io as coretf_io
 from coretf.io import ImageError
-from coretf.preprocess import ice_labels
+from coretf.preprocess import ice_slices
 
 SLICE_SUFFIXES = (".png", ".tif", ".tiff")
 
@@ -124,13 +123,13 @@ def label_pair(high_a: np.ndarray, high_b: np.ndarray, low: np.ndarray,
         raise ImageError(f"{names[2]}: {low.shape[0]}x{low.shape[1]} px does not pair with "
                          f"{os.path.basename(names[0])} ({high_a.shape[0]}x{high_a.shape[1]} px): "
                          f"the low resolution must be half the high resolution")
-    first = ice_labels.label_slice(high_a, names[0])
-    second = ice_labels.label_slice(high_b, names[1])
+    first = ice_slices.label_slice(high_a, names[0])
+    second = ice_slices.label_slice(high_b, names[1])
     # The low-res field of view: inside both high-res circles, at half the scale.
-    fov = ice_labels.FieldOfView(first.fov.centre, min(first.fov.radius, second.fov.radius))
-    own = ice_labels.label_slice(low, names[2], fov=fov.scaled(0.5))
+    fov = ice_slices.FieldOfView(first.fov.centre, min(first.fov.radius, second.fov.radius))
+    own = ice_slices.label_slice(low, names[2], fov=fov.scaled(0.5))
     h, w = low.shape
-    weak = ice_labels.low_resolution_label(first.gmm, second.gmm)[:h, :w] & own.fov_mask
+    weak = ice_slices.low_resolution_label(first.gmm, second.gmm)[:h, :w] & own.fov_mask
     return LowResLabels(
         name=os.path.basename(names[2]), index=index, image=own.image,
         fov=own.fov_mask.astype(np.uint8), weak=weak.astype(np.uint8),
@@ -222,11 +221,7 @@ def write_stack_labels(high_dir: str, low_dir: str, output_dir: str, *, workers:
     rows = [_read_json(os.path.join(records, f"{stem}.json")) for stem in stems
             if os.path.exists(os.path.join(records, f"{stem}.json"))]
     if rows:
-        with coretf_io.atomic_path(os.path.join(output_dir, "thresholds.csv")) as tmp, \
-                open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        coretf_io.write_csv(os.path.join(output_dir, "thresholds.csv"), list(rows[0]), rows)
     return count, bad
 
 

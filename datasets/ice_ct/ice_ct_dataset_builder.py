@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from coretf.preprocess import ice_labels, ice_stack
+from coretf.preprocess import ice_slices, ice_stack
 from coretf.synthetic import ice as synthetic_ice
 from coretf_datasets.ice_ct import manual_specimens
 from coretf_datasets.splits import SPLITS, split_of
@@ -139,7 +139,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                              row.height_mm, row.diameter_mm)
             skip = [k for k in range(count) if self._split(k, count) != split]
             for k, path, result in ice_stack.label_stack(high_dir, low_dir, skip=skip):
-                if isinstance(result, ice_labels.BlankSliceError):
+                if isinstance(result, ice_slices.BlankSliceError):
                     logging.warning("ice_ct: skipped low-res slice %s: %s", path, result)
                     continue
                 if isinstance(result, Exception):

@@ -11,7 +11,7 @@ Configs: `synthetic` (default; procedurally generated sections with exact masks,
 `coretf.synthetic.cores`) and `manual` (a lab's own photographs), each with 128 px patches, plus
 `*_256` variants with 256 px patches, and `synthetic_tiny` (three short sections, 64 px patches)
 for smoke tests. The `*_cropped` configs remove the background first (`coretf.preprocess.
-core_crop`, the paper's §2.3.1 with its robust extension along the core) and patch only the crop,
+background`, the paper's §2.3.1 with its robust extension along the core) and patch only the crop,
 so the paper's Table 3 (with and without background removal) can be rerun.
 """
 
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
-from coretf.preprocess import core_crop
+from coretf.preprocess import background
 from coretf.synthetic import cores as synthetic_cores
 from coretf_datasets import splits as splits_lib
 from coretf_datasets.sediment_cores import manual_sections
@@ -108,7 +108,7 @@ def cut_patches(section: manual_sections.Section, patch_size: int):
 
 def crop_to_core(section: manual_sections.Section,
                  expected_lengths_cm: tuple[float, ...] = (120.0, 150.0)) -> manual_sections.Section:
-    """The section cropped to its core by `core_crop` (default parameters, depth along x).
+    """The section cropped to its core by `background` (default parameters, depth along x).
 
     Depth stays exact: the crop never cuts along the core beyond the box found, and `top_px`
     moves with the crop's left edge. A crop that fails the paper's automatic checks (colour
@@ -118,10 +118,10 @@ def crop_to_core(section: manual_sections.Section,
     Raises:
         ValueError: no core-like region in the section (the message names its source).
     """
-    params = core_crop.CropParams(depth_axis="x")
-    result = core_crop.find_core_box(section.image, params)
-    check = core_crop.check_crop(section.image, result, params, px_per_cm=section.px_per_cm,
-                                 expected_lengths_cm=expected_lengths_cm)
+    params = background.CropParams(depth_axis="x")
+    result = background.find_core_box(section.image, params)
+    check = background.check_crop(section.image, result, params, px_per_cm=section.px_per_cm,
+                                  expected_lengths_cm=expected_lengths_cm)
     if result.box is None:
         raise ValueError(f"{section.source}: background removal found no core ({check.message})")
     if check.status != "ok":

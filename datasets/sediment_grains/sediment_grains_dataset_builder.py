@@ -3,10 +3,10 @@
 Each example is one extracted particle: its six focal layers cropped with the widest box and
 resized (280x280 by default), with its sample, stage position and particle ids, the box in the
 photo, the frame-edge flag and, for synthetic data, the true particle type. Particles are found
-by `coretf.preprocess.grains` (SLIC, plate-colour threshold, widest box over the layers), so the
-dataset holds what the extraction delivers, errors included: a synthetic particle takes the type
-of the true box it overlaps with IoU >= 0.5, and "unknown" when none does (a split pair, a
-fragment); manual particles are all "unknown". Whole stage positions go to one split.
+by `coretf.preprocess.grain_extraction` (SLIC, plate-colour threshold, widest box over the
+layers), so the dataset holds what the extraction delivers, errors included: a synthetic particle
+takes the type of the true box it overlaps with IoU >= 0.5, and "unknown" when none does (a split
+pair, a fragment); manual particles are all "unknown". Whole stage positions go to one split.
 
 Configs: `synthetic` (default; 1280x1024 photo sets on a green plate, 280 px crops),
 `synthetic_64` (640x512 photo sets, 64 px crops: the fast preset for a CPU), `synthetic_tiny`
@@ -20,7 +20,8 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from coretf.preprocess import grains as extraction
+from coretf.preprocess import grain_extraction as extraction
+from coretf.preprocess import grain_photos
 from coretf.synthetic import grains as synthetic_grains
 from coretf_datasets import splits as splits_lib
 
@@ -96,7 +97,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         size = self.builder_config.crop_size
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
-                "layers": tfds.features.Tensor(shape=(extraction.NUM_LAYERS, size, size, 3), dtype=np.uint8,
+                "layers": tfds.features.Tensor(shape=(grain_photos.NUM_LAYERS, size, size, 3), dtype=np.uint8,
                                                encoding=tfds.features.Encoding.ZLIB,
                                                doc="Six RGB focal layers of the particle, lowest focus first."),
                 "sample_id": tfds.features.Text(),
@@ -119,7 +120,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         if config.source == "synthetic":
             sets = {f"P{i:04d}": i for i in range(config.num_sets)}
         elif config.source == "manual":
-            found = extraction.find_photo_sets(str(dl_manager.manual_dir))
+            found = grain_photos.find_photo_sets(str(dl_manager.manual_dir))
             sets = {f"{s.sample}/{s.position}": s for s in found}
             settings_file = dl_manager.manual_dir / extraction.SETTINGS_FILE
             if settings_file.exists():
@@ -139,7 +140,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             made = synthetic_grains.make_photo_set(item, seed=config.seed, height=config.height, width=config.width,
                                                    num_particles=config.num_particles, plate=config.plate)
             return "synthetic", made.position_id, made.layers, made.boxes, made.types
-        return item.sample, item.position, extraction.read_photo_set(item), None, None
+        return item.sample, item.position, grain_photos.read_photo_set(item), None, None
 
     def _generate_examples(self, items, settings: extraction.ExtractionSettings):
         for item in items:
@@ -147,11 +148,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             particles = extraction.extract_particles(layers, settings, f"{sample}/{position}")
             boxes = [p.box for p in particles]
             matched = {} if true_boxes is None else {
-                i: (j, iou) for i, j, iou in extraction.match_boxes(boxes, true_boxes)}
+                i: (j, iou) for i, j, iou in grain_photos.match_boxes(boxes, true_boxes)}
             for index, particle in enumerate(particles):
                 j, iou = matched.get(index, (None, 0.0))
                 yield f"{sample}/{position}/{index:03d}", {
-                    "layers": extraction.crop_layers(layers, particle.box, self.builder_config.crop_size),
+                    "layers": grain_photos.crop_layers(layers, particle.box, self.builder_config.crop_size),
                     "sample_id": sample,
                     "position_id": position,
                     "particle_id": index,

@@ -10,7 +10,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from coretf import io as coretf_io
-from coretf.preprocess import grains as extraction
+from coretf.preprocess import grain_extraction as extraction
+from coretf.preprocess import grain_photos
 from coretf_datasets.sediment_grains import sediment_grains_dataset_builder as sgb
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
@@ -67,8 +68,8 @@ def test_manual_folder_settings_file_sets_the_extraction(manual_dir, tmp_path):
     found = collections.Counter()
     for e in tfds.as_numpy(builder.as_dataset(split="train+validation+test")):
         found[(e["sample_id"].decode(), e["position_id"].decode())] += 1
-    expected = {(s.sample, s.position): len(extraction.extract_particles(extraction.read_photo_set(s), settings))
-                for s in extraction.find_photo_sets(str(manual_dir))}
+    expected = {(s.sample, s.position): len(extraction.extract_particles(grain_photos.read_photo_set(s), settings))
+                for s in grain_photos.find_photo_sets(str(manual_dir))}
     assert found == {key: n for key, n in expected.items() if n}
     assert 4 <= sum(found.values()) < 14  # the default settings find 14 particles
     reloaded = sgb.Builder(config="manual", data_dir=str(tmp_path / "data"))
@@ -100,4 +101,4 @@ def test_bad_manual_sets_name_the_files(manual_dir, tmp_path, breakage, message)
 
 def test_missing_manual_folder(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
-        extraction.find_photo_sets(str(tmp_path / "nowhere"))
+        grain_photos.find_photo_sets(str(tmp_path / "nowhere"))

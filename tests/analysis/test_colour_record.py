@@ -1,6 +1,6 @@
-"""Tests of the colour record (coretf.analysis.colour_record, splice, resolution): CIELAB as
-cv2.cvtColor computes it, exact per-line statistics on striped images, the 90 % rule, depth,
-splicing with known offsets, the halves' cross-correlation with a known shift, a synthetic
+"""Tests of the colour record (coretf.analysis.colour_lines, colour_batch, splice, resolution):
+CIELAB as cv2.cvtColor computes it, exact per-line statistics on striped images, the 90 % rule,
+depth, splicing with known offsets, the halves' cross-correlation with a known shift, a synthetic
 section with its exact mask, and the command over a folder with bad input."""
 
 import csv
@@ -14,7 +14,8 @@ import pytest
 
 from coretf import io as coretf_io
 from coretf import synthetic
-from coretf.analysis import colour_record as cr
+from coretf.analysis import colour_batch
+from coretf.analysis import colour_lines as cr
 from coretf.analysis import resolution
 from coretf.analysis import splice as splice_lib
 
@@ -333,7 +334,7 @@ def test_command_over_a_folder(tmp_path):
         "ok", "ok", "ok", "failed"]
     assert status["S0001"]["lines"] == "100" and status["S0002"]["lines"] == "100"
     for stem in ("S0000", "S0001", "S0002"):
-        for suffix in cr.OUTPUT_SUFFIXES:
+        for suffix in colour_batch.OUTPUT_SUFFIXES:
             assert (out / f"{stem}{suffix}").stat().st_size > 0
     assert not (out / "S0009_colour.csv").exists()
     # The composite: 80 + 80 + 100 lines at 1 mm, S0007 has no record.
@@ -360,16 +361,16 @@ def test_reading_images_and_masks(tmp_path):
     (tmp_path / "masks").mkdir()
     coretf_io.write_image(str(tmp_path / "A.png"), image)
     coretf_io.write_image(str(tmp_path / "masks" / "A_mask.png"), mask)
-    rgb, keep = cr.read_image_and_mask(str(tmp_path / "A.png"), str(tmp_path / "masks"))
+    rgb, keep = colour_batch.read_image_and_mask(str(tmp_path / "A.png"), str(tmp_path / "masks"))
     np.testing.assert_array_equal(rgb, image)
     np.testing.assert_array_equal(keep, mask > 0)
-    _, inverted = cr.read_image_and_mask(str(tmp_path / "A.png"), str(tmp_path / "masks"), True)
+    _, inverted = colour_batch.read_image_and_mask(str(tmp_path / "A.png"), str(tmp_path / "masks"), True)
     np.testing.assert_array_equal(inverted, mask == 0)
     # RGBA: the alpha is the label unless a mask file is given; 16-bit gives the same record.
     alpha = np.where(np.arange(12) == 5, 0, 65535).astype(np.uint16)[None].repeat(10, 0)
     rgba16 = np.dstack([image.astype(np.uint16) * 257, alpha])
     coretf_io.write_image(str(tmp_path / "B.tif"), rgba16)
-    rgb16, keep16 = cr.read_image_and_mask(str(tmp_path / "B.tif"), None)
+    rgb16, keep16 = colour_batch.read_image_and_mask(str(tmp_path / "B.tif"), None)
     assert rgb16.dtype == np.uint16
     np.testing.assert_array_equal(keep16, alpha > 0)
     record8 = cr.section_record("A", image, keep16, px_per_cm=1, top_depth_cm=0, depth_axis="x")
@@ -386,6 +387,6 @@ def test_reading_images_and_masks(tmp_path):
                           ("C.png", "C_mask.png: mask is 10x11 px but C.png is 10x12 px"),
                           ("D.png", "D.png: RGB image without alpha channel and no mask .*D_mask.png")):
         with pytest.raises(ValueError, match=message):
-            cr.read_image_and_mask(str(tmp_path / name), str(tmp_path / "masks"))
-    assert coretf_io.list_images(str(tmp_path), exclude_stems=cr._NOT_PHOTOGRAPHS) == [str(tmp_path / n) for n in
-                                             ("A.png", "B.tif", "C.png", "D.png", "F.tif", "G.png")]
+            colour_batch.read_image_and_mask(str(tmp_path / name), str(tmp_path / "masks"))
+    assert coretf_io.list_images(str(tmp_path), exclude_stems=colour_batch.NOT_PHOTOGRAPHS) == [
+        str(tmp_path / n) for n in ("A.png", "B.tif", "C.png", "D.png", "F.tif", "G.png")]

@@ -4,18 +4,18 @@ import numpy as np
 import pytest
 
 from coretf import io as coretf_io
-from coretf.analysis import grain_clusters
+from coretf.analysis import grain_clustering
 
 
 def test_purity_and_scores_golden():
     true = np.array([0, 0, 0, 1, 1, 1])
-    assert grain_clusters.purity(true, np.array([0, 0, 1, 1, 1, 1])) == pytest.approx(5 / 6)
-    perfect = grain_clusters.cluster_scores(true, np.array([2, 2, 2, 5, 5, 5]))
+    assert grain_clustering.purity(true, np.array([0, 0, 1, 1, 1, 1])) == pytest.approx(5 / 6)
+    perfect = grain_clustering.cluster_scores(true, np.array([2, 2, 2, 5, 5, 5]))
     assert perfect == {key: pytest.approx(1.0) for key in ("purity", "nmi", "ami", "ari", "homogeneity")}
-    single = grain_clusters.cluster_scores(true, np.zeros(6, int))
+    single = grain_clustering.cluster_scores(true, np.zeros(6, int))
     assert single["purity"] == 0.5 and single["nmi"] == pytest.approx(0.0) and single["ari"] == pytest.approx(0.0)
     # Pure singletons: homogeneity 1, but NMI = 2 I / (H(types) + H(clusters)) = 2 ln 2 / (ln 2 + ln 6).
-    split = grain_clusters.cluster_scores(true, np.arange(6))
+    split = grain_clustering.cluster_scores(true, np.arange(6))
     assert split["homogeneity"] == pytest.approx(1.0) and split["purity"] == 1.0
     assert split["nmi"] == pytest.approx(2 * np.log(2) / (np.log(2) + np.log(6)))
 
@@ -34,9 +34,9 @@ def _two_kinds(n=20, size=16):
 
 def test_baseline_features_separate_two_kinds():
     layers, true = _two_kinds()
-    scores = grain_clusters.compare({"raw": grain_clusters.raw_pixel_features(layers, components=5)}, true, (2,))
+    scores = grain_clustering.compare({"raw": grain_clustering.raw_pixel_features(layers, components=5)}, true, (2,))
     assert scores["raw"]["K=2"]["nmi"] == pytest.approx(1.0)
-    features = grain_clusters.colour_shape_features(layers, np.tile([0, 0, 8, 16], (20, 1)), np.zeros(20, bool))
+    features = grain_clustering.colour_shape_features(layers, np.tile([0, 0, 8, 16], (20, 1)), np.zeros(20, bool))
     assert features.shape == (20, 7 + 6 + 2 + 1)
     value = features[:, 4]  # mean HSV value of the sharpest layer
     assert value[true == 1].min() > value[true == 0].max()
@@ -46,14 +46,14 @@ def test_outputs_csvs_and_galleries(tmp_path):
     layers, true = _two_kinds()
     samples = np.array(["A" if i < 10 else "B" for i in range(20)])
     latent = true[:, None].astype(np.float32) + np.random.default_rng(1).normal(0, 0.01, (20, 3))
-    labels = grain_clusters.write_outputs(str(tmp_path), latent, layers, samples, [f"p{i}" for i in range(20)], k=2)
-    assert grain_clusters.cluster_scores(true, labels)["ari"] == pytest.approx(1.0)
+    labels = grain_clustering.write_outputs(str(tmp_path), latent, layers, samples, [f"p{i}" for i in range(20)], k=2)
+    assert grain_clustering.cluster_scores(true, labels)["ari"] == pytest.approx(1.0)
     counts = (tmp_path / "sample_counts.csv").read_text().splitlines()
     assert counts[0] == "cluster,A,B" and sum(int(v) for line in counts[1:] for v in line.split(",")[1:]) == 20
     assert len((tmp_path / "clusters.csv").read_text().splitlines()) == 21
     gallery = coretf_io.read_image(tmp_path / "galleries" / "cluster_000.png")
     assert gallery.shape == (2 * 98, 8 * 98, 3)  # 10 particles: two rows of eight 96 px tiles
-    coords, method = grain_clusters.embed_2d(latent)
+    coords, method = grain_clustering.embed_2d(latent)
     assert coords.shape == (20, 2) and method in ("umap", "pca")
 
 
@@ -62,13 +62,13 @@ def test_dihedral_encoding_does_not_depend_on_orientation():
     layers = rng.integers(0, 256, (5, 6, 8, 8, 3), dtype=np.uint8)
     weights = rng.normal(size=(6 * 8 * 8 * 3, 4)).astype(np.float32)
     encode = lambda x: x.reshape(len(x), -1) @ weights  # noqa: E731  (orientation-sensitive)
-    views = grain_clusters.dihedral_views(layers)
+    views = grain_clustering.dihedral_views(layers)
     assert len({v.tobytes() for v in views}) == 8
     np.testing.assert_array_equal(views[1][0, 0], np.rot90(layers[0, 0]))
     np.testing.assert_array_equal(views[4][0, 0], layers[0, 0, :, ::-1])
     turned = np.rot90(layers, 1, axes=(2, 3))[:, :, ::-1]  # rotated, then flipped top-bottom
-    invariant = grain_clusters.encode_particles(encode, layers, batch=2)
-    np.testing.assert_allclose(grain_clusters.encode_particles(encode, turned, batch=3), invariant, rtol=1e-4, atol=1e-3)
-    plain = grain_clusters.encode_particles(encode, layers, dihedral=False)
+    invariant = grain_clustering.encode_particles(encode, layers, batch=2)
+    np.testing.assert_allclose(grain_clustering.encode_particles(encode, turned, batch=3), invariant, rtol=1e-4, atol=1e-3)
+    plain = grain_clustering.encode_particles(encode, layers, dihedral=False)
     np.testing.assert_allclose(plain, encode(layers.astype(np.float32) / 255.0), rtol=1e-5)
-    assert not np.allclose(grain_clusters.encode_particles(encode, turned, dihedral=False), plain, atol=1e-2)
+    assert not np.allclose(grain_clustering.encode_particles(encode, turned, dihedral=False), plain, atol=1e-2)

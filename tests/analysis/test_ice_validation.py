@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from coretf import io as coretf_io
-from coretf.analysis import ice_validation as iv
+from coretf.analysis import ice_evaluation as iv
 
 
 def test_scores_of_hand_drawn_masks():

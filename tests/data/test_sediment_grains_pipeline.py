@@ -3,13 +3,13 @@
 import numpy as np
 import tensorflow as tf
 
-from coretf.analysis import grain_clusters
+from coretf.analysis import grain_clustering
 from coretf.data import sediment_grains
 
 
 def test_dihedral_view_matches_numpy_views_and_random_draws_cover_all_eight():
     layers = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
-    expected = [v[0] for v in grain_clusters.dihedral_views(layers[None])]
+    expected = [v[0] for v in grain_clustering.dihedral_views(layers[None])]
     for view in range(8):
         np.testing.assert_array_equal(
             sediment_grains.dihedral_view(tf.constant(layers), tf.constant(view)).numpy(), expected[view])

@@ -1,4 +1,4 @@
-"""Tests of background removal (coretf.preprocess.core_crop): synthetic sections with a known core
+"""Tests of background removal (coretf.preprocess.background): synthetic sections with a known core
 box, the failure checks, the batch command, and the real photographs in ../shared/realdata."""
 
 import csv
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from coretf import io as coretf_io
-from coretf.preprocess import core_crop as cc
+from coretf.preprocess import background as cc
 from coretf.preprocess import core_crop_batch as batch
 from coretf.synthetic import cores
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from coretf import io as coretf_io
-from coretf.preprocess import grains as extraction
+from coretf.preprocess import grain_extraction as extraction
+from coretf.preprocess import grain_photos
 from coretf.preprocess import grains_batch
 from coretf.synthetic import grains as synthetic
 
@@ -24,9 +25,9 @@ REAL = pathlib.Path(__file__).resolve().parents[3] / "shared" / "realdata" / "se
 
 
 def test_box_iou_and_detection_scores_golden():
-    assert extraction.box_iou((0, 0, 10, 10), (0, 5, 10, 15)) == pytest.approx(50 / 150)
-    scores = extraction.detection_scores([(0, 0, 10, 10), (20, 20, 30, 30), (50, 50, 52, 52)],
-                                         [(0, 1, 10, 11), (20, 20, 30, 30)])
+    assert grain_photos.box_iou((0, 0, 10, 10), (0, 5, 10, 15)) == pytest.approx(50 / 150)
+    scores = grain_photos.detection_scores([(0, 0, 10, 10), (20, 20, 30, 30), (50, 50, 52, 52)],
+                                           [(0, 1, 10, 11), (20, 20, 30, 30)])
     assert scores == {"precision": 2 / 3, "recall": 1.0, "matched": 2, "predicted": 3, "true": 2}
 
 
@@ -36,7 +37,7 @@ def test_detection_on_synthetic_photo_sets(plate, floor):
     for index in range(4):
         made = synthetic.make_photo_set(index, height=256, width=320, num_particles=(5, 7), plate=plate)
         particles = extraction.extract_particles(made.layers, extraction.ExtractionSettings(plate="auto"))
-        scores = extraction.detection_scores([p.box for p in particles], made.boxes)
+        scores = grain_photos.detection_scores([p.box for p in particles], made.boxes)
         matched, predicted, true = matched + scores["matched"], predicted + scores["predicted"], true + scores["true"]
     # Dark grains on a dark plate are the hard case (the floor says so); green is the paper's set-up.
     assert matched / predicted >= floor and matched / true >= floor
@@ -79,7 +80,7 @@ def test_split_touching_separates_overlapping_discs():
     assert [p.box for p in merged] == [(60, 50, 193, 228)]
     split = extraction.extract_particles(image[None], extraction.ExtractionSettings(plate="dark",
                                                                                     split_touching=True))
-    matches = extraction.match_boxes([p.box for p in split], true, min_iou=0.9)
+    matches = grain_photos.match_boxes([p.box for p in split], true, min_iou=0.9)
     assert len(split) == 3 and len(matches) == 3
     ellipse = cv2.ellipse(np.zeros((120, 160), np.uint8), (80, 60), (60, 25), 30, 0, 360, 1, -1).astype(bool)
     assert extraction.split_particles(ellipse).max() == 1  # a convex particle is not cut
@@ -92,10 +93,10 @@ def test_detection_on_real_grains_on_a_dark_plate():
     for name in ("A003_20201229_103823", "20230511_132710955", "1_2"):
         image = coretf_io.to_uint8(coretf_io.read_image(REAL / f"{name}_image.png"))[..., :3]
         mask = coretf_io.read_image(REAL / f"{name}_mask.png")
-        true = extraction.boxes_from_label_mask(mask)
+        true = grain_photos.boxes_from_label_mask(mask)
         found = extraction.extract_particles(image[None], extraction.ExtractionSettings(plate="dark",
                                                                                         split_touching=True))
-        figures[name] = extraction.detection_scores([p.box for p in found], true)
+        figures[name] = grain_photos.detection_scores([p.box for p in found], true)
     recall = sum(f["matched"] for f in figures.values()) / sum(f["true"] for f in figures.values())
     precision = sum(f["matched"] for f in figures.values()) / sum(f["predicted"] for f in figures.values())
     print(figures)

@@ -11,7 +11,7 @@ from skimage.filters import threshold_otsu
 from sklearn.mixture import GaussianMixture
 
 from coretf import io as coretf_io
-from coretf.preprocess import ice_labels, ice_stack
+from coretf.preprocess import ice_slices, ice_stack
 from coretf.synthetic import ice
 
 
@@ -20,7 +20,7 @@ def specimens():
     return [ice.make_specimen(i, size=128, slices=8) for i in range(3)]
 
 
-def _sklearn_first_ice_level(labels: ice_labels.SliceLabels) -> int:
+def _sklearn_first_ice_level(labels: ice_slices.SliceLabels) -> int:
     pixels = labels.image[labels.fov_mask].reshape(-1, 1).astype(np.float64)
     gmm = GaussianMixture(2, covariance_type="tied", init_params="kmeans", random_state=0).fit(pixels)
     predicted = gmm.predict(np.arange(256, dtype=np.float64).reshape(-1, 1))
@@ -29,7 +29,7 @@ def _sklearn_first_ice_level(labels: ice_labels.SliceLabels) -> int:
 
 @pytest.mark.parametrize("kind", [0, 1, 2])
 def test_histogram_gmm_matches_full_sklearn_fit_within_one_level(specimens, kind):
-    labels = ice_labels.label_slice(specimens[kind].high_slice(3))
+    labels = ice_slices.label_slice(specimens[kind].high_slice(3))
     ours = int(np.floor(labels.gmm_threshold)) + 1  # first grey level labelled ice
     assert abs(ours - _sklearn_first_ice_level(labels)) <= 1
     # and it segments the high-res slice well against the exact truth
@@ -41,25 +41,25 @@ def test_mixture_of_known_gaussians():
     levels = np.arange(256)
     counts = (300 * np.exp(-0.5 * ((levels - 60) / 12.0) ** 2)
               + 100 * np.exp(-0.5 * ((levels - 190) / 12.0) ** 2))
-    mixture = ice_labels.fit_mixture(np.round(counts))
+    mixture = ice_slices.fit_mixture(np.round(counts))
     np.testing.assert_allclose(mixture.means, (60, 190), atol=0.5)
     np.testing.assert_allclose(mixture.weights, (0.75, 0.25), atol=0.01)
     assert mixture.variance == pytest.approx(144, rel=0.02)
     # densities cross where 0.75 N(x; 60) = 0.25 N(x; 190): 125 + 144 ln 3 / 130
     assert mixture.threshold == pytest.approx(125 + 144 * np.log(3) / 130, abs=0.3)
     with pytest.raises(ValueError, match="two grey levels"):
-        ice_labels.fit_mixture(np.eye(256)[7] * 100)
+        ice_slices.fit_mixture(np.eye(256)[7] * 100)
 
 
 def test_otsu_matches_scikit_image_on_pixels(specimens):
-    labels = ice_labels.label_slice(specimens[1].high_slice(0))
+    labels = ice_slices.label_slice(specimens[1].high_slice(0))
     assert labels.otsu_threshold == threshold_otsu(labels.image[labels.fov_mask])
     np.testing.assert_array_equal(labels.otsu, (labels.image > labels.otsu_threshold) & labels.fov_mask)
 
 
 def test_field_of_view_is_inside_the_tube(specimens):
     for specimen in specimens:
-        fov = ice_labels.find_field_of_view(ice_labels.denoise(specimen.high_slice(0)))
+        fov = ice_slices.find_field_of_view(ice_slices.denoise(specimen.high_slice(0)))
         np.testing.assert_allclose(fov.centre, specimen.centre, atol=1.0)
         assert specimen.tube_radius - 4 < fov.radius < specimen.tube_radius
 
@@ -68,21 +68,21 @@ def test_low_resolution_label_averages_two_slices():
     first = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]], bool)
     second = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1]], bool)
     # blocks: 8/8 ice, 1/8, 3/8, 4/8 (a tie counts as ice); the odd last row is dropped
-    np.testing.assert_array_equal(ice_labels.low_resolution_label(first, second), [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(ice_slices.low_resolution_label(first, second), [[1, 0], [0, 1]])
 
 
 def test_blank_and_bad_slices_are_refused():
-    with pytest.raises(ice_labels.BlankSliceError, match="s7.png: all-black slice"):
-        ice_labels.label_slice(np.zeros((64, 64), np.uint16), "s7.png")
-    with pytest.raises(ice_labels.BlankSliceError, match="blank slice"):
-        ice_labels.label_slice(np.full((64, 64), 9, np.uint8), "s8.png")
+    with pytest.raises(ice_slices.BlankSliceError, match="s7.png: all-black slice"):
+        ice_slices.label_slice(np.zeros((64, 64), np.uint16), "s7.png")
+    with pytest.raises(ice_slices.BlankSliceError, match="blank slice"):
+        ice_slices.label_slice(np.full((64, 64), 9, np.uint8), "s8.png")
     with pytest.raises(coretf_io.ImageError, match="grayscale 8- or 16-bit"):
-        ice_labels.label_slice(np.zeros((8, 8, 3), np.uint8), "rgb.png")
+        ice_slices.label_slice(np.zeros((8, 8, 3), np.uint8), "rgb.png")
 
 
 def test_sixteen_bit_slices_label_like_eight_bit(specimens):
     image = specimens[0].high_slice(1)
-    eight, sixteen = ice_labels.label_slice(image), ice_labels.label_slice(image.astype(np.uint16) * 257)
+    eight, sixteen = ice_slices.label_slice(image), ice_slices.label_slice(image.astype(np.uint16) * 257)
     assert np.mean(eight.gmm == sixteen.gmm) > 0.999
 
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from coretf import serving
-from coretf.analysis import ice_validation
+from coretf.analysis import ice_evaluation
 from coretf.jobs import ice_ct
 from coretf.jobs.ice_ct import IceConfig
 from tests import serving_check
@@ -38,7 +38,7 @@ def test_model_directory_holds_every_output(trained):
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["best_epoch"] == 1 and metrics["dataset"] == "ice_ct/synthetic_tiny:1.0.0"
     rows = metrics["table2"]
-    assert len(rows) == 3 * len(ice_validation.METHODS)
+    assert len(rows) == 3 * len(ice_evaluation.METHODS)
     for row in rows:
         assert row["test_slices"] == 1  # the lowest of each tiny specimen's 4 low-res slices
         assert 0.0 <= row["iou_vs_weak"] <= 1.0 and np.isfinite(row["weight_error_pct"])
@@ -96,8 +96,8 @@ def test_validation_from_the_saved_model_reproduces_table2(trained, tmp_path):
 
     model_dir, _ = trained
     builder = builders.get_builder("ice_ct", "synthetic_tiny", str(model_dir.parent / "data"))
-    predict = ice_validation.saved_model_predictor(str(model_dir / "export"))
-    rows = ice_validation.validate(ice_data.iter_slices(builder), predict, str(tmp_path), progress=False)
+    predict = ice_evaluation.saved_model_predictor(str(model_dir / "export"))
+    rows = ice_evaluation.validate(ice_data.iter_slices(builder), predict, str(tmp_path), progress=False)
     expected = json.loads((model_dir / "metrics.json").read_text())["table2"]
     for row, reference in zip(rows, expected):
         assert (row["specimen"], row["method"]) == (reference["specimen"], reference["method"])
@@ -112,20 +112,20 @@ def test_coretf_predict_segments_a_raw_slice_like_the_validation(trained, tmp_pa
     import tifffile
 
     from coretf import io as coretf_io
-    from coretf import predict
-    from coretf.preprocess import ice_labels
+    from coretf import inference
+    from coretf.preprocess import ice_slices
     from coretf.synthetic import ice
 
     model_dir, _ = trained
     raw = ice.make_specimen(1, size=128, slices=4).low_slice(0)
     assert raw.dtype == np.uint16 or raw.dtype == np.uint8
     coretf_io.write_image(tmp_path / "slice.tif", raw)
-    predictor = predict.Predictor(str(model_dir / "export"))
+    predictor = inference.Predictor(str(model_dir / "export"))
     tile = predictor.metadata["tile_size"]
-    predict.predict_image(predictor, str(tmp_path / "slice.tif"), str(tmp_path / "out"), tile=tile,
-                          overlap=min(32, tile // 4), progress=False)
+    inference.predict_image(predictor, str(tmp_path / "slice.tif"), str(tmp_path / "out"), tile=tile,
+                            overlap=min(32, tile // 4), progress=False)
     confidence = tifffile.imread(tmp_path / "out" / "slice_confidence.tif")
-    normalised = ice_labels.label_slice(raw).image.astype(np.float32) / 255.0
-    expected = ice_validation.saved_model_predictor(str(model_dir / "export"))(normalised)
+    normalised = ice_slices.label_slice(raw).image.astype(np.float32) / 255.0
+    expected = ice_evaluation.saved_model_predictor(str(model_dir / "export"))(normalised)
     assert confidence.shape == raw.shape
     np.testing.assert_allclose(confidence, expected, atol=1e-4)

@@ -1,0 +1,330 @@
+"""Whole-image inference from an exported SavedModel (the method of `python -m coretf.predict`).
+
+Only TensorFlow and the SavedModel are needed: the model's `metadata` signature says the job,
+training scale (px/cm), tile size and class meaning. Each image is cut into overlapping tiles
+(`coretf.tiling`: none dropped, mirror padding at the borders, blended seams), after resampling
+to the model's training scale (times `resolution_factor`, to segment at reduced resolution, as
+Hutton 2025 §5.1.1 suggests; the result is resampled back). Tiles are streamed along the
+section's depth axis and the confidence map is written as it is computed, so memory is the
+decoded image, its mask and a constant; a tiled (Big)TIFF is read tile by tile and not held at
+all. The model sees every tile in its training orientation (depth along x).
+
+Per image `<name>`, `predict_image` writes, each atomically:
+  <name>_mask.png        uint8, the input's size: 255 = the confidence class (undisturbed sediment
+                         for cores), 0 = the rest (disturbed sediment or background)
+  <name>_confidence.tif  float32 tiled BigTIFF: probability of the confidence class
+  <name>_overlay.png     a preview (at most `preview_size` px long) with the rest tinted red
+  <name>.json            the run: model hash, metadata, parameters, timings, and with a true mask
+                         the paper's Image-IoU (mean Patch-IoU over the section's tiles) and the
+                         pooled IoU of the disturbance class.
+The JSON is written last, so its presence marks the image as done.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import cv2
+import numpy as np
+import tifffile
+
+from coretf import io as coretf_io
+from coretf import metrics as metrics_lib
+from coretf import serving, tiling
+
+DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
+OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_overlay.png", ".json")
+
+
+class Predictor:
+    """A loaded SavedModel and what its metadata says about inference."""
+
+    def __init__(self, model_dir: str):
+        self.served = serving.load(model_dir)
+        self.model_dir = self.served.path
+        self.metadata = self.served.metadata
+        self.channels = self.served.channels
+        self.hash = self.served.hash
+        self.confidence_class = int(self.metadata["confidence_class"])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(B, H, W, C) float32 in [0, 1], model orientation -> (B, H, W, K) probabilities."""
+        return self.served(batch)["probabilities"]
+
+
+def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
+    """A raw region (H, W, C) of any supported dtype -> float32 [0, 1] with the model's channels."""
+    region = coretf_io.to_float(region)
+    if region.shape[-1] == 4:
+        region = region[..., :3]  # alpha is a label (GIMP-style), not colour
+    if channels == 1 and region.shape[-1] == 3:
+        region = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)[..., None]
+    elif channels == 3 and region.shape[-1] == 1:
+        region = np.repeat(region, 3, axis=-1)
+    return region
+
+
+def _open_input(path: str, transform) -> coretf_io.ImageSource:
+    """The image as the model expects it: the export's declared input transform applied to the
+    whole image (e.g. ice-core CT slices denoised and normalised in their field of view, as in
+    training), or the image itself, tile by tile for a tiled TIFF."""
+    if transform is None:
+        return coretf_io.open_image(path)
+    return coretf_io.ArraySource(transform(coretf_io.read_image(path), path), path)
+
+
+def _sample_grid(scale: float, start: int, stop: int) -> np.ndarray:
+    """Input coordinates of output pixels [start, stop) under `out = in * scale` (pixel centres)."""
+    return (np.arange(start, stop) + 0.5) / scale - 0.5
+
+
+class _ScaledReader:
+    """Reads regions of the stream-frame image resampled to the inference grid (bilinear)."""
+
+    def __init__(self, read, shape: tuple[int, int], inference_shape: tuple[int, int]):
+        self.read, self.shape, self.inference_shape = read, shape, inference_shape
+        self.scale = (inference_shape[0] / shape[0], inference_shape[1] / shape[1])
+        smallest = min(self.scale)
+        # Anti-aliasing when shrinking: a Gaussian of sigma ~ half the shrink factor.
+        self.sigma = 0.5 / smallest if smallest < 1 else 0.0
+        self.margin = int(math.ceil(3 * self.sigma)) + 2
+
+    def __call__(self, r0, r1, c0, c1):
+        if self.inference_shape == self.shape:
+            return self.read(r0, r1, c0, c1)
+        ys = _sample_grid(self.scale[0], r0, r1)
+        xs = _sample_grid(self.scale[1], c0, c1)
+        y0 = max(0, int(np.floor(ys[0])) - self.margin)
+        y1 = min(self.shape[0], int(np.floor(ys[-1])) + 2 + self.margin)
+        x0 = max(0, int(np.floor(xs[0])) - self.margin)
+        x1 = min(self.shape[1], int(np.floor(xs[-1])) + 2 + self.margin)
+        region = np.ascontiguousarray(self.read(y0, y1, x0, x1))
+        if self.sigma:
+            region = cv2.GaussianBlur(region, (0, 0), self.sigma, borderType=cv2.BORDER_REFLECT)
+            region = region.reshape(y1 - y0, x1 - x0, -1)
+        map_x, map_y = np.meshgrid((xs - x0).astype(np.float32), (ys - y0).astype(np.float32))
+        out = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(r1 - r0, c1 - c0, -1)
+
+
+def _resample_bands(bands, inference_shape: tuple[int, int], shape: tuple[int, int]):
+    """Turns stream bands on the inference grid into bands on the image's own grid (bilinear)."""
+    if inference_shape == shape:
+        yield from bands
+        return
+    scale_rows = inference_shape[0] / shape[0]
+    rows = np.clip(_sample_grid(1 / scale_rows, 0, shape[0]), 0, inference_shape[0] - 1)
+    buffer, buffer_start, emitted = None, 0, 0
+    for first, band in bands:
+        buffer = band if buffer is None else np.concatenate([buffer, band])
+        available = first + len(band)
+        ready = emitted
+        while ready < shape[0] and (min(int(rows[ready]) + 1, inference_shape[0] - 1) < available):
+            ready += 1
+        if ready > emitted:
+            u = rows[emitted:ready]
+            low = np.floor(u).astype(int)
+            high = np.minimum(low + 1, inference_shape[0] - 1)
+            weight = (u - low).astype(np.float32)[:, None, None]
+            block = buffer[low - buffer_start] * (1 - weight) + buffer[high - buffer_start] * weight
+            block = cv2.resize(block, (shape[1], len(block)), interpolation=cv2.INTER_LINEAR)
+            yield emitted, block.reshape(len(u), shape[1], -1)
+            emitted = ready
+            keep_from = int(np.floor(rows[emitted])) if emitted < shape[0] else available
+            buffer = buffer[keep_from - buffer_start:]
+            buffer_start = keep_from
+
+
+def _preview(source: coretf_io.ImageSource, mask: np.ndarray, size: int) -> np.ndarray:
+    """RGB uint8 preview at most `size` px long, the mask's zero class tinted red.
+
+    The image is read in chunks along its longer axis, so this needs no image-sized buffer.
+    """
+    factor = max(1, math.ceil(max(source.shape) / size))
+    height, width = (max(factor, n - n % factor) for n in source.shape)  # whole blocks only
+    height, width = min(height, source.shape[0]), min(width, source.shape[1])
+    out_h, out_w = max(1, height // factor), max(1, width // factor)
+    along_rows = height >= width
+    step = factor * max(1, 512 // factor)
+    chunks = []
+    for start in range(0, height if along_rows else width, step):
+        stop = min(start + step, height if along_rows else width)
+        region = source.read(start, stop, 0, width) if along_rows else source.read(0, height, start, stop)
+        region = coretf_io.to_uint8(region)
+        region = region[..., :3] if region.shape[-1] >= 3 else np.repeat(region, 3, -1)
+        size_out = (out_w, max(1, (stop - start) // factor)) if along_rows else (
+            max(1, (stop - start) // factor), out_h)
+        chunks.append(cv2.resize(region, size_out, interpolation=cv2.INTER_AREA).reshape(
+            size_out[1], size_out[0], 3))
+    image = np.concatenate(chunks, axis=0 if along_rows else 1).astype(np.float32)
+    kept = cv2.resize(mask[:height, :width], (image.shape[1], image.shape[0]),
+                      interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255.0
+    tinted = image * 0.55 + np.array([255.0, 0.0, 0.0], np.float32) * 0.45
+    return np.clip(image * kept + tinted * (1 - kept), 0, 255).astype(np.uint8)
+
+
+def image_iou(predicted_kept: np.ndarray, true_kept: np.ndarray, tile: int) -> dict:
+    """The paper's Image-IoU (mean Patch-IoU of the disturbance over the section's tiles) and the
+    pooled IoU of the disturbance. Inputs are boolean (H, W): True = undisturbed."""
+    predicted, true = ~predicted_kept, ~true_kept
+    ious = []
+    for r in tiling.tile_starts(predicted.shape[0], tile, 0):
+        for c in tiling.tile_starts(predicted.shape[1], tile, 0):
+            p, t = predicted[r:r + tile, c:c + tile], true[r:r + tile, c:c + tile]
+            ious.append((np.sum(p & t) + metrics_lib.SMOOTH) / (np.sum(p | t) + metrics_lib.SMOOTH))
+    union = np.sum(predicted | true)
+    return {"image_iou": float(np.mean(ious)), "patches": len(ious),
+            "pooled_iou": float(np.sum(predicted & true) / union) if union else 1.0,
+            "accuracy": float(np.mean(predicted == true))}
+
+
+def read_truth(truth: str, image_path: str, shape: tuple[int, int]) -> np.ndarray:
+    """The true mask as boolean (H, W), True = undisturbed: `<truth>/<name>_mask.png`
+    (non-zero = undisturbed), or the input's alpha channel when `truth == "alpha"`."""
+    stem = os.path.splitext(os.path.basename(image_path))[0]
+    if truth == "alpha":
+        image = coretf_io.read_image(image_path)
+        if image.ndim != 3 or image.shape[2] != 4:
+            raise coretf_io.ImageError(f"{image_path}: --truth=alpha but the image has no alpha channel")
+        mask, name = image[..., 3], image_path
+    else:
+        name = os.path.join(truth, f"{stem}_mask.png")
+        mask = coretf_io.read_image(name)
+        mask = mask if mask.ndim == 2 else mask[..., 0]
+    if mask.shape[:2] != tuple(shape):
+        raise coretf_io.ImageError(f"{name}: mask is {mask.shape[1]}x{mask.shape[0]} px but the image "
+                                   f"is {shape[1]}x{shape[0]} px")
+    return mask > 0
+
+
+def predict_image(
+    predictor: Predictor,
+    path: str,
+    output_dir: str,
+    *,
+    px_per_cm: float | None = None,
+    depth_axis: str = "auto",
+    resolution_factor: float = 1.0,
+    tile: int = 0,
+    overlap: int = -1,
+    batch_size: int = 4,
+    truth: str | None = None,
+    preview_size: int = 4000,
+    colour_record: bool = False,
+    top_depth_cm: float = 0.0,
+    progress: bool = True,
+) -> dict:
+    """Segments one image and writes its outputs (listed in the module docstring). Returns the record.
+
+    Args:
+        px_per_cm: the image's scale; None = the model's training scale (no resampling).
+        depth_axis: "x" or "y" (the image axis along which depth runs), or "auto" (the longer).
+        resolution_factor: infer at the training scale times this, e.g. 0.5 for half resolution.
+        tile, overlap: tile side and least overlap in inference pixels. 0: 512 px, or the
+            model's training tile if larger (a fully convolutional model takes any tile; larger
+            tiles waste less on overlap: (tile / (tile - overlap))^2 of the pixels are computed).
+            -1: 64 px, or a quarter of a smaller tile.
+        colour_record: also write the colour record (`coretf.analysis.colour_batch`) over the
+            predicted undisturbed pixels; for photographs cropped to the core
+            (`coretf.preprocess.core_crop`), since every pixel of a line counts. Needs px/cm.
+        top_depth_cm: depth of the section top, for the colour record.
+    """
+    started = time.perf_counter()
+    metadata = predictor.metadata
+    stem = os.path.splitext(os.path.basename(path))[0]
+    with _open_input(path, predictor.served.transform) as source:
+        height, width = source.shape
+        if depth_axis == "auto":
+            depth_axis = "x" if width >= height else "y"
+        if depth_axis not in ("x", "y"):
+            raise ValueError(f"{path}: depth axis must be x, y or auto, got {depth_axis!r}")
+        model_scale = metadata.get("px_per_cm")
+        scale = resolution_factor * (model_scale / px_per_cm if (px_per_cm and model_scale) else 1.0)
+        tile = tile or max(DEFAULT_TILE, int(metadata.get("tile_size", 0)))
+        multiple = int(metadata.get("input_multiple", 1))
+        if tile % multiple:
+            raise ValueError(f"--tile={tile}: must be a multiple of {multiple} for this model")
+        overlap = min(DEFAULT_OVERLAP, tile // 4) if overlap < 0 else overlap
+        # Stream frame: rows run along depth. The model frame has depth along x, i.e. it is the
+        # stream frame transposed.
+        along_x = depth_axis == "x"
+        shape = (width, height) if along_x else (height, width)
+
+        def read_stream(r0, r1, c0, c1):
+            region = source.read(c0, c1, r0, r1).swapaxes(0, 1) if along_x else source.read(r0, r1, c0, c1)
+            return _to_model_input(region, predictor.channels)
+
+        def predict_stream(batch):
+            return predictor(np.ascontiguousarray(batch.transpose(0, 2, 1, 3))).transpose(0, 2, 1, 3)
+
+        inference_shape = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
+        reader = _ScaledReader(read_stream, shape, inference_shape)
+        bands = tiling.iter_bands(predict_stream, reader, inference_shape, tile=tile, overlap=overlap,
+                                  batch_size=batch_size, progress=progress, description=stem)
+        mask = np.zeros((height, width), np.uint8)
+        # Confidence TIFF tiles span the whole image across depth and 256 px along it, so they
+        # arrive in file order as the bands stream in.
+        across = -(-shape[1] // 16) * 16
+        tiff_tile = (across, 256) if along_x else (256, across)
+
+        def confidence_tiles():
+            pending, pending_start = None, 0
+            for first, band in _resample_bands(bands, inference_shape, shape):
+                kept = band.argmax(-1) == predictor.confidence_class
+                rows = slice(first, first + len(band))
+                if along_x:
+                    mask[:, rows] = kept.T * np.uint8(255)
+                else:
+                    mask[rows] = kept * np.uint8(255)
+                confidence = band[..., predictor.confidence_class]
+                pending = confidence if pending is None else np.concatenate([pending, confidence])
+                while len(pending) >= 256 or (pending_start + len(pending) == shape[0] and len(pending)):
+                    chunk, pending = pending[:256], pending[256:]
+                    block = np.zeros((256, across), np.float32)
+                    block[:len(chunk), :shape[1]] = chunk
+                    pending_start += len(chunk)
+                    yield np.ascontiguousarray(block.T if along_x else block)
+
+        os.makedirs(output_dir, exist_ok=True)
+        out = {suffix: os.path.join(output_dir, stem + suffix) for suffix in OUTPUT_SUFFIXES}
+        with coretf_io.atomic_path(out["_confidence.tif"]) as tmp:
+            tifffile.imwrite(tmp, data=confidence_tiles(), shape=(height, width), dtype=np.float32,
+                             tile=tiff_tile, compression="zlib", bigtiff=True)
+        inference_seconds = time.perf_counter() - started
+        coretf_io.write_image(out["_mask.png"], mask)
+        coretf_io.write_image(out["_overlay.png"], _preview(source, mask, preview_size))
+        source_dtype = str(source.dtype)
+        if colour_record:
+            from coretf.analysis import colour_batch, colour_lines
+
+            section_scale = px_per_cm or model_scale
+            if not section_scale:
+                raise ValueError(f"{path}: the colour record needs the section's px/cm")
+            colour = colour_lines.section_record(
+                stem, source.read(0, height, 0, width)[..., :3], mask, px_per_cm=section_scale,
+                top_depth_cm=top_depth_cm, depth_axis=depth_axis)
+            colour_batch.write_outputs(os.path.join(output_dir, stem), colour, section_scale)
+    record = {
+        "input": os.path.abspath(path),
+        "outputs": {k.strip("_").split(".")[0]: os.path.abspath(v) for k, v in out.items() if k != ".json"},
+        "model": {"path": os.path.abspath(predictor.model_dir), "sha256": predictor.hash,
+                  "metadata": metadata},
+        "parameters": {"px_per_cm": px_per_cm or model_scale, "model_px_per_cm": model_scale,
+                       "depth_axis": depth_axis, "resolution_factor": resolution_factor,
+                       "inference_scale": scale, "tile": tile, "overlap": overlap,
+                       "batch_size": batch_size},
+        "image": {"height": height, "width": width, "dtype": source_dtype,
+                  "inference_height": inference_shape[1] if along_x else inference_shape[0],
+                  "inference_width": inference_shape[0] if along_x else inference_shape[1]},
+        "undisturbed_fraction": float(np.mean(mask > 0)),
+        "colour_record": os.path.join(os.path.abspath(output_dir), f"{stem}_colour.csv") if colour_record else None,
+        "seconds": {"inference": inference_seconds},
+    }
+    if truth:
+        record["truth"] = image_iou(mask > 0, read_truth(truth, path, (height, width)),
+                                    int(metadata.get("tile_size", tile)))
+    record["seconds"]["total"] = time.perf_counter() - started
+    coretf_io.write_json(out[".json"], record)
+    return record

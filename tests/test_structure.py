@@ -5,6 +5,7 @@
   are libraries. Only commands (and `coretf/flags.py`, the training flags) import `absl.flags`
   or `absl.app`, and no library imports a command.
 - Python files under coretf/, datasets/ and scripts/ (tests left out) stay within 400 lines.
+- Jobs (coretf/jobs) leave compiling, fitting and checkpoints to coretf.runner.
 """
 
 from __future__ import annotations
@@ -179,3 +180,14 @@ def test_files_stay_within_400_lines():
     counts = {p.relative_to(ROOT): p.read_text().count("\n") for p in files}
     long = [f"{path} ({n} lines)" for path, n in counts.items() if n > MAX_LINES]
     assert not long, f"files over {MAX_LINES} lines:\n  " + "\n  ".join(long)
+
+
+def test_jobs_leave_the_loop_to_the_runner():
+    """A job supplies data, model, evaluation and exports; only coretf.runner compiles and fits."""
+    problems = []
+    for path in sorted((ROOT / PACKAGE / "jobs").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("fit", "compile", "load_weights", "save_weights")):
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.func.attr}(...)")
+    assert not problems, "jobs running their own loop:\n  " + "\n  ".join(problems)

@@ -46,7 +46,7 @@ def random_dihedral(layers: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 def dihedral_view(layers: tf.Tensor, view: tf.Tensor) -> tf.Tensor:
     """View 0-7 of (..., S, S, 3) images: rotated by (view % 4) x 90 degrees anticlockwise, then
-    mirrored left-right for views 4-7 (the order of `grain_clusters.dihedral_views`)."""
+    mirrored left-right for views 4-7 (the order of `coretf.analysis.grain_clustering.dihedral_views`)."""
     turned = tf.image.rot90(layers, k=view % 4)
     return tf.cond(view >= 4, lambda: tf.image.flip_left_right(turned), lambda: turned)
 

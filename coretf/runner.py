@@ -79,9 +79,6 @@ def run(job: base.Job, model_dir: str) -> dict:
 def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
     config = job.config
     inputs = job.build_inputs(model_dir)
-    # Again: building a dataset in this process draws from the global generators, and the weights
-    # must not depend on whether the data was built now or by an earlier run.
-    keras.utils.set_random_seed(config.seed)
     with get_strategy(config.strategy).scope():
         model = job.build_model()
         model.compile(optimizer=job.build_optimizer(inputs.steps_per_epoch), loss=job.build_loss(),

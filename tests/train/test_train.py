@@ -94,18 +94,6 @@ def test_export_serves_from_a_session_loader_and_saved_model_cli(trained, tmp_pa
     serving_check.assert_weights_only(export_dir, fold_batchnorm(build_network(config)[0]))
 
 
-def test_weights_do_not_depend_on_whether_the_data_was_built_in_the_run(trained):
-    """The fixture's run built its data; a run on the built data reaches the same figures."""
-    tmp_path, _ = trained
-    again = tmp_path / "again"
-    command = [sys.executable, "-m", "coretf.train", f"--flagfile={REPO / 'trainers' / 'smoke.flags'}",
-               f"--model_dir={again}", f"--data_dir={tmp_path / 'data'}"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    first = json.loads((tmp_path / "model" / "metrics.json").read_text())["test"]
-    assert json.loads((again / "metrics.json").read_text())["test"] == first
-
-
 def test_rerun_resumes_instead_of_restarting(trained):
     tmp_path, _ = trained
     _run_train(tmp_path, "--epochs=2")

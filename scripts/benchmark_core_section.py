@@ -224,10 +224,9 @@ def main(argv):
     text = json.dumps(document, indent=2)
     print(text)
     if FLAGS.output:
-        from coretf.io import atomic_path
+        from coretf.io import write_text
 
-        with atomic_path(FLAGS.output) as tmp, open(tmp, "w") as f:
-            f.write(text)
+        write_text(FLAGS.output, text)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,6 @@ conclusions on them.
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 
 from coretf import io as coretf_io
@@ -164,17 +161,10 @@ def write_tables(rows: list[dict], csv_path: str, markdown_path: str, *, models:
     missing = [(m, s) for m in models for s in stacks if (m, s) not in lookup]
     if missing:
         raise ValueError(f"table: no figures for {missing[:3]}{'...' if len(missing) > 3 else ''}")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["model", "stack", "rock_type", "in_sample", "threshold", *METRICS])
-    writer.writeheader()
-    for model in models:
-        for stack in stacks:
-            row = lookup[(model, stack)]
-            writer.writerow({**{k: row[k] for k in ("model", "stack", "rock_type", "in_sample")},
-                             "threshold": threshold,
-                             **{m: "" if row[m] is None else f"{row[m]:.6g}" for m in METRICS}})
-    with coretf_io.atomic_path(csv_path) as tmp, open(tmp, "w") as f:
-        f.write(buffer.getvalue())
+    coretf_io.write_csv(csv_path, ["model", "stack", "rock_type", "in_sample", "threshold", *METRICS], [
+        {**{k: row[k] for k in ("model", "stack", "rock_type", "in_sample")}, "threshold": threshold,
+         **{m: "" if row[m] is None else f"{row[m]:.6g}" for m in METRICS}}
+        for row in (lookup[(model, stack)] for model in models for stack in stacks)])
     lines = [header, f"Threshold {threshold:g} on P(pore); `*` = the stack is in the model's "
              "training data (in-sample); the out-of-sample mean leaves those cells out.", ""]
     for metric in METRICS:
@@ -188,8 +178,7 @@ def write_tables(rows: list[dict], csv_path: str, markdown_path: str, *, models:
                      for m in models]
             lines.append(f"| **{label}** | | " + " | ".join(f"**{v:.3f}**" for v in means) + " |")
         lines.append("")
-    with coretf_io.atomic_path(markdown_path) as tmp, open(tmp, "w") as f:
-        f.write("\n".join(lines))
+    coretf_io.write_text(markdown_path, "\n".join(lines))
 
 
 def save_heatmap(path: str, rows: list[dict], *, models: list[str], stacks: list[str],

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ import numpy as np
 import tifffile
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+_LOG = logging.getLogger("coretf")
 
 
 class ImageError(ValueError):
@@ -101,6 +103,29 @@ def check_image(image: np.ndarray, name: str) -> np.ndarray:
     elif image.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{name}: unsupported pixel type {image.dtype} (expected 8- or 16-bit)")
     return image
+
+
+def to_grey(image: np.ndarray, name: str) -> np.ndarray:
+    """An image where a grey one is expected (a CT slice, a mask): (H, W), same dtype.
+
+    A grey image passes as it is. An RGB(A) image whose colour channels are equal, which is how
+    a palette PNG of greys or a grey image saved as RGB decodes, is read as its first channel; a
+    coloured one is converted by luminance (OpenCV's RGB2GRAY weights). Either is logged as a
+    warning naming the file, and an alpha channel is left out.
+
+    Raises:
+        ImageError: naming the file, for a shape that is no image.
+    """
+    if image.ndim == 2:
+        return image
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ImageError(f"{name}: expected a grey or RGB image, got shape {image.shape}")
+    colour = image[..., :3]
+    if np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2]):
+        _LOG.warning("%s: read as grey (an RGB or palette image whose three channels are equal)", name)
+        return np.ascontiguousarray(colour[..., 0])
+    _LOG.warning("%s: a colour image where a grey one is expected; converted by luminance", name)
+    return cv2.cvtColor(np.ascontiguousarray(colour), cv2.COLOR_RGB2GRAY)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

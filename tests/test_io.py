@@ -3,6 +3,7 @@
 import os
 import stat
 
+import numpy as np
 import pytest
 
 from coretf import io as coretf_io
@@ -43,3 +44,19 @@ def test_atomic_dir_replaces_a_folder_only_on_success(tmp_path):
             raise ValueError("export failed")
     assert sorted(p.name for p in target.iterdir()) == ["model.pb"]  # the old export stays
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary folder left
+
+
+def test_to_grey_reads_palette_like_and_colour_images_with_a_note(caplog):
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert coretf_io.to_grey(grey, "g.png") is grey
+    with caplog.at_level("WARNING", logger="coretf"):
+        same = coretf_io.to_grey(np.repeat(grey[..., None], 3, -1), "palette.png")
+    np.testing.assert_array_equal(same, grey)
+    assert "palette.png: read as grey" in caplog.text
+    colour = np.zeros((2, 2, 4), np.uint8)
+    colour[..., 0] = 255  # pure red
+    with caplog.at_level("WARNING", logger="coretf"):
+        assert coretf_io.to_grey(colour, "red.png")[0, 0] == 76  # 0.299 * 255
+    assert "red.png: a colour image where a grey one is expected" in caplog.text
+    with pytest.raises(coretf_io.ImageError, match="bad.png: expected a grey or RGB image"):
+        coretf_io.to_grey(np.zeros((2, 2, 2), np.uint8), "bad.png")

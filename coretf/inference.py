@@ -10,13 +10,14 @@ decoded image, its mask and a constant; a tiled (Big)TIFF is read tile by tile a
 all. The model sees every tile in its training orientation (depth along x).
 
 Per image `<name>`, `predict_image` writes, each atomically:
-  <name>_mask.png        uint8, the input's size: 255 = the confidence class (undisturbed sediment
-                         for cores), 0 = the rest (disturbed sediment or background)
+  <name>_mask.png        uint8, the input's size: 255 = the export's confidence class (undisturbed
+                         sediment for cores, pore for rocks, ice for ice cores), 0 = the rest
   <name>_confidence.tif  float32 tiled BigTIFF: probability of the confidence class
   <name>_overlay.png     a preview (at most `preview_size` px long) with the rest tinted red
-  <name>.json            the run: model hash, metadata, parameters, timings, and with a true mask
-                         the paper's Image-IoU (mean Patch-IoU over the section's tiles) and the
-                         pooled IoU of the disturbance class.
+  <name>.json            the run: model hash, metadata, parameters, timings, the fraction of the
+                         confidence class (`<class>_fraction`, e.g. `undisturbed_fraction`), and
+                         with a true mask the paper's Image-IoU (mean Patch-IoU over the section's
+                         tiles) and the pooled IoU of the export's iou_class.
 The JSON is written last, so its presence marks the image as done.
 """
 
@@ -48,6 +49,9 @@ class Predictor:
         self.channels = self.served.channels
         self.hash = self.served.hash
         self.confidence_class = int(self.metadata["confidence_class"])
+        names = self.metadata.get("class_names") or []
+        # what the mask's 255 means, in the job's words: undisturbed, pore, ice
+        self.class_name = names[self.confidence_class] if self.confidence_class < len(names) else "confidence_class"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(B, H, W, C) float32 in [0, 1], model orientation -> (B, H, W, K) probabilities."""
@@ -165,10 +169,14 @@ def _preview(source: coretf_io.ImageSource, mask: np.ndarray, size: int) -> np.n
     return np.clip(image * kept + tinted * (1 - kept), 0, 255).astype(np.uint8)
 
 
-def image_iou(predicted_kept: np.ndarray, true_kept: np.ndarray, tile: int) -> dict:
-    """The paper's Image-IoU (mean Patch-IoU of the disturbance over the section's tiles) and the
-    pooled IoU of the disturbance. Inputs are boolean (H, W): True = undisturbed."""
-    predicted, true = ~predicted_kept, ~true_kept
+def image_iou(predicted_kept: np.ndarray, true_kept: np.ndarray, tile: int, *, of_kept: bool = False) -> dict:
+    """The paper's Image-IoU (mean Patch-IoU over the section's tiles) and the pooled IoU of one class.
+
+    Inputs are boolean (H, W), True = the confidence class (undisturbed sediment for cores, pore
+    for rocks). The IoU is that of the other class (the disturbance, as in Hutton 2025), or of the
+    confidence class itself with `of_kept` (the export's iou_class is its confidence_class).
+    """
+    predicted, true = (predicted_kept, true_kept) if of_kept else (~predicted_kept, ~true_kept)
     ious = []
     for r in tiling.tile_starts(predicted.shape[0], tile, 0):
         for c in tiling.tile_starts(predicted.shape[1], tile, 0):
@@ -233,6 +241,8 @@ def predict_image(
     """
     started = time.perf_counter()
     metadata = predictor.metadata
+    class_names = metadata.get("class_names") or []
+    class_name = predictor.class_name
     stem = os.path.splitext(os.path.basename(path))[0]
     with _open_input(path, predictor.served.transform) as source:
         height, width = source.shape
@@ -318,13 +328,15 @@ def predict_image(
         "image": {"height": height, "width": width, "dtype": source_dtype,
                   "inference_height": inference_shape[1] if along_x else inference_shape[0],
                   "inference_width": inference_shape[0] if along_x else inference_shape[1]},
-        "undisturbed_fraction": float(np.mean(mask > 0)),
+        f"{class_name}_fraction": float(np.mean(mask > 0)),
         "colour_record": os.path.join(os.path.abspath(output_dir), f"{stem}_colour.csv") if colour_record else None,
         "seconds": {"inference": inference_seconds},
     }
     if truth:
         record["truth"] = image_iou(mask > 0, read_truth(truth, path, (height, width)),
-                                    int(metadata.get("tile_size", tile)))
+                                    int(metadata.get("tile_size", tile)),
+                                    of_kept=metadata.get("iou_class") == metadata.get("confidence_class"))
+        record["truth"]["iou_of"] = class_names[metadata.get("iou_class", 0)] if class_names else None
     record["seconds"]["total"] = time.perf_counter() - started
     coretf_io.write_json(out[".json"], record)
     return record

@@ -86,7 +86,8 @@ def main(argv):
             failed.append((path, str(error)))
             continue
         done.append(path)
-        line = f"{path}: {record['undisturbed_fraction']:.1%} undisturbed, {record['seconds']['total']:.1f} s"
+        name = predictor.class_name
+        line = f"{path}: {record[f'{name}_fraction']:.1%} {name}, {record['seconds']['total']:.1f} s"
         if "truth" in record:
             line += f", Image-IoU {record['truth']['image_iou']:.3f}"
         tqdm.write(line)

@@ -210,3 +210,32 @@ def test_colour_record_over_the_predicted_mask(pointwise, tmp_path):
     np.testing.assert_allclose(written.depth_cm, expected.depth_cm, atol=1e-4)
     np.testing.assert_allclose(written.mean, expected.mean, atol=1e-3)
     assert os.path.exists(tmp_path / "out" / "s_colour.png")
+
+
+def test_messages_and_figures_name_the_exports_own_classes(pointwise, tmp_path):
+    """A rock_ct export: the JSON and the console speak of pores, and the IoU is the pore class's."""
+    model, _ = pointwise
+    export_dir = str(tmp_path / "rock_export")
+    export_lib.export_saved_model(model, export_dir, {
+        "job": "rock_ct", "input_multiple": 1, "confidence_class": 1, "iou_class": 1,
+        "class_names": ["solid", "pore"], "tile_size": 32})
+    image = _image(32, 64)
+    coretf_io.write_image(tmp_path / "in" / "slice.png", image)
+    predictor = inference.Predictor(export_dir)
+    record = inference.predict_image(predictor, str(tmp_path / "in" / "slice.png"), str(tmp_path / "a"),
+                                     progress=False)
+    mask, _, _ = _outputs(tmp_path / "a", "slice")
+    assert record["pore_fraction"] == pytest.approx(np.mean(mask > 0)) and "undisturbed_fraction" not in record
+    truth = mask.copy()
+    truth[:, :32] = 255  # the first tile all pore in the truth: its IoU is that of the pore class
+    coretf_io.write_image(tmp_path / "truth" / "slice_mask.png", truth)
+    record = inference.predict_image(predictor, str(tmp_path / "in" / "slice.png"), str(tmp_path / "b"),
+                                     truth=str(tmp_path / "truth"), progress=False)
+    pores = np.sum(mask[:, :32] > 0)
+    assert record["truth"]["iou_of"] == "pore"
+    assert record["truth"]["image_iou"] == pytest.approx(((pores + 1e-6) / (1024 + 1e-6) + 1.0) / 2, rel=1e-6)
+    command = [sys.executable, "-m", "coretf.predict", f"--model={export_dir}", f"--input={tmp_path / 'in'}",
+               f"--output={tmp_path / 'c'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "% pore" in result.stdout and "undisturbed" not in result.stdout

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from coretf.io import write_json
+from coretf.labels import IGNORE
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -85,7 +86,8 @@ class ImageSummaries(keras.callbacks.Callback):
         scale = max(1, logits.shape[-1] - 1)
         with self.writer.as_default(step=epoch + 1):
             tf.summary.image("input", self.images, max_outputs=len(self.images))
-            tf.summary.image("true_mask", self.masks.astype(np.float32) / scale, max_outputs=len(self.images))
+            shown = np.where(self.masks == IGNORE, 0.5 * scale, self.masks).astype(np.float32) / scale
+            tf.summary.image("true_mask", shown, max_outputs=len(self.images))  # ignored pixels grey
             tf.summary.image("predicted_mask", predicted / scale, max_outputs=len(self.images))
             tf.summary.image("confidence", confidence, max_outputs=len(self.images))
             tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(

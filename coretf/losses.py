@@ -1,7 +1,8 @@
 """Segmentation losses, computed in float32 whatever the compute dtype.
 
 Hutton 2025 trains with a 2-class softmax cross-entropy; class weights are optional here because
-disturbance is the minority class on cropped sections.
+disturbance is the minority class on cropped sections. Pixels labelled `coretf.labels.IGNORE`
+(outside the sample, not labelled) add nothing: the loss is the mean over the other pixels.
 """
 
 from __future__ import annotations
@@ -10,6 +11,25 @@ from collections.abc import Sequence
 
 import keras
 from keras import ops
+
+from coretf.labels import IGNORE
+
+
+def _labels(y_true):
+    """(labels with IGNORE replaced by 0, float32 mask of the pixels that count), both (B, H, W)."""
+    y_true = ops.cast(y_true, "int32")
+    if len(y_true.shape) == 4:
+        y_true = y_true[..., 0]
+    valid = ops.not_equal(y_true, IGNORE)
+    return ops.where(valid, y_true, 0), ops.cast(valid, "float32")
+
+
+def _over_valid(losses, valid):
+    """Per-element losses zeroed where nothing counts and scaled by all / counted elements, so that
+    Keras' mean reduction gives the mean over the elements that count (exactly the plain mean when
+    every element counts)."""
+    scale = ops.cast(ops.size(valid), "float32") / ops.maximum(ops.sum(valid), 1.0)
+    return losses * valid * scale
 
 
 @keras.saving.register_keras_serializable(package="coretf")
@@ -20,7 +40,7 @@ class WeightedSparseCrossEntropy(keras.losses.Loss):
         class_weights: one weight per class (length C, or 2 for a single logit), or None.
 
     Call args:
-        y_true: (B, H, W[, 1]) integer labels.
+        y_true: (B, H, W[, 1]) integer labels (IGNORE where a pixel does not count).
         y_pred: (B, H, W, C) logits.
     """
 
@@ -29,9 +49,7 @@ class WeightedSparseCrossEntropy(keras.losses.Loss):
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
 
     def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        if len(y_true.shape) == 4:
-            y_true = y_true[..., 0]
+        y_true, valid = _labels(y_true)
         y_pred = ops.cast(y_pred, "float32")
         if y_pred.shape[-1] == 1:
             loss = ops.binary_crossentropy(ops.cast(y_true, "float32"), y_pred[..., 0], from_logits=True)
@@ -39,7 +57,7 @@ class WeightedSparseCrossEntropy(keras.losses.Loss):
             loss = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
         if self.class_weights is not None:
             loss = loss * ops.take(ops.convert_to_tensor(self.class_weights, "float32"), y_true)
-        return loss
+        return _over_valid(loss, valid)
 
     def get_config(self):
         return {**super().get_config(), "class_weights": self.class_weights}
@@ -84,18 +102,19 @@ class CrossEntropyLogIoU(keras.losses.Loss):
         self.positive_class = int(positive_class)
 
     def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        if len(y_true.shape) == 4:
-            y_true = y_true[..., 0]
+        y_true, valid = _labels(y_true)
         y_pred = ops.cast(y_pred, "float32")
         cross_entropy = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
-        p = ops.softmax(y_pred, axis=-1)[..., self.positive_class]
-        y = ops.cast(ops.equal(y_true, self.positive_class), "float32")
+        p = ops.softmax(y_pred, axis=-1)[..., self.positive_class] * valid
+        y = ops.cast(ops.equal(y_true, self.positive_class), "float32") * valid
         intersection, union = p * y, p + y - p * y
         if self.form == "pixel":
-            return cross_entropy - self.alpha * ops.log((intersection + self.eps) / (union + self.eps))
+            losses = cross_entropy - self.alpha * ops.log((intersection + self.eps) / (union + self.eps))
+            return _over_valid(losses, valid)
         iou = (ops.sum(intersection, axis=(1, 2)) + self.eps) / (ops.sum(union, axis=(1, 2)) + self.eps)
-        return ops.mean(cross_entropy, axis=(1, 2)) - self.alpha * ops.log(iou)
+        counted = ops.sum(valid, axis=(1, 2))
+        patch_ce = ops.sum(cross_entropy * valid, axis=(1, 2)) / ops.maximum(counted, 1.0)
+        return _over_valid(patch_ce - self.alpha * ops.log(iou), ops.cast(counted > 0, "float32"))
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "form": self.form, "eps": self.eps,

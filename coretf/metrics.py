@@ -3,13 +3,17 @@
 All metrics take integer labels `y_true` of shape (B, H, W) or (B, H, W, 1) and predictions
 `y_pred` of shape (B, H, W, C): logits or probabilities for C >= 2 (argmax), or one logit for
 C = 1 (positive = class 1). The IoU is that of one class, by default class 0, the disturbance
-(disturbed sediment or background), as in the paper's code.
+(disturbed sediment or background), as in the paper's code. Pixels labelled
+`coretf.labels.IGNORE` (outside the sample, not labelled) count nowhere, and a patch with no
+other pixel counts in no patch figure.
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from coretf.labels import IGNORE
 
 SMOOTH = 1e-6  # the paper's code: added to numerator and denominator of each patch's IoU
 
@@ -28,11 +32,21 @@ def _true_labels(y_true):
     return y_true
 
 
+def valid_pixels(y_true):
+    """(B, H, W) bool: the pixels that count (not labelled IGNORE)."""
+    return ops.not_equal(_true_labels(y_true), IGNORE)
+
+
+def has_valid_pixels(y_true):
+    """(B,) bool: the patches with at least one pixel that counts."""
+    return ops.any(valid_pixels(y_true), axis=(1, 2))
+
+
 def patch_intersection_union(y_true, y_pred, class_id: int = 0):
-    """Per-patch intersection and union of one class.
+    """Per-patch intersection and union of one class, over the pixels that count.
 
     Args:
-        y_true: (B, H, W[, 1]) integer labels.
+        y_true: (B, H, W[, 1]) integer labels (IGNORE where a pixel does not count).
         y_pred: (B, H, W, C) logits or probabilities.
         class_id: the class whose IoU is measured.
 
@@ -40,7 +54,7 @@ def patch_intersection_union(y_true, y_pred, class_id: int = 0):
         (intersection, union), each float32 of shape (B,).
     """
     true_c = ops.equal(_true_labels(y_true), class_id)
-    pred_c = ops.equal(predicted_labels(y_pred), class_id)
+    pred_c = ops.logical_and(ops.equal(predicted_labels(y_pred), class_id), valid_pixels(y_true))
     intersection = ops.sum(ops.cast(ops.logical_and(true_c, pred_c), "float32"), axis=(1, 2))
     union = ops.sum(ops.cast(ops.logical_or(true_c, pred_c), "float32"), axis=(1, 2))
     return intersection, union
@@ -78,8 +92,9 @@ class PatchIoU(_ClassMetric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         intersection, union = patch_intersection_union(y_true, y_pred, self.class_id)
-        self._add(iou_sum=ops.sum((intersection + SMOOTH) / (union + SMOOTH)),
-                  patches=ops.shape(intersection)[0])
+        counted = ops.cast(has_valid_pixels(y_true), "float32")
+        self._add(iou_sum=ops.sum(counted * (intersection + SMOOTH) / (union + SMOOTH)),
+                  patches=ops.sum(counted))
 
     def result(self):
         return ops.divide_no_nan(self._totals["iou_sum"], self._totals["patches"])
@@ -109,7 +124,8 @@ class EmptyPatches(_ClassMetric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         _, union = patch_intersection_union(y_true, y_pred, self.class_id)
-        self._add(empty=ops.sum(ops.cast(ops.equal(union, 0.0), "float32")))
+        empty = ops.logical_and(ops.equal(union, 0.0), has_valid_pixels(y_true))
+        self._add(empty=ops.sum(ops.cast(empty, "float32")))
 
     def result(self):
         return self._totals["empty"]
@@ -117,15 +133,16 @@ class EmptyPatches(_ClassMetric):
 
 @keras.saving.register_keras_serializable(package="coretf")
 class PixelAccuracy(_ClassMetric):
-    """Share of pixels whose predicted class equals the true class."""
+    """Share of the pixels that count whose predicted class equals the true class."""
 
     def __init__(self, name: str = "accuracy", **kwargs):
         kwargs.pop("class_id", None)
         super().__init__(("correct", "pixels"), 0, name, **kwargs)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        correct = ops.equal(_true_labels(y_true), predicted_labels(y_pred))
-        self._add(correct=ops.sum(ops.cast(correct, "float32")), pixels=ops.size(correct))
+        valid = valid_pixels(y_true)
+        correct = ops.logical_and(ops.equal(_true_labels(y_true), predicted_labels(y_pred)), valid)
+        self._add(correct=ops.sum(ops.cast(correct, "float32")), pixels=ops.sum(ops.cast(valid, "float32")))
 
     def result(self):
         return ops.divide_no_nan(self._totals["correct"], self._totals["pixels"])

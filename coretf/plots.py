@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from coretf import io as coretf_io  # noqa: E402
+from coretf.labels import IGNORE  # noqa: E402
 
 
 def save_figure(figure, path: str, *, dpi: int = 110, tight: bool = True) -> None:
@@ -24,11 +25,12 @@ def save_prediction_grid(path: str, images, masks, predicted, confidence, titles
     Args:
         path: PNG to write (atomically).
         images: (N, H, W, 3) float in [0, 1].
-        masks, predicted: (N, H, W) labels, 1 = undisturbed.
+        masks, predicted: (N, H, W) labels, 1 = undisturbed; ignored pixels (IGNORE) show grey.
         confidence: (N, H, W) float in [0, 1].
         titles: optional N row labels (e.g. the patch IoU).
     """
     n = len(images)
+    masks = [np.where(np.asarray(m) == IGNORE, 0.5, m) for m in masks]
     figure, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
     for i in range(n):
         panels = [(images[i], None), (masks[i], "gray"), (predicted[i], "gray"), (confidence[i], "viridis")]

@@ -71,3 +71,21 @@ def test_cross_entropy_value_and_class_weights():
     assert float(weighted) == pytest.approx(2.0 * np.log(2.0), rel=1e-5)
     single = losses.WeightedSparseCrossEntropy()(labels, np.zeros((1, 1, 2, 1), np.float32))
     assert float(single) == pytest.approx(np.log(2.0), rel=1e-5)
+
+
+def test_ignored_pixels_count_nowhere():
+    """IGNORE pixels: not in accuracy or either IoU; a patch with nothing else counts in no patch figure."""
+    from coretf.labels import IGNORE
+
+    true = np.array([[[0, 0], [1, IGNORE]], [[IGNORE, IGNORE], [IGNORE, IGNORE]]], np.int32)
+    logits = np.zeros((2, 2, 2, 2), np.float32)
+    logits[0, 0, 0, 0] = logits[0, 0, 1, 1] = logits[0, 1, 0, 1] = 1.0  # predicts 0, 1, 1, (1 ignored)
+    logits[1, ..., 0] = 1.0  # the all-ignored patch predicts class 0 everywhere
+    figures = {}
+    for metric in metrics.segmentation_metrics(0):
+        metric.update_state(true, logits)
+        figures[metric.name] = float(metric.result())
+    assert figures["accuracy"] == pytest.approx(2 / 3)
+    assert figures["pooled_iou"] == pytest.approx(1 / 2)  # class 0: 1 common pixel, union 2
+    assert figures["patch_iou"] == pytest.approx((1 + 1e-6) / (2 + 1e-6))  # the first patch only
+    assert figures["empty_patches"] == 0

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from coretf import losses
 from coretf.losses import CrossEntropyLogIoU
 
 # One 2x2 patch: the top-left pixel is pore; P(pore) = 0.8, 0.1 / 0.2, 0.1.
@@ -49,3 +50,20 @@ def test_gradient_is_finite_and_config_round_trips():
         assert (restored.alpha, restored.form, restored.eps) == (1.0, form, 1e-5)
     with pytest.raises(ValueError, match="pixel"):
         CrossEntropyLogIoU(form="voxel")
+
+
+@pytest.mark.parametrize("loss", [losses.WeightedSparseCrossEntropy(), losses.WeightedSparseCrossEntropy((2.0, 1.0)),
+                                  losses.CrossEntropyLogIoU(form="pixel"), losses.CrossEntropyLogIoU(form="patch")],
+                         ids=["ce", "weighted_ce", "pixel_iou", "patch_iou"])
+def test_ignored_pixels_add_nothing_to_the_loss(loss):
+    """The loss over a patch with IGNORE pixels equals the loss over its other pixels alone."""
+    from coretf.labels import IGNORE
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 6, 2)).astype(np.float32)
+    true = rng.integers(0, 2, (2, 4, 6)).astype(np.int32)
+    ignored = true.copy()
+    ignored[:, :, 3:] = IGNORE  # the right half of every patch
+    kept = float(loss(true[:, :, :3], logits[:, :, :3]))
+    assert float(loss(ignored, logits)) == pytest.approx(kept, rel=1e-5)
+    assert float(loss(true, logits)) != pytest.approx(kept, rel=1e-3)  # the right half does count without IGNORE

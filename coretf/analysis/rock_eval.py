@@ -21,6 +21,7 @@ import numpy as np
 
 from coretf import io as coretf_io
 from coretf import plots
+from coretf.labels import IGNORE
 
 METRICS = ("logloss", "iou", "accuracy", "precision", "recall", "pr_auc")
 HIGHER_IS_BETTER = {"logloss": False, "iou": True, "accuracy": True, "precision": True,
@@ -47,11 +48,14 @@ class ThresholdCounts:
         self.log_loss_sum = 0.0
 
     def update(self, probability: np.ndarray, truth: np.ndarray) -> None:
-        """Adds one slice: `probability` of pore (any shape, in [0, 1]) and `truth` (1 = pore)."""
+        """Adds one slice: `probability` of pore (any shape, in [0, 1]) and `truth` (1 = pore, 0 =
+        solid, `coretf.labels.IGNORE` = outside the rock or not labelled: left out)."""
         probability = np.asarray(probability, np.float64).ravel()
-        truth = np.asarray(truth).ravel().astype(bool)
+        truth = np.asarray(truth).ravel()
         if probability.shape != truth.shape:
             raise ValueError(f"probabilities ({probability.size} px) and labels ({truth.size} px) differ")
+        counted = truth != IGNORE
+        probability, truth = probability[counted], truth[counted].astype(bool)
         index = np.clip((probability * self.bins).astype(np.int64), 0, self.bins - 1)
         self.positive += np.bincount(index[truth], minlength=self.bins)
         self.negative += np.bincount(index[~truth], minlength=self.bins)

@@ -8,6 +8,8 @@ the paper's [-0.5, 0.5], so the exported SavedModel takes [0, 1] like every core
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -23,24 +25,54 @@ def load_stacks(builder: tfds.core.DatasetBuilder) -> dict[str, Stack]:
         examples = sorted(tfds.as_numpy(builder.as_dataset(split=split)), key=lambda e: e["slice_index"])
         stacks[split] = Stack(stack_id=split, rock_type=examples[0]["rock_type"].decode(),
                               image=np.stack([e["image"][..., 0] for e in examples]),
-                              pores=np.stack([e["pores"][..., 0] for e in examples]))
+                              pores=np.stack([e["pores"][..., 0] for e in examples]),
+                              split=examples[0]["stack_split"].decode())
     return stacks
 
 
 def default_training_stacks(stacks: dict[str, Stack]) -> tuple[str, ...]:
-    """The paper's choice: the first stack (by name) of each rock type."""
+    """The stacks the lab's stacks.csv marks `train`, else the paper's choice: the first stack
+    (by name) of each rock type."""
+    marked = tuple(sorted(s for s in stacks if stacks[s].split == "train"))
+    if marked:
+        return marked
     first = {}
     for stack_id in sorted(stacks):
         first.setdefault(stacks[stack_id].rock_type, stack_id)
     return tuple(first[rock] for rock in sorted(first))
 
 
-def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0) -> dict[str, int]:
+def held_out(depth: int, holdout: float) -> int:
+    """How many of a stack's last slices a `holdout` share keeps out of training (at least one)."""
+    return min(depth - 1, max(1, int(np.ceil(depth * holdout)))) if holdout > 0 else 0
+
+
+def split_holdout(stacks: dict[str, Stack], train_ids, holdout: float) -> dict[str, Stack]:
+    """The stacks to evaluate: each training stack's held-out last slices become a stack of their
+    own, `<stack>_holdout` (out of sample), and the training stack keeps the slices before them."""
+    if not holdout:
+        return dict(stacks)
+    out = {}
+    for stack_id, stack in stacks.items():
+        cut = stack.image.shape[0] - held_out(stack.image.shape[0], holdout) if stack_id in train_ids else None
+        if cut is None:
+            out[stack_id] = stack
+            continue
+        out[stack_id] = dataclasses.replace(stack, image=stack.image[:cut], pores=stack.pores[:cut],
+                                            slice_names=stack.slice_names[:cut])
+        out[f"{stack_id}_holdout"] = dataclasses.replace(
+            stack, stack_id=f"{stack_id}_holdout", image=stack.image[cut:], pores=stack.pores[cut:],
+            slice_names=stack.slice_names[cut:], split="")
+    return out
+
+
+def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0, holdout: float = 0.0) -> dict[str, int]:
     """How many leading slices each training stack gives, for an equal training-set size.
 
     The paper trains every model on the same number of slices: one stack whole, half of each of
     two stacks, a third of each of three. `total` is that number (0 = the shortest training
-    stack's depth); each of the k stacks gives total // k slices.
+    stack's depth, less its held-out slices); each of the k stacks gives total // k slices. With
+    `holdout`, the last `held_out(depth, holdout)` slices of each training stack are never used.
 
     Raises:
         ValueError: an unknown stack, or a stack too short for its share.
@@ -49,10 +81,11 @@ def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0) -> dict
     if unknown or not train_ids:
         raise ValueError(f"training stacks {list(train_ids)}: unknown {unknown}; the data has "
                          f"{sorted(stacks)}")
-    total = total or min(stacks[s].image.shape[0] for s in train_ids)
+    usable = {s: stacks[s].image.shape[0] - held_out(stacks[s].image.shape[0], holdout) for s in train_ids}
+    total = total or min(usable.values())
     share = total // len(train_ids)
     for stack_id in train_ids:
-        depth = stacks[stack_id].image.shape[0]
+        depth = usable[stack_id]
         if share < 1 or share > depth:
             raise ValueError(f"stack {stack_id!r}: has {depth} slices, cannot give {share} of a "
                              f"{total}-slice training set shared by {len(train_ids)} stacks")

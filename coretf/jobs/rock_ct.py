@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from coretf import labels as labels_lib
 from coretf import plots
 from coretf.analysis import rock_eval
 from coretf.config import option
@@ -29,8 +30,8 @@ from coretf.jobs import base
 from coretf.losses import IOU_FORMS, CrossEntropyLogIoU
 from coretf.models import build_unet
 from coretf.tiling import predict_tiled
+from coretf_datasets.rock_ct.stack import CLASS_NAMES
 
-CLASS_NAMES = ("solid", "pore")
 PORE = 1  # the class whose IoU, precision and recall are reported, and the confidence map's
 
 
@@ -55,6 +56,9 @@ class RockConfig(base.SegmentationConfig):
     rock_threshold: float = option(0.5, "P(pore) threshold of the table.", above=0, below=1)
     rock_overlap: int = option(0, "Minimum overlap of inference patches, px (0 = minimal overlap).",
                                minimum=0)
+    rock_holdout: float = option(0.0, "Share of each training stack's last slices kept out of training "
+                                 "and evaluated apart as <stack>_holdout (a lab with one scan; the ice "
+                                 "paper holds out the lowest 20 %: 0.2).", minimum=0, below=1)
 
     def __post_init__(self):
         super().__post_init__()
@@ -127,7 +131,8 @@ def evaluate_stacks(model: keras.Model, stacks: dict[str, rock_data.Stack], trai
         sweep = counts.sweep()
         sweeps[stack_id] = {k: [_json_number(x) for x in v] for k, v in sweep.items()}
         per_stack[stack_id] = {"rock_type": stack.rock_type, "in_sample": stack_id in train_slices,
-                               "slices": int(stack.image.shape[0]),
+                               "slices": int(stack.image.shape[0]), "pixels": counts.pixels,
+                               "ignored_share": labels_lib.ignored_share(stack.pores),
                                **{k: _json_number(v) for k, v in counts.at(threshold).items()},
                                "iou_plateau": list(rock_eval.plateau(sweep, "iou"))}
     return per_stack, sweeps, examples
@@ -148,7 +153,8 @@ class RockCtJob(base.SegmentationJob):
         builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
         self.stacks = rock_data.load_stacks(builder)
         self.train_ids = config.rock_train_stacks or rock_data.default_training_stacks(self.stacks)
-        self.slices = rock_data.training_slices(self.stacks, self.train_ids, config.rock_train_slices)
+        self.slices = rock_data.training_slices(self.stacks, self.train_ids, config.rock_train_slices,
+                                                config.rock_holdout)
         images, labels = rock_data.training_patches(self.stacks, self.slices, config.rock_patch_size)
         self.train_patches = len(images)
         # An "epoch" is a pass over all training patches; the paper trains on 1/5 of its minibatches.
@@ -172,8 +178,9 @@ class RockCtJob(base.SegmentationJob):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         config = self.config
+        stacks = rock_data.split_holdout(self.stacks, self.train_ids, config.rock_holdout)
         per_stack, sweeps, examples = evaluate_stacks(
-            model, self.stacks, self.slices, tile=config.rock_patch_size, overlap=config.rock_overlap,
+            model, stacks, self.slices, tile=config.rock_patch_size, overlap=config.rock_overlap,
             threshold=config.rock_threshold, progress=not os.environ.get("CI"))
         out_of_sample = [v for v in per_stack.values() if not v["in_sample"]] or list(per_stack.values())
         rock_eval.save_threshold_plot(

@@ -25,7 +25,6 @@ import tensorflow_datasets as tfds
 from coretf.synthetic import rocks
 from coretf_datasets.rock_ct import manual_stacks
 
-CLASS_NAMES = ("solid", "pore")
 
 
 @dataclasses.dataclass
@@ -53,7 +52,7 @@ def _png(array: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def slice_examples(stack_id: str, rock_type: str, image: np.ndarray, pores: np.ndarray):
+def slice_examples(stack_id: str, rock_type: str, image: np.ndarray, pores: np.ndarray, split: str = ""):
     """Yields (key, example) for every slice of a (D, H, W) stack; keys are `<stack>/<index>`."""
     for index in range(image.shape[0]):
         yield f"{stack_id}/{index:05d}", {
@@ -61,6 +60,7 @@ def slice_examples(stack_id: str, rock_type: str, image: np.ndarray, pores: np.n
             "pores": _png(pores[index]),
             "stack_id": stack_id,
             "rock_type": rock_type,
+            "stack_split": split,
             "slice_index": np.int32(index),
         }
 
@@ -68,8 +68,11 @@ def slice_examples(stack_id: str, rock_type: str, image: np.ndarray, pores: np.n
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for labelled rock micro-CT stacks, one split per stack."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Synthetic (11 stacks, 3 rock types) and manual configs."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Synthetic (11 stacks, 3 rock types) and manual configs.",
+                     "1.1.0": "manual: flat images/ + masks/ layouts, labels.csv label maps (grey values, "
+                              "colour codes, an ignore class stored as 255), a split column; "
+                              "feature stack_split."}
     BUILDER_CONFIGS = [
         RockCtConfig(name="synthetic", description="11 synthetic stacks, 30 slices of 192 px."),
         RockCtConfig(name="synthetic_small", slices=24, size=128,
@@ -88,9 +91,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 "image": tfds.features.Image(shape=(None, None, 1), encoding_format="png",
                                              doc="CT slice, 8 bit; brighter = more attenuating."),
                 "pores": tfds.features.Image(shape=(None, None, 1), encoding_format="png",
-                                             doc="1 = pore, 0 = solid."),
+                                             doc="1 = pore, 0 = solid, 255 = ignored (outside the rock, "
+                                                 "not labelled)."),
                 "stack_id": tfds.features.Text(),
                 "rock_type": tfds.features.Text(),
+                "stack_split": tfds.features.Text(doc="train: a stack the lab marked for training; else empty."),
                 "slice_index": tfds.features.Scalar(np.int32, doc="Position of the slice in its stack."),
             }),
             supervised_keys=("image", "pores"),
@@ -115,6 +120,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         config = self.builder_config
         if config.source == "synthetic":
             stack = rocks.make_stack(stack_id, slices=config.slices, size=config.size, seed=config.seed)
+            yield from slice_examples(stack_id, rock_type, stack.image, stack.pores)
         else:
             stack = manual_stacks.read_stack(manual_dir, stack_id, rock_type)
-        yield from slice_examples(stack_id, rock_type, stack.image, stack.pores)
+            yield from slice_examples(stack_id, rock_type, stack.image, stack.pores, stack.split)

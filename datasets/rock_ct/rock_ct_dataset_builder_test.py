@@ -83,8 +83,8 @@ def _read_all(folder):
      "stack 'sandstone_a': slice 'slice_002' has no label file"),
     (lambda d: (d / "sandstone_a/images/slice_000.png").write_bytes(b"not a png"),
      "stack 'sandstone_a': .*slice_000.png: cannot be decoded"),
-    (lambda d: coretf_io.write_image(d / "sandstone_a/images/slice_001.png", np.zeros((64, 80, 3), np.uint8)),
-     "stack 'sandstone_a': .*slice_001.png is not grayscale"),
+    (lambda d: coretf_io.write_image(d / "sandstone_a/images/slice_001.png", np.zeros((64, 70, 3), np.uint8)),
+     "stack 'sandstone_a': slice_001.png is 64x70 px but the stack's first slice is"),
     (lambda d: (d / "stacks.csv").write_text("stack,rock_type\ncarbonate-a,carbonate\n"),
      "stack name 'carbonate-a' must be letters"),
 ])
@@ -97,3 +97,13 @@ def test_bad_manual_folders_name_the_stack(manual_dir, breakage, message):
 def test_missing_manual_folder(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         manual_stacks.read_table(tmp_path / "nowhere")
+
+
+def test_colour_and_palette_slices_are_read_as_grey_with_a_note(manual_dir, caplog):
+    """An RGB (or palette) CT slice where grey is expected: read as grey, the file named."""
+    grey = coretf_io.read_image(manual_dir / "sandstone_a/images/slice_001.png")
+    coretf_io.write_image(manual_dir / "sandstone_a/images/slice_001.png", np.repeat(grey[..., None], 3, -1))
+    with caplog.at_level("WARNING", logger="coretf"):
+        stack = manual_stacks.read_stack(manual_dir, "sandstone_a", "sandstone")
+    assert "sandstone_a/images/slice_001.png: read as grey" in caplog.text
+    np.testing.assert_array_equal(stack.image[1], grey)

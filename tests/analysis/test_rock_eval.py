@@ -101,3 +101,16 @@ def test_claims_on_a_table_where_both_hold():
     # out-of-sample means: all 0.7; carbonate (0.9 + 0.2 + 0.2) / 3; soil (0.2 + 0.2 + 0.9) / 3
     assert result["aggregate_rank"] == 1 and result["best_mean"] == "all"
     assert result["model_means"]["all"] == pytest.approx(0.7)
+
+
+def test_ignored_pixels_are_left_out_of_every_figure():
+    from coretf.labels import IGNORE
+
+    probability = np.array([0.9, 0.2, 0.7, 0.99, 0.01])
+    truth = np.array([1, 0, 1, IGNORE, IGNORE])
+    with_ignored, without = rock_eval.ThresholdCounts(), rock_eval.ThresholdCounts()
+    with_ignored.update(probability, truth)
+    without.update(probability[:3], truth[:3])
+    assert with_ignored.pixels == 3
+    for key, values in with_ignored.sweep().items():
+        np.testing.assert_allclose(values, without.sweep()[key], equal_nan=True)

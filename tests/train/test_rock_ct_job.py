@@ -130,3 +130,52 @@ def test_runner_assembles_table_from_finished_models(trained, tmp_path, monkeypa
     assert "The all-types model ranks 1" in markdown
     assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     assert len((tmp_path / "table.csv").read_text().splitlines()) == 1 + 7 * 4
+
+
+def _lab_scan(folder):
+    """A lab's one scan as labs hand it over: flat Train_images/ + Train_masks/ folders, RGB colour
+    coded masks (blue pore, red solid, black outside the cylinder) and a labels.csv saying so."""
+    from coretf import io as coretf_io
+    from coretf.synthetic import rocks
+
+    stack = rocks.make_stack("sandstone_1", slices=5, size=64, seed=3)
+    yy, xx = np.mgrid[:64, :64]
+    outside = (yy - 31.5) ** 2 + (xx - 31.5) ** 2 > 30**2
+    for index in range(5):
+        image = stack.image[index].copy()
+        image[outside] = 0
+        mask = np.zeros((64, 64, 3), np.uint8)
+        mask[stack.pores[index] == 1] = (0, 0, 255)
+        mask[stack.pores[index] == 0] = (255, 0, 0)
+        mask[outside] = 0
+        coretf_io.write_image(folder / "Train_images" / f"scan_{index:03d}.tif", image)
+        coretf_io.write_image(folder / "Train_masks" / f"scan_{index:03d}_mask.png", mask)
+    (folder / "labels.csv").write_text("value,class\n#0000ff,pore\n#ff0000,solid\n#000000,ignore\n")
+    return stack, outside
+
+
+def test_a_labs_flat_colour_coded_scan_trains_with_a_holdout_and_ignores_outside(tmp_path):
+    """One scan, colour-coded masks, the outside of the cylinder ignored: the figures count only
+    the rock, and the last 40 % of the slices are an out-of-sample stack of their own."""
+    from coretf.labels import IGNORE
+
+    stack, outside = _lab_scan(tmp_path / "lab")
+    config = RockConfig(dataset="manual", manual_dir=str(tmp_path / "lab"), data_dir=str(tmp_path / "data"),
+                        filters=(4,), depth=2, activation="elu", batch_size=2, epochs=1, steps_per_epoch=1,
+                        rock_patch_size=32, rock_holdout=0.4, mixed_precision="float32")
+    metrics = runner.train_and_evaluate(config, str(tmp_path / "model"))
+    assert metrics["train_stacks"] == ["Train"] and metrics["train_slices"] == {"Train": 3}
+    figures = metrics["stacks"]
+    assert sorted(figures) == ["Train", "Train_holdout"]
+    assert figures["Train"]["slices"] == 3 and figures["Train"]["in_sample"]
+    assert figures["Train_holdout"]["slices"] == 2 and not figures["Train_holdout"]["in_sample"]
+    assert figures["Train"]["rock_type"] == "unknown"
+    inside = int((~outside).sum())
+    assert figures["Train_holdout"]["pixels"] == 2 * inside  # the outside counts nowhere
+    assert figures["Train_holdout"]["ignored_share"] == pytest.approx(1 - inside / 64**2)
+    assert metrics["out_of_sample_mean"]["iou"] == figures["Train_holdout"]["iou"]
+    from coretf.data import builders, rock_ct as rock_data
+
+    read = rock_data.load_stacks(builders.get_builder("rock_ct", "manual", str(tmp_path / "data")))["Train"]
+    assert np.all(read.pores[:, outside] == IGNORE)
+    np.testing.assert_array_equal(read.pores[:, ~outside], stack.pores[:, ~outside])

@@ -94,25 +94,36 @@ class LabelMap:
         """True when the map lists RGB colours (masks are then read as RGB)."""
         return any(isinstance(k, tuple) for k, _ in self.entries)
 
-    def check_classes(self, class_names: Sequence[str]) -> None:
-        """Raises ValueError when a class of the map is neither one of `class_names` nor ignore."""
-        for _, name in self.entries:
-            if name not in class_names and name not in IGNORE_WORDS:
-                raise ValueError(f"{self.source}: class {name!r} is not one of "
-                                 f"{', '.join(class_names)} or {IGNORE_WORDS[0]}")
+    def class_index(self, name: str, class_names: Sequence[str], aliases: dict | None = None) -> int:
+        """The index of a class of the map (IGNORE for the ignore words); `aliases` maps other
+        words a lab may write (e.g. "disturbed") to class names.
 
-    def apply(self, mask: np.ndarray, class_names: Sequence[str], name: str) -> np.ndarray:
+        Raises:
+            ValueError: a class that is neither one of `class_names`, an alias nor ignore.
+        """
+        if name in IGNORE_WORDS:
+            return IGNORE
+        name = (aliases or {}).get(name, name)
+        if name not in class_names:
+            words = [*class_names, *(aliases or {})]
+            raise ValueError(f"{self.source}: class {name!r} is not one of {', '.join(words)} or "
+                             f"{IGNORE_WORDS[0]}")
+        return list(class_names).index(name)
+
+    def apply(self, mask: np.ndarray, class_names: Sequence[str], name: str,
+              aliases: dict | None = None) -> np.ndarray:
         """Class indices (uint8, IGNORE where ignored) of a decoded mask image.
 
         Args:
             mask: (H, W) grey or (H, W, 3|4) RGB(A) mask as decoded.
             class_names: the job's classes, in index order.
             name: the mask's file name, for errors.
+            aliases: other words for the classes (see `class_index`).
 
         Raises:
             ValueError: naming the file, for values the map does not list.
         """
-        self.check_classes(class_names)
+        indices = [self.class_index(class_name, class_names, aliases) for _, class_name in self.entries]
         if self.colour:
             pixels = mask[..., :3] if mask.ndim == 3 else np.repeat(mask[..., None], 3, -1)
             codes = (pixels[..., 0].astype(np.int64) << 16) | (pixels[..., 1].astype(np.int64) << 8) | pixels[..., 2]
@@ -129,8 +140,7 @@ class LabelMap:
         out = np.full(codes.shape, IGNORE, np.uint8)
         listed = np.zeros(codes.shape, bool)
         default = None
-        for key, class_name in self.entries:
-            index = IGNORE if class_name in IGNORE_WORDS else class_names.index(class_name)
+        for (key, _), index in zip(self.entries, indices):
             if key == "*":
                 default = index
                 continue

@@ -16,7 +16,8 @@ SPLITS = ("train", "validation", "test")
 
 
 def assign_splits(
-    item_ids: list[str], *, seed: int, test_fraction: float, validation_fraction: float
+    item_ids: list[str], *, seed: int, test_fraction: float, validation_fraction: float,
+    fixed: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Assigns whole items to train/validation/test, deterministically for a seed.
 
@@ -25,13 +26,29 @@ def assign_splits(
         seed: permutation seed.
         test_fraction: share of items for test (at least one item).
         validation_fraction: share of the non-test items for validation (at least one).
+        fixed: {item_id: split} a lab chose (the split column of its table); the other items are
+            shared out as above among the splits (a split the lab filled gets no more unless
+            every split is empty of fixed items).
 
     Returns:
         {item_id: "train" | "validation" | "test"}.
 
     Raises:
-        ValueError: fewer than three items (each split needs one).
+        ValueError: fewer than three items (each split needs one), or a split left empty.
     """
+    if fixed:
+        splits = dict(fixed)
+        rest = sorted(set(item_ids) - set(fixed))
+        empty = [s for s in SPLITS if s not in splits.values()]
+        rng = np.random.default_rng(seed)
+        rng.shuffle(rest)
+        for index, item in enumerate(rest):  # the empty splits first, then training
+            splits[item] = empty[index] if index < len(empty) else "train"
+        missing = [s for s in SPLITS if s not in splits.values()]
+        if missing:
+            raise ValueError(f"the split column leaves no section for {', '.join(missing)}: "
+                             f"each split needs at least one")
+        return splits
     if len(item_ids) < 3:
         raise ValueError(
             f"need at least 3 sections to make train/validation/test splits, got {len(item_ids)}"

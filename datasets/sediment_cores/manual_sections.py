@@ -12,6 +12,7 @@ import numpy as np
 from etils import epath
 
 from coretf import io as coretf_io
+from coretf import labels as labels_lib
 from coretf import tables
 
 LAYOUT = """\
@@ -21,6 +22,10 @@ Put your labelled sections in one folder (pass it as `--manual_dir`):
     sections.csv
     <section>.tif | .tiff | .png | .jpg | .jpeg   RGB or RGBA, 8 or 16 bit
     <section>_mask.png                            only for RGB images (see below)
+    labels.csv                                    optional: what the mask values mean
+
+or with the photographs in `images/` and the masks in `masks/` (paired by file stem; a mask may
+be `<section>.png`, `<section>_mask.png` or a TIFF), sections.csv beside the two folders.
 
 sections.csv has a header row and one row per section:
 
@@ -36,11 +41,17 @@ sections.csv has a header row and one row per section:
   top_px        optional: pixel position of the core top along the depth axis (default 0)
   invert_label  optional: true (or 1, yes) if opaque alpha / non-zero mask marks DISTURBED
                 sediment; false, 0, no or empty otherwise
+  split         optional: train, validation or test, to choose which sections are held out;
+                sections left empty are assigned at random (seeded) to the splits
 
 The label is GIMP-style: in an RGBA image, erased pixels (alpha 0) are disturbed sediment or
-background and opaque pixels (alpha > 0) are undisturbed sediment. An RGB image needs a
-`<section>_mask.png` of the same size, non-zero = undisturbed. `invert_label` flips either
-convention. 16-bit images are scaled to 8 bit (v / 257).
+background and opaque pixels (alpha > 0) are undisturbed sediment. An RGB image needs a mask of
+the same size, non-zero = undisturbed, unless labels.csv (columns value,class) says otherwise:
+grey values or #rrggbb colour codes (colour-coded or palette masks) -> undisturbed, disturbed
+(or background) or ignore; `*` stands for every value not listed. Ignored pixels (not
+labelled, outside the core) count in no loss, metric or figure. `invert_label` flips
+undisturbed and disturbed. 16-bit images are scaled to 8 bit (v / 257). A section narrower (or
+shorter) than one patch is mirror-padded to a patch, the padding ignored.
 """
 
 # sections.csv, as LAYOUT describes it.
@@ -51,7 +62,13 @@ TABLE = tables.Table("section", (
     tables.Column("depth_axis", ("x", "y")),
     tables.Column("top_px", int, default=0),
     tables.Column("invert_label", bool, default=False),
+    tables.Column("split", ("train", "validation", "test"), default=""),
 ))
+CLASS_NAMES = ("disturbed_or_background", "undisturbed")  # label 0 and 1 (the paper's GIMP masks)
+CLASS_ALIASES = {"disturbed": "disturbed_or_background", "background": "disturbed_or_background"}
+DEFAULT_LABELS = labels_lib.LabelMap.parse("0=disturbed_or_background, *=undisturbed",
+                                           source="the default labels (non-zero = undisturbed)")
+MASK_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +77,7 @@ class Section:
 
     section_id: str
     image: np.ndarray  # (H, W, 3) uint8 RGB
-    mask: np.ndarray  # (H, W) uint8, 1 = undisturbed
+    mask: np.ndarray  # (H, W) uint8, 1 = undisturbed, 0 = disturbed, IGNORE (255) = not counted
     px_per_cm: float
     top_depth_cm: float  # depth at x = top_px
     source: str  # file name or description, for error messages
@@ -77,6 +94,7 @@ class SectionRow:
     depth_axis: str
     top_px: int
     invert_label: bool
+    split: str = ""
 
 
 def read_table(manual_dir: epath.PathLike) -> dict[str, SectionRow]:
@@ -100,14 +118,16 @@ def read_table(manual_dir: epath.PathLike) -> dict[str, SectionRow]:
 
 def _read_rows(table_path: epath.Path) -> dict[str, SectionRow]:
     return {row.key: SectionRow(row.key, row["px_per_cm"], row["top_depth_cm"], row["depth_axis"],
-                                row["top_px"], row["invert_label"])
+                                row["top_px"], row["invert_label"], row["split"])
             for row in TABLE.read(table_path)}
 
 
 def find_image(manual_dir: epath.Path, section_id: str) -> epath.Path:
-    """The single image file of a section; a clear error if there is none or several."""
-    found = [manual_dir / f"{section_id}{suffix}" for suffix in coretf_io.IMAGE_SUFFIXES
-             if (manual_dir / f"{section_id}{suffix}").exists()]
+    """The single image file of a section (beside sections.csv or in images/); a clear error if
+    there is none or several."""
+    folders = [manual_dir, manual_dir / "images"]
+    found = [folder / f"{section_id}{suffix}" for folder in folders for suffix in coretf_io.IMAGE_SUFFIXES
+             if (folder / f"{section_id}{suffix}").exists()]
     if not found:
         raise ValueError(f"{manual_dir / section_id}.*: no image for section {section_id!r} "
                          f"(looked for {', '.join(coretf_io.IMAGE_SUFFIXES)})")
@@ -117,39 +137,48 @@ def find_image(manual_dir: epath.Path, section_id: str) -> epath.Path:
     return found[0]
 
 
+def find_mask(manual_dir: epath.Path, section_id: str) -> epath.Path | None:
+    """The mask file of a section: `<section>_mask.png` beside sections.csv, or `<section>` /
+    `<section>_mask` (PNG or TIFF) in masks/; None when there is none."""
+    candidates = [manual_dir / f"{section_id}_mask.png"] + [
+        manual_dir / "masks" / f"{stem}{suffix}" for stem in (section_id, f"{section_id}_mask")
+        for suffix in MASK_SUFFIXES]
+    return next((path for path in candidates if path.exists()), None)
+
+
 def read_section(manual_dir: epath.PathLike, row: SectionRow) -> Section:
     """Reads one section's image and label and puts them in canonical orientation.
 
     Raises:
-        ValueError: unreadable image, wrong channels, missing mask, or a mask whose size differs
-            from the image; the message names the file.
+        ValueError: unreadable image, wrong channels, missing mask, a mask whose size differs
+            from the image, or mask values the folder's labels.csv does not list; the message
+            names the file.
     """
     manual_dir = epath.Path(manual_dir)
     path = find_image(manual_dir, row.section_id)
     image = coretf_io.decode_image(path.read_bytes(), str(path))
     if image.ndim != 3:
         raise ValueError(f"{path}: expected an RGB or RGBA photograph, got a grayscale image")
-    if image.shape[2] == 4:
-        label = image[..., 3] > 0
-        image = image[..., :3]
+    mask_path = find_mask(manual_dir, row.section_id)
+    if image.shape[2] == 4 and mask_path is None:
+        label = (image[..., 3] > 0).astype(np.uint8)
+    elif mask_path is None:
+        raise ValueError(f"{path}: RGB image without alpha channel and no {row.section_id}_mask.png "
+                         f"beside it (nor masks/{row.section_id}.png)")
     else:
-        mask_path = manual_dir / f"{row.section_id}_mask.png"
-        if not mask_path.exists():
-            raise ValueError(f"{path}: RGB image without alpha channel and no {mask_path.name} beside it")
         mask = coretf_io.decode_image(mask_path.read_bytes(), str(mask_path))
-        if mask.ndim == 3:
-            raise ValueError(f"{mask_path}: mask must be single-channel, got shape {mask.shape}")
-        if mask.shape != image.shape[:2]:
+        if mask.shape[:2] != image.shape[:2]:
             raise ValueError(f"{mask_path}: mask is {mask.shape[0]}x{mask.shape[1]} px but "
                              f"{path.name} is {image.shape[0]}x{image.shape[1]} px")
-        label = mask > 0
+        label_map = labels_lib.folder_label_map(manual_dir, DEFAULT_LABELS)
+        label = label_map.apply(mask, CLASS_NAMES, str(mask_path), CLASS_ALIASES)
     if row.invert_label:
-        label = ~label
-    image = coretf_io.to_uint8(image)
+        label = np.where(label == labels_lib.IGNORE, label, 1 - label).astype(np.uint8)
+    image = coretf_io.to_uint8(image[..., :3])
     if row.depth_axis == "y":
         # Transpose, not rotate: row index becomes column index, depth order is kept.
         image = np.ascontiguousarray(image.transpose(1, 0, 2))
         label = np.ascontiguousarray(label.T)
-    return Section(section_id=row.section_id, image=image, mask=label.astype(np.uint8),
+    return Section(section_id=row.section_id, image=image, mask=label,
                    px_per_cm=row.px_per_cm, top_depth_cm=row.top_depth_cm, source=str(path),
                    top_px=row.top_px)

@@ -24,14 +24,15 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from coretf.labels import IGNORE
 from coretf.preprocess import background
 from coretf.synthetic import cores as synthetic_cores
 from coretf_datasets import splits as splits_lib
 from coretf_datasets.sediment_cores import manual_sections
 
 # Label convention of the paper's GIMP masks: 1 = undisturbed sediment (opaque, kept),
-# 0 = disturbed sediment or background (erased). The IoU is computed on class 0.
-CLASS_NAMES = ("disturbed_or_background", "undisturbed")
+# 0 = disturbed sediment or background (erased); 255 = ignored. The IoU is computed on class 0.
+CLASS_NAMES = manual_sections.CLASS_NAMES
 
 
 @dataclasses.dataclass
@@ -79,20 +80,34 @@ def _png(array: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def cut_patches(section: manual_sections.Section, patch_size: int):
-    """Yields (key, example) for every patch of a section in canonical orientation."""
+def pad_to_patch(section: manual_sections.Section, patch_size: int) -> manual_sections.Section:
+    """A section narrower (or shorter) than one patch, mirror-padded to the patch size at its
+    bottom and right edges; the padding is labelled IGNORE, so it counts in no loss or figure.
+    Depth stays exact: the core top and its position do not move."""
     height, width = section.mask.shape
-    if height < patch_size or width < patch_size:
-        raise ValueError(
-            f"{section.source}: image is {height}x{width} px (across x along depth), smaller "
-            f"than one {patch_size} px patch"
-        )
+    pad = ((0, max(0, patch_size - height)), (0, max(0, patch_size - width)))
+    if not any(p for _, p in pad):
+        return section
+    if pad[0][1] >= height or pad[1][1] >= width:  # a mirror needs a source at least as long
+        reps = (-(-patch_size // height), -(-patch_size // width))
+        image = np.tile(section.image, reps + (1,))[:max(height, patch_size), :max(width, patch_size)]
+    else:
+        image = np.pad(section.image, pad + ((0, 0),), mode="symmetric")
+    mask = np.pad(section.mask, pad, constant_values=IGNORE)
+    return dataclasses.replace(section, image=image, mask=mask)
+
+
+def cut_patches(section: manual_sections.Section, patch_size: int):
+    """Yields (key, example) for every patch of a section in canonical orientation (a section
+    smaller than one patch is padded first, `pad_to_patch`)."""
+    section = pad_to_patch(section, patch_size)
+    height, width = section.mask.shape
     lab = cv2.cvtColor(section.image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     for row in tile_origins(height, patch_size):
         for col in tile_origins(width, patch_size):
             window = np.s_[row : row + patch_size, col : col + patch_size]
             mask = section.mask[window]
-            kept = mask.astype(bool)
+            kept = mask == 1
             lab_mean = lab[window][kept].mean(axis=0) if kept.any() else np.zeros(3, np.float32)
             yield f"{section.section_id}/{row:06d}_{col:06d}", {
                 "image": _png(section.image[window]),
@@ -136,11 +151,14 @@ def crop_to_core(section: manual_sections.Section,
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for sediment-core disturbance patches."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "Synthetic and manual configs, 128 and 256 px patches.",
         "1.1.0": "`*_cropped` configs: background removed (core_crop) before patching. Existing "
                  "configs unchanged.",
+        "1.2.0": "manual: images/ + masks/ folders, labels.csv label maps (colour codes, an ignore "
+                 "class stored as 255), a split column, sections smaller than a patch mirror-padded "
+                 "(padding ignored). Synthetic configs unchanged.",
     }
     BUILDER_CONFIGS = [
         SedimentCoresConfig(name="synthetic", description="Synthetic sections, 128 px patches."),
@@ -175,7 +193,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 "image": tfds.features.Image(shape=(size, size, 3), encoding_format="png",
                                              doc="RGB patch, depth along x (width)."),
                 "mask": tfds.features.Image(shape=(size, size, 1), encoding_format="png",
-                                            doc="1 = undisturbed sediment, 0 = disturbed or background."),
+                                            doc="1 = undisturbed sediment, 0 = disturbed or background, "
+                                                "255 = ignored (not labelled, padding)."),
                 "section_id": tfds.features.Text(),
                 "origin": tfds.features.Tensor(shape=(2,), dtype=np.int32,
                                                doc="(row, col) of the patch in the section, px."),
@@ -197,11 +216,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         elif config.source == "manual":
             table = manual_sections.read_table(dl_manager.manual_dir)
             ids = list(table)
+            fixed = {section_id: row.split for section_id, row in table.items() if row.split}
             read = lambda section_id: manual_sections.read_section(dl_manager.manual_dir, table[section_id])
         else:
             raise ValueError(f"config {config.name}: unknown source {config.source!r}")
         splits = splits_lib.assign_splits(ids, seed=config.seed, test_fraction=config.test_fraction,
-                                          validation_fraction=config.validation_fraction)
+                                          validation_fraction=config.validation_fraction,
+                                          fixed=fixed if config.source == "manual" else None)
         return {
             split: self._generate_examples([i for i in ids if splits[i] == split], read)
             for split in splits_lib.SPLITS

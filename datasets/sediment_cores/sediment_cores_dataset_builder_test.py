@@ -141,8 +141,6 @@ def _table(*rows):
     (lambda d: (d / "A-02_mask.png").unlink(), "no A-02_mask.png"),
     (lambda d: coretf_io.write_image(d / "A-02_mask.png", np.ones((10, 10), np.uint8)),
      "A-02_mask.png: mask is 10x10 px but A-02.jpg is 140x260"),
-    (lambda d: coretf_io.write_image(d / "A-03.tif", np.zeros((60, 300, 4), np.uint8)),
-     "smaller than one 128 px patch"),
     (lambda d: (d / "A-05.png").unlink(), "no image for section 'A-05'"),
 ])
 def test_bad_manual_folders_name_the_file(manual_dir, breakage, message):
@@ -174,3 +172,54 @@ def test_tfds_command_line_builds_the_folder(tmp_path):
     row, col = example["origin"]
     np.testing.assert_array_equal(example["image"], section.image[row:row + 128, col:col + 128])
     np.testing.assert_array_equal(example["mask"][..., 0], section.mask[row:row + 128, col:col + 128])
+
+
+def test_a_section_narrower_than_a_patch_is_padded_and_the_padding_ignored(manual_dir):
+    """116 px across the core and 128 px patches: mirror padding across the core, labelled IGNORE."""
+    from coretf.labels import IGNORE
+
+    image = np.zeros((116, 300, 4), np.uint8)
+    image[..., :3] = np.arange(116, dtype=np.uint8)[:, None, None]
+    image[..., 3] = 255
+    coretf_io.write_image(manual_dir / "A-03.tif", image)
+    row = manual_sections.read_table(manual_dir)["A-03"]
+    patches = [example for _, example in scb.cut_patches(manual_sections.read_section(manual_dir, row), 128)]
+    assert len(patches) == 3  # one row of patches along the 300 px, none refused
+    mask = coretf_io.decode_image(patches[0]["mask"], "m.png")
+    assert np.all(mask[:116] == 1) and np.all(mask[116:] == IGNORE)
+    picture = coretf_io.decode_image(patches[0]["image"], "p.png")
+    np.testing.assert_array_equal(picture[116:, 0, 0], np.arange(115, 103, -1))  # mirrored
+    assert patches[0]["kept_pixels"] == 116 * 128
+
+
+def test_flat_images_and_masks_folders_with_colour_codes_and_a_split_column(tmp_path):
+    """A lab's images/ + masks/ folders, RGB colour-coded masks with an unlabelled colour, and the
+    sections it wants held out named in its table."""
+    from coretf.labels import IGNORE
+    from coretf_datasets import splits as splits_lib
+
+    lab = tmp_path / "lab"
+    table = ["section,px_per_cm,top_depth_cm,depth_axis,split"]
+    for index in range(5):
+        name = f"S{index}"
+        photo = np.full((140, 260, 3), 60 + 20 * index, np.uint8)
+        mask = np.zeros((140, 260, 3), np.uint8)
+        mask[:, :100] = (0, 255, 0)  # undisturbed
+        mask[:, 100:200] = (255, 0, 0)  # disturbed
+        # the rest (black) is not labelled
+        coretf_io.write_image(lab / "images" / f"{name}.png", photo)
+        coretf_io.write_image(lab / "masks" / f"{name}_mask.png", mask)
+        table.append(f"{name},20,{150 * index},x,{'test' if index == 4 else ''}")
+    (lab / "sections.csv").write_text("\n".join(table) + "\n")
+    (lab / "labels.csv").write_text("value,class\n#00ff00,undisturbed\n#ff0000,disturbed\n#000000,ignore\n")
+    rows = manual_sections.read_table(lab)
+    section = manual_sections.read_section(lab, rows["S1"])
+    assert np.all(section.mask[:, :100] == 1) and np.all(section.mask[:, 100:200] == 0)
+    assert np.all(section.mask[:, 200:] == IGNORE)
+    splits = splits_lib.assign_splits(list(rows), seed=0, test_fraction=0.4, validation_fraction=0.2,
+                                      fixed={k: r.split for k, r in rows.items() if r.split})
+    assert [k for k, v in splits.items() if v == "test"] == ["S4"]
+    assert sum(v == "validation" for v in splits.values()) == 1
+    with pytest.raises(ValueError, match="class 'rock' is not one of disturbed_or_background, undisturbed"):
+        (lab / "labels.csv").write_text("value,class\n#00ff00,rock\n")
+        manual_sections.read_section(lab, rows["S1"])

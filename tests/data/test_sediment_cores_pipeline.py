@@ -58,7 +58,7 @@ def test_section_summary_matches_the_generator(builder):
     assert px_per_cm == pytest.approx(12.0)
     assert means.shape == (1, 3)
     assert 30 < means[0, 0] < 70  # L* of mud
-    assert builders.dataset_name(builder) == "sediment_cores/synthetic_tiny:1.1.0"
+    assert builders.dataset_name(builder) == "sediment_cores/synthetic_tiny:1.2.0"
 
 
 def test_manual_config_without_folder_is_named(tmp_path):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from collections.abc import Callable
 
 import keras
@@ -71,6 +72,13 @@ def write_saved_model(export_dir: str, spec: SavedModelSpec, *, version: int = 0
         The folder written.
     """
     target = os.path.join(export_dir, str(version)) if version else export_dir
+    if version and os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+        # An unversioned export in the same folder would stand beside the versions: TF Serving and
+        # coretf.serving read the versions, so the old one goes.
+        for name in os.listdir(export_dir):
+            if not name.isdigit():
+                entry = os.path.join(export_dir, name)
+                shutil.rmtree(entry) if os.path.isdir(entry) else os.remove(entry)
     # Nothing is `track`ed: the archive then stores the variables the endpoints use, once (a tracked
     # Keras model's variables would be stored a second time, beside their TensorFlow values).
     archive = keras.export.ExportArchive()

@@ -53,6 +53,9 @@ def define_config_flags(config_classes: dict[str, type], flag_values: flags.Flag
         scalar, is_tuple, _ = config_lib.element_type(entries[0][3])
         default, text = _help([(o, d, m) for o, d, m, _ in entries])
         choices = [c for _, _, m, _ in entries for c in (m["choices"] or ())]
+        owners = [owner for owner, _, _, _ in entries]
+        if "all jobs" not in owners:  # say whose setting it is, e.g. "rock_ct: P(pore) threshold ..."
+            text = f"{', '.join(owners)}: {text}"
         if is_tuple:
             shown = None if default is None else [str(v) for v in default]
             if choices:
@@ -101,6 +104,22 @@ def config_from_flags(config_class: type, flag_values: flags.FlagValues = flags.
             value = value or (None if field.default is None else ())
         values[name] = value
     return config_class(**values)
+
+
+def config_flags(config) -> list[str]:
+    """The command-line flags that give `config` back (a flagfile's lines), one per field."""
+    lines = []
+    for name, (_, annotation) in config_lib.fields(type(config)).items():
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            lines.append(f"--{name}" if value else f"--no{name}")
+        elif isinstance(value, tuple):
+            lines.append(f"--{name}={','.join(map(str, value))}")
+        else:
+            lines.append(f"--{name}={value}")
+    return lines
 
 
 def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -44,14 +44,23 @@ class Predictor:
 
     def __init__(self, model_dir: str):
         self.served = serving.load(model_dir)
-        self.model_dir = self.served.path
         self.metadata = self.served.metadata
-        self.channels = self.served.channels
-        self.hash = self.served.hash
         self.confidence_class = int(self.metadata["confidence_class"])
         names = self.metadata.get("class_names") or []
         # what the mask's 255 means, in the job's words: undisturbed, pore, ice
         self.class_name = names[self.confidence_class] if self.confidence_class < len(names) else "confidence_class"
+
+    @property
+    def model_dir(self) -> str:
+        return self.served.path
+
+    @property
+    def channels(self) -> int:
+        return self.served.channels
+
+    @property
+    def hash(self) -> str:
+        return self.served.hash
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(B, H, W, C) float32 in [0, 1], model orientation -> (B, H, W, K) probabilities."""

@@ -58,7 +58,7 @@ def standard_callbacks(model_dir: str, monitor: str, mode: str = "max") -> tuple
 
 def fit_verbosity() -> int:
     """Keras `fit` verbosity: a progress bar in a terminal, one line per epoch under CI."""
-    return 2 if os.environ.get("CI") else 1
+    return 1 if base.progress_bars() else 2
 
 
 def run(job: base.Job, model_dir: str) -> dict:

@@ -21,6 +21,7 @@ image itself declare none.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -33,19 +34,24 @@ import tensorflow as tf
 METADATA_FILE = "coretf.json"
 
 
+def export_versions(path: str) -> list[int]:
+    """The numbered version folders holding a SavedModel in `path` (TF Serving's layout), sorted."""
+    names = os.listdir(path) if os.path.isdir(path) else ()
+    return sorted(int(n) for n in names if n.isdigit() and os.path.isfile(os.path.join(path, n, "saved_model.pb")))
+
+
 def find_export(path: str, flag: str = "--model") -> str:
-    """The SavedModel folder at `path`: `path` itself, or its highest numbered version folder.
+    """The SavedModel folder at `path`: its highest numbered version folder, or `path` itself.
 
     Raises:
         ValueError: naming `flag`, when `path` holds neither.
     """
     path = os.fspath(path)
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = sorted((int(n) for n in (os.listdir(path) if os.path.isdir(path) else ())
-                       if n.isdigit() and os.path.isfile(os.path.join(path, n, "saved_model.pb"))))
+    versions = export_versions(path)
     if versions:
         return os.path.join(path, str(versions[-1]))
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
     raise ValueError(f"{flag}={path}: not a SavedModel directory (no saved_model.pb, and no "
                      "numbered version folder holding one)")
 
@@ -109,8 +115,17 @@ class ServedModel:
         ((self.input_name, spec),) = self.signature.structured_input_signature[1].items()
         self.input_shape = tuple(spec.shape)
         self.channels = int(self.input_shape[-1])
-        self.hash = saved_model_hash(self.path)
-        self.transform = resolve_transform(self.metadata.get("input_transform"), f"{flag}={path}")
+        self._where = f"{flag}={path}"
+
+    @functools.cached_property
+    def hash(self) -> str:
+        """`saved_model_hash` of the folder (read once, when first asked for)."""
+        return saved_model_hash(self.path)
+
+    @functools.cached_property
+    def transform(self) -> Callable | None:
+        """The declared input transform, or None."""
+        return resolve_transform(self.metadata.get("input_transform"), self._where)
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """The serving signature's outputs for one float32 batch, as NumPy arrays."""

@@ -31,7 +31,9 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
         raise app.UsageError(str(error)) from None
     model_dir = flag_values["model_dir"].value
     os.makedirs(model_dir, exist_ok=True)
-    coretf_io.write_text(os.path.join(model_dir, "flags.txt"), flag_values.flags_into_string())
+    # The resolved settings as a flagfile of this job's flags only: it runs the same training again.
+    lines = [f"--model_dir={model_dir}", *coretf_flags.config_flags(job.config)]
+    coretf_io.write_text(os.path.join(model_dir, "flags.txt"), "\n".join(lines) + "\n")
     metrics = runner.run(job, model_dir)
     where = os.path.abspath(model_dir)
     print(f"\ndata: {metrics['dataset']} in {os.path.abspath(job.config.data_dir)}")

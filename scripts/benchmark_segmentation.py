@@ -363,9 +363,9 @@ def main(argv: list[str]) -> None:
     document["target"] = _target_section(document["results"], references)
     text = json.dumps(document, indent=2)
     if FLAGS.output:
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        with open(FLAGS.output, "w") as f:
-            f.write(text + "\n")
+        from coretf.io import write_text
+
+        write_text(FLAGS.output, text + "\n")
     print(text)
 
 

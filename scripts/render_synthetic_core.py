@@ -20,6 +20,7 @@ from matplotlib import pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from coretf import synthetic  # noqa: E402
+from coretf.plots import save_figure  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -83,8 +84,7 @@ def render_preview(sections: list[synthetic.SyntheticSection], detail_cm: float,
                 for name, c in synthetic.DISTURBANCE_CODES.items() if c > 0]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(output, dpi=150)
-    plt.close(fig)
+    save_figure(fig, output, dpi=150, tight=False)
 
 
 def main(argv: list[str]) -> None:

@@ -131,7 +131,8 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     experiment_dir = flags.FLAGS.model_dir
-    coretf_io.write_text(os.path.join(experiment_dir, "flags.txt"), flags.FLAGS.flags_into_string())
+    lines = [f"--model_dir={experiment_dir}", *coretf_flags.config_flags(config)]
+    coretf_io.write_text(os.path.join(experiment_dir, "flags.txt"), "\n".join(lines) + "\n")
     started = time.time()
     run_experiment(config, experiment_dir)
     print(f"\nexperiment finished in {time.time() - started:.0f} s")

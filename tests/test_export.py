@@ -103,6 +103,7 @@ def test_check_equal_catches_a_wrong_fold(segnet):
 
 def test_versioned_exports_and_the_loader_picks_the_newest(segnet, tmp_path):
     """--export_version=N writes export/N/ (TF Serving's layout); serving.load takes the folder."""
+    export.export_saved_model(segnet, str(tmp_path / "export"), METADATA)  # an older unversioned export
     for version in (1, 2):
         export.export_saved_model(segnet, str(tmp_path / "export"), {**METADATA, "tile_size": 16 * version},
                                   version=version)

@@ -53,6 +53,7 @@ import tensorflow as tf
 from coretf import export as export_lib
 from coretf import metrics as metrics_lib
 from coretf.config import Config, option
+from coretf.models.unet import UPSAMPLING
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -63,7 +64,7 @@ EXPORT_POLICIES = ("float32", "mixed_bfloat16")
 class TrainConfig(Config):
     """The settings every job shares (one set of flags for all jobs)."""
 
-    job: str = option("sediment_cores", "Which job (dataset, model, metrics and export) to train.")
+    job: str = option("", "Which job (dataset, model, metrics and export) to train; set by the job.")
     dataset: str = option("synthetic", "Builder config, e.g. synthetic, synthetic_256, manual.")
     data_dir: str = option("runs/tensorflow_datasets", "TFDS data directory (built there if missing).")
     manual_dir: str | None = option(None, "A lab's data folder, for the manual configs.")
@@ -90,7 +91,7 @@ class SegmentationConfig(TrainConfig):
     kernel_size: int = option(3, "Convolution kernel size (3, 5 or 7).", minimum=1)
     filters: tuple[int, ...] = option((64,), "Filters: one base value, or one per level.", minimum=1)
     depth: int = option(4, "Number of pooling levels (SegNet, U-Net).", minimum=1)
-    upsampling: str = option("transpose", "U-Net upsampling.", choices=("transpose", "nearest"))
+    upsampling: str = option("transpose", "U-Net upsampling.", choices=UPSAMPLING)
     activation: str = option("relu", "U-Net activation.")
 
     @property
@@ -120,6 +121,11 @@ class Inputs:
 _REGISTRY: dict[str, type[Job]] = {}
 
 
+def progress_bars() -> bool:
+    """Whether long loops show progress bars: in a terminal, not under CI (one line per epoch)."""
+    return not os.environ.get("CI")
+
+
 class Job(abc.ABC):
     """One kind of data and model; see the module docstring for what `coretf.runner` does with it.
 
@@ -137,13 +143,19 @@ class Job(abc.ABC):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:  # a job; interfaces such as SegmentationJob have no name
+            known = _REGISTRY.get(cls.name)
+            if known is not None and known.__qualname__ != cls.__qualname__:
+                raise ValueError(f"job {cls.name!r} is defined twice: {known.__module__}.{known.__qualname__} "
+                                 f"and {cls.__module__}.{cls.__qualname__}")
             _REGISTRY[cls.name] = cls
 
     def __init__(self, config: TrainConfig):
         if not isinstance(config, self.config_class):
             raise TypeError(f"job {self.name}: expected a {self.config_class.__name__}, got "
                             f"{type(config).__name__}")
-        self.config = config
+        if config.job and config.job != self.name:
+            raise ValueError(f"--job={config.job}: this configuration is the {self.name} job's")
+        self.config = dataclasses.replace(config, job=self.name) if not config.job else config
 
     @abc.abstractmethod
     def build_inputs(self, model_dir: str) -> Inputs:
@@ -241,5 +253,10 @@ def get_job(name: str) -> type[Job]:
 
 
 def make_job(config: TrainConfig) -> Job:
-    """The job that runs `config` (its class from `config.job`)."""
-    return get_job(config.job)(config)
+    """The job that runs `config`: `config.job`'s, or the job whose configuration class it is."""
+    if config.job:
+        return get_job(config.job)(config)
+    for job_class in _REGISTRY.values():
+        if type(config) is job_class.config_class:
+            return job_class(config)
+    raise ValueError(f"no job takes a {type(config).__name__}; set its job")

@@ -42,7 +42,6 @@ INPUT_TRANSFORM = "coretf.preprocess.ice_slices:model_input"
 class IceConfig(base.SegmentationConfig):
     """Settings of the ice_ct job."""
 
-    job: str = option("ice_ct", "Which job (dataset, model, metrics and export) to train.")
     ice_network: str = option("unet", "unet = the paper's U-Net (--depth, --filters, --upsampling); "
                               "published = the published code's 6-level network (1,513,409 parameters).",
                               choices=NETWORKS)
@@ -128,7 +127,7 @@ class IceCtJob(base.SegmentationJob):
         predict = slice_predictor(model, self.config.ice_tile, self.config.batch_size)
         rows = ice_evaluation.validate(ice_data.iter_slices(self.builder), predict,
                                        os.path.join(model_dir, "validation"),
-                                       progress=not os.environ.get("CI"))
+                                       progress=base.progress_bars())
         self._save_test_pictures(os.path.join(model_dir, "test_predictions.png"), predict)
         return {"test": summarise_test(rows), "table2": rows}
 
@@ -152,7 +151,7 @@ class IceCtJob(base.SegmentationJob):
         return [self.segmentation_export(
             model, metrics, model=self.config.ice_network, input_transform=INPUT_TRANSFORM,
             input=("float32 one-channel low-res CT slice in [0, 1], normalised as "
-                   "coretf.preprocess.ice_labels: 3x3 median, field-of-view 0.5/99.5 percentiles "
+                   "coretf.preprocess.ice_slices.model_input: 3x3 median, field-of-view 0.5/99.5 percentiles "
                    "-> 0/1, 0 outside the field of view"),
             um_per_voxel=float(first["low_voxel_um"]), tile_size=self.config.ice_tile,
             test_iou_vs_weak=metrics["test"]["network_iou_vs_weak"])]

@@ -39,7 +39,6 @@ PORE = 1  # the class whose IoU, precision and recall are reported, and the conf
 class RockConfig(base.SegmentationConfig):
     """Settings of the rock_ct job."""
 
-    job: str = option("rock_ct", "Which job (dataset, model, metrics and export) to train.")
     model: str = option("unet", "Architecture (rock_ct trains the paper's U-Net).")
     rock_train_stacks: tuple[str, ...] = option(
         (), "Training stacks (default: the first stack of each rock type).")
@@ -181,7 +180,7 @@ class RockCtJob(base.SegmentationJob):
         stacks = rock_data.split_holdout(self.stacks, self.train_ids, config.rock_holdout)
         per_stack, sweeps, examples = evaluate_stacks(
             model, stacks, self.slices, tile=config.rock_patch_size, overlap=config.rock_overlap,
-            threshold=config.rock_threshold, progress=not os.environ.get("CI"))
+            threshold=config.rock_threshold, progress=base.progress_bars())
         out_of_sample = [v for v in per_stack.values() if not v["in_sample"]] or list(per_stack.values())
         rock_eval.save_threshold_plot(
             os.path.join(model_dir, "threshold_metrics.png"),

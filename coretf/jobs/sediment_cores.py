@@ -39,7 +39,6 @@ CONFIDENCE_CLASS = 1  # the confidence map is P(undisturbed), as in the paper's 
 class CoresConfig(base.SegmentationConfig):
     """Settings of the sediment_cores job."""
 
-    job: str = option("sediment_cores", "Which job (dataset, model, metrics and export) to train.")
     model: str = option("segnet", "Architecture.", choices=tuple(MODELS))
     vgg16_weights: str | None = option(None, "Local VGG16 weights file for FCN-8 (never downloaded).")
     class_weights: tuple[float, ...] | None = option(

@@ -35,7 +35,6 @@ from coretf_datasets.sediment_grains.sediment_grains_dataset_builder import UNKN
 class GrainsConfig(base.TrainConfig):
     """Settings of the sediment_grains job."""
 
-    job: str = option("sediment_grains", "Which job (dataset, model, metrics and export) to train.")
     vae_backbone: str = option("small", "Grain VAE branch: small (CPU default), resnet18, resnet50, "
                                "resnet152 (the paper).", choices=resnet_vae.BACKBONES)
     vae_shared_branches: bool = option(False, "One set of branch weights for all six focal layers.")

@@ -60,7 +60,7 @@ TABLE = tables.Table("section", (
     tables.Column("px_per_cm", float, checks=(tables.FINITE, tables.POSITIVE)),
     tables.Column("top_depth_cm", float, checks=(tables.FINITE,)),
     tables.Column("depth_axis", ("x", "y")),
-    tables.Column("top_px", int, default=0),
+    tables.Column("top_px", int, default=0, checks=(tables.NON_NEGATIVE,)),
     tables.Column("invert_label", bool, default=False),
     tables.Column("split", ("train", "validation", "test"), default=""),
 ))

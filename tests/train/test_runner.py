@@ -16,6 +16,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from coretf import export as export_lib
+from coretf import flags as coretf_flags
 from coretf import metrics as metrics_lib
 from coretf import runner, serving, train
 from coretf.config import option
@@ -119,6 +120,11 @@ def test_the_train_command_takes_the_toy_job_and_its_flags(tmp_path, capsys):
     assert metrics["epochs"] == 1 and "best epoch (val_pooled_iou): 1 of 1" in capsys.readouterr().out
     assert "--toy_side=6" in (tmp_path / "model" / "flags.txt").read_text()
     assert json.loads((tmp_path / "model" / "config.json").read_text())["toy_side"] == 6
+    again = flags.FlagValues()  # flags.txt is a flagfile that gives the same configuration back
+    train.define_flags(again)
+    again(["train", f"--flagfile={tmp_path / 'model' / 'flags.txt'}"])
+    assert coretf_flags.job_from_flags(again).config == ToyConfig.from_dict(
+        json.loads((tmp_path / "model" / "config.json").read_text()))
     other = flags.FlagValues()
     train.define_flags(other)
     other(["train", "--job=toy_bright", "--rock_threshold=0.3", f"--model_dir={tmp_path / 'bad'}"])

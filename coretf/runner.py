@@ -19,6 +19,7 @@ import tensorflow as tf
 from coretf import callbacks as callbacks_lib
 from coretf import export as export_lib
 from coretf import io as coretf_io
+from coretf import warm_start
 from coretf.jobs import base
 
 
@@ -83,6 +84,8 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
         model = job.build_model()
         model.compile(optimizer=job.build_optimizer(inputs.steps_per_epoch), loss=job.build_loss(),
                       metrics=job.build_metrics(), jit_compile=job.jit_compile)
+    started_from = (warm_start.warm_start(model, config.init_from, skip_mismatch=config.init_skip_mismatch)
+                    if config.init_from else None)
     callbacks, best = standard_callbacks(model_dir, job.monitor, job.monitor_mode)
     callbacks += job.callbacks(model_dir)
     started = time.time()
@@ -109,6 +112,10 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
                                  if k.startswith("val_")}
     losses = history.history.get("loss")
     metrics["final_train_loss"] = float(losses[-1]) if losses else None
+    if started_from:
+        metrics["init_from"] = started_from
+    with coretf_io.atomic_path(os.path.join(model_dir, warm_start.MODEL_FILE)) as tmp:
+        model.save(tmp)  # the kept model, for a later run's --init_from
     started = time.time()
     metrics.update(job.evaluate(model, model_dir))
     metrics.update(train_seconds=round(train_seconds, 1),

@@ -83,11 +83,11 @@ def warm_start(model: keras.Model, path: str, *, skip_mismatch: bool = False, fl
                 continue
             layer.set_weights(match.get_weights())
             loaded += 1
-    if not loaded:
-        raise ValueError(f"{flag}={path}: no layer of {source_path} matches this model's layers "
-                         "(another architecture?)")
     if skipped and not skip_mismatch:
         shown = "; ".join(skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
         raise ValueError(f"{flag}={path}: {len(skipped)} layer(s) do not match: {shown}. Pass "
                          "--init_skip_mismatch to keep fresh weights in those layers")
+    if not loaded:
+        raise ValueError(f"{flag}={path}: no layer of {source_path} matches this model's layers "
+                         "(another architecture?)")
     return {"source": source_path, "loaded": loaded, "skipped": skipped}

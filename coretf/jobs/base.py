@@ -27,6 +27,7 @@ What every model directory holds (the contract readers may rely on):
   flags.txt, config.json     the command's flags; the resolved configuration
   checkpoints/, best.weights.h5, best.json, history.csv, logs/ (TensorBoard: train, validation,
                              images)
+  model.keras                the kept model (architecture and weights), what --init_from reads
   metrics.json               "dataset", "epochs", "steps_per_epoch", "best_epoch", "validation"
                              (the best epoch's validation logs, jobs that keep the best epoch),
                              "train_seconds", "evaluate_seconds", "final_train_loss",
@@ -82,6 +83,12 @@ class TrainConfig(Config):
     export_version: int = option(0, "Write export/<N>/ (the layout TF Serving expects) instead of "
                                  "export/; 0 = export/ itself.", minimum=0)
     image_summaries: int = option(4, "Validation examples shown in TensorBoard.", minimum=0)
+    init_from: str | None = option(None, "Start from a trained model: a model directory (its model.keras), "
+                                   "its export/ folder or a .keras file, e.g. the synthetic model a lab "
+                                   "fine-tunes on its own images.")
+    init_skip_mismatch: bool = option(False, "With --init_from: layers whose weights have other shapes (or "
+                                      "that the source lacks) keep fresh weights instead of stopping the run; "
+                                      "they are named in metrics.json.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -131,3 +131,31 @@ def test_the_train_command_takes_the_toy_job_and_its_flags(tmp_path, capsys):
     with pytest.raises(app.UsageError, match="--rock_threshold is not a setting of --job=toy_bright"):
         train.run(other)
     assert not (tmp_path / "bad").exists()
+
+
+def test_init_from_a_trained_model_and_mismatched_layers(tmp_path):
+    """--init_from copies a trained model's weights by layer name; a layer of another shape stops
+    the run, naming it, unless --init_skip_mismatch keeps it fresh."""
+    from coretf import warm_start
+
+    config = ToyConfig(batch_size=4, epochs=1, learning_rate=0.05, mixed_precision="float32")
+    runner.run(ToyJob(config), str(tmp_path / "source"))
+    trained = keras.models.load_model(tmp_path / "source" / "model.keras", compile=False)
+    fresh = ToyJob(config).build_model()
+    report = warm_start.warm_start(fresh, str(tmp_path / "source" / "export"))  # the export finds its model
+    assert report["loaded"] == 1 and report["skipped"] == []
+    np.testing.assert_array_equal(fresh.get_layer("logits").get_weights()[0],
+                                  trained.get_layer("logits").get_weights()[0])
+    inputs = keras.Input((None, None, 1))
+    wider = keras.Model(inputs, keras.layers.Conv2D(3, 1, name="logits")(keras.layers.Conv2D(
+        2, 1, name="extra")(inputs)))
+    with pytest.raises(ValueError, match=r"2 layer\(s\) do not match: extra \(not in the source model\); "
+                                         r"logits \(weights \[\(1, 1, 2, 3\), \(3,\)\] here"):
+        warm_start.warm_start(wider, str(tmp_path / "source"))
+    with pytest.raises(ValueError, match="no layer of .* matches"):
+        warm_start.warm_start(wider, str(tmp_path / "source"), skip_mismatch=True)
+    with pytest.raises(ValueError, match="--init_from=.*nowhere: no trained model there"):
+        warm_start.warm_start(fresh, str(tmp_path / "nowhere"))
+    metrics = runner.run(ToyJob(dataclasses.replace(config, init_from=str(tmp_path / "source"))),
+                         str(tmp_path / "tuned"))
+    assert metrics["init_from"]["loaded"] == 1 and metrics["init_from"]["source"].endswith("model.keras")

@@ -47,3 +47,11 @@ def test_two_steps_then_checkpoint_logs_and_both_saved_models(tmp_path):
             np.testing.assert_allclose(session[key], python[key].numpy(), atol=1e-5)
         assert not any("optimizer" in n.lower() for n, _ in serving_check.stored_variables(
             os.path.join(model_dir, name)))
+    # the kept VAE is model.keras: a later run starts from it (--init_from), every layer matched
+    from coretf import warm_start
+    from coretf.models import resnet_vae
+
+    fresh = resnet_vae.build_grain_vae(32, 8, backbone="small", shared_branches=True)
+    report = warm_start.warm_start(fresh, model_dir)
+    assert report["skipped"] == [] and report["loaded"] > 10
+    np.testing.assert_allclose(fresh.encoder.predict_on_batch(layers)[0], mean, atol=1e-5)

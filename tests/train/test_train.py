@@ -75,6 +75,12 @@ def test_saved_model_matches_keras_model_and_carries_metadata(trained):
     assert metadata["batchnorm_folded"] is True
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
         loaded.signatures["serving_default"](images=tf.constant(np.full((1, 8, 8, 3), np.nan, np.float32)))
+    # model.keras is the kept model: --init_from starts a new run from it, every layer matched
+    from coretf import warm_start
+
+    fresh, _ = build_network(config)
+    assert warm_start.warm_start(fresh, str(model_dir))["skipped"] == []
+    np.testing.assert_allclose(tf.nn.softmax(fresh(images, training=False), -1).numpy(), expected, atol=1e-5)
 
 
 def test_export_serves_from_a_session_loader_and_saved_model_cli(trained, tmp_path):

@@ -10,10 +10,12 @@ is listed in `coretf.jobs.base`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from coretf import callbacks as callbacks_lib
@@ -63,8 +65,14 @@ def fit_verbosity() -> int:
 
 
 def run(job: base.Job, model_dir: str) -> dict:
-    """Trains `job`, keeps the best (or last) epoch, evaluates, exports. Returns the metrics."""
+    """Trains `job`, keeps the best (or last) epoch, evaluates, exports. Returns the metrics.
+
+    With `--folds=k` (and no `--fold`), one model per fold in `<model_dir>/fold_<i>/`, and
+    `<model_dir>/metrics.json` holds every figure as the mean and SD over the folds.
+    """
     config = job.config
+    if config.folds > 1 and config.fold < 0:
+        return run_folds(job, model_dir)
     os.makedirs(model_dir, exist_ok=True)
     coretf_io.write_json(os.path.join(model_dir, "config.json"), config.to_dict())
     keras.utils.set_random_seed(config.seed)
@@ -125,6 +133,39 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
         export_lib.write_saved_model(os.path.join(model_dir, spec.name), spec,
                                      version=config.export_version)
     return metrics
+
+
+def run_folds(job: base.Job, model_dir: str) -> dict:
+    """Every fold of `job`'s k-fold cross-validation, then the mean and SD of their figures."""
+    config = job.config
+    per_fold = []
+    for fold in range(config.folds):
+        fold_job = type(job)(dataclasses.replace(config, fold=fold))
+        per_fold.append(run(fold_job, os.path.join(model_dir, f"fold_{fold}")))
+    metrics = {"folds": config.folds, "dataset": per_fold[0]["dataset"], "epochs": config.epochs,
+               "fold_dirs": [f"fold_{fold}" for fold in range(config.folds)],
+               "mean": mean_and_sd(per_fold)[0], "sd": mean_and_sd(per_fold)[1]}
+    coretf_io.write_json(os.path.join(model_dir, "config.json"), config.to_dict())
+    coretf_io.write_json(os.path.join(model_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def mean_and_sd(records: list) -> tuple:
+    """Mean and SD (ddof 0) over records of the same shape: dicts and lists are followed, numbers
+    averaged (None where any record has none), other values kept where all records agree."""
+    first = records[0]
+    if isinstance(first, dict):
+        keys = [k for k in first if all(isinstance(r, dict) and k in r for r in records)]
+        pairs = {k: mean_and_sd([r[k] for r in records]) for k in keys}
+        return {k: m for k, (m, _) in pairs.items()}, {k: s for k, (_, s) in pairs.items()}
+    if isinstance(first, list) and all(isinstance(r, list) and len(r) == len(first) for r in records):
+        pairs = [mean_and_sd([r[i] for r in records]) for i in range(len(first))]
+        return [m for m, _ in pairs], [s for _, s in pairs]
+    numbers = [r for r in records if isinstance(r, (int, float)) and not isinstance(r, bool)]
+    if len(numbers) == len(records):
+        values = np.asarray(numbers, np.float64)
+        return float(values.mean()), float(values.std())
+    return (first if all(r == first for r in records) else None), None
 
 
 def train_and_evaluate(config: base.TrainConfig, model_dir: str) -> dict:

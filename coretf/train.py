@@ -38,12 +38,19 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     where = os.path.abspath(model_dir)
     print(f"\ndata: {metrics['dataset']} in {os.path.abspath(job.config.data_dir)}")
     print(f"model directory: {where}")
-    for line in job.summary_lines(metrics):
+    if "folds" in metrics:  # k-fold: the folds' mean figures (their SDs are in metrics.json)
+        print(f"  {metrics['folds']} folds in {', '.join(metrics['fold_dirs'])}; mean over the folds:")
+        metrics_shown = {**metrics["mean"], "epochs": metrics["epochs"]}
+    else:
+        metrics_shown = metrics
+    for line in job.summary_lines(metrics_shown):
         print(f"  {line}")
-    print(f"  metrics: {os.path.join(where, 'metrics.json')}, pictures: "
-          f"{os.path.join(where, 'test_predictions.png')}")
-    print(f"  SavedModel: {os.path.join(where, 'export')}")
-    print(f"  TensorBoard: tensorboard --logdir {os.path.join(where, 'logs')}")
+    print(f"  metrics: {os.path.join(where, 'metrics.json')}")
+    for folder in metrics.get("fold_dirs", [""]):
+        run_dir = os.path.join(where, folder)
+        print(f"  {folder + ': ' if folder else ''}pictures: {os.path.join(run_dir, 'test_predictions.png')}, "
+              f"SavedModel: {os.path.join(run_dir, 'export')}, "
+              f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
     sys.stdout.flush()
     return metrics
 

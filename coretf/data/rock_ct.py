@@ -42,37 +42,45 @@ def default_training_stacks(stacks: dict[str, Stack]) -> tuple[str, ...]:
     return tuple(first[rock] for rock in sorted(first))
 
 
-def held_out(depth: int, holdout: float) -> int:
-    """How many of a stack's last slices a `holdout` share keeps out of training (at least one)."""
-    return min(depth - 1, max(1, int(np.ceil(depth * holdout)))) if holdout > 0 else 0
+def held_slices(depth: int, *, holdout: float = 0.0, folds: int = 0, fold: int = -1) -> range:
+    """The slices of a training stack kept out of training: the last `holdout` share (at least one
+    slice), or block `fold` of `folds` contiguous blocks (k-fold cross-validation), or none."""
+    if folds > 1:
+        if depth < folds:
+            raise ValueError(f"--folds={folds}: a training stack has only {depth} slices")
+        return range(fold * depth // folds, (fold + 1) * depth // folds)
+    if holdout > 0:
+        return range(depth - min(depth - 1, max(1, int(np.ceil(depth * holdout)))), depth)
+    return range(0)
 
 
-def split_holdout(stacks: dict[str, Stack], train_ids, holdout: float) -> dict[str, Stack]:
-    """The stacks to evaluate: each training stack's held-out last slices become a stack of their
-    own, `<stack>_holdout` (out of sample), and the training stack keeps the slices before them."""
-    if not holdout:
-        return dict(stacks)
+def split_out(stacks: dict[str, Stack], train_ids, **held) -> dict[str, Stack]:
+    """The stacks to train on and evaluate: each training stack's held slices (`held_slices`) become
+    a stack of their own, `<stack>_holdout` (out of sample), and the training stack keeps the rest."""
     out = {}
     for stack_id, stack in stacks.items():
-        cut = stack.image.shape[0] - held_out(stack.image.shape[0], holdout) if stack_id in train_ids else None
-        if cut is None:
+        held_out = held_slices(stack.image.shape[0], **held) if stack_id in train_ids else range(0)
+        if not held_out:
             out[stack_id] = stack
             continue
-        out[stack_id] = dataclasses.replace(stack, image=stack.image[:cut], pores=stack.pores[:cut],
-                                            slice_names=stack.slice_names[:cut])
-        out[f"{stack_id}_holdout"] = dataclasses.replace(
-            stack, stack_id=f"{stack_id}_holdout", image=stack.image[cut:], pores=stack.pores[cut:],
-            slice_names=stack.slice_names[cut:], split="")
+        kept = [i for i in range(stack.image.shape[0]) if i not in held_out]
+
+        def part(indices, name):
+            names = tuple(stack.slice_names[i] for i in indices) if stack.slice_names else ()
+            return dataclasses.replace(stack, stack_id=name, image=stack.image[indices],
+                                       pores=stack.pores[indices], slice_names=names)
+
+        out[stack_id] = part(kept, stack_id)
+        out[f"{stack_id}_holdout"] = dataclasses.replace(part(list(held_out), f"{stack_id}_holdout"), split="")
     return out
 
 
-def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0, holdout: float = 0.0) -> dict[str, int]:
+def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0) -> dict[str, int]:
     """How many leading slices each training stack gives, for an equal training-set size.
 
     The paper trains every model on the same number of slices: one stack whole, half of each of
     two stacks, a third of each of three. `total` is that number (0 = the shortest training
-    stack's depth, less its held-out slices); each of the k stacks gives total // k slices. With
-    `holdout`, the last `held_out(depth, holdout)` slices of each training stack are never used.
+    stack's depth); each of the k stacks gives total // k slices.
 
     Raises:
         ValueError: an unknown stack, or a stack too short for its share.
@@ -81,11 +89,10 @@ def training_slices(stacks: dict[str, Stack], train_ids, total: int = 0, holdout
     if unknown or not train_ids:
         raise ValueError(f"training stacks {list(train_ids)}: unknown {unknown}; the data has "
                          f"{sorted(stacks)}")
-    usable = {s: stacks[s].image.shape[0] - held_out(stacks[s].image.shape[0], holdout) for s in train_ids}
-    total = total or min(usable.values())
+    total = total or min(stacks[s].image.shape[0] for s in train_ids)
     share = total // len(train_ids)
     for stack_id in train_ids:
-        depth = usable[stack_id]
+        depth = stacks[stack_id].image.shape[0]
         if share < 1 or share > depth:
             raise ValueError(f"stack {stack_id!r}: has {depth} slices, cannot give {share} of a "
                              f"{total}-slice training set shared by {len(train_ids)} stacks")

@@ -83,6 +83,11 @@ class TrainConfig(Config):
     export_version: int = option(0, "Write export/<N>/ (the layout TF Serving expects) instead of "
                                  "export/; 0 = export/ itself.", minimum=0)
     image_summaries: int = option(4, "Validation examples shown in TensorBoard.", minimum=0)
+    folds: int = option(0, "k-fold cross-validation for a small labelled set: one model per fold in "
+                        "<model_dir>/fold_<k>/ (test = fold k, validation = the next fold), figures as mean "
+                        "and SD in metrics.json; 0 = the data's own splits.", minimum=0)
+    fold: int = option(-1, "With --folds: train only this fold (0-based), e.g. one fold per machine; "
+                       "-1 = every fold in turn.", minimum=-1)
     init_from: str | None = option(None, "Start from a trained model: a model directory (its model.keras), "
                                    "its export/ folder or a .keras file, e.g. the synthetic model a lab "
                                    "fine-tunes on its own images.")

@@ -99,7 +99,9 @@ class IceCtJob(base.SegmentationJob):
 
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
-        self.builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
+        self.builder = builders.folded(
+            builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir),
+            config.folds, config.fold, keys=("specimen_id", "slice_index"), by="depth")
         patch = config.ice_patch_size
         train = ice_data.make_dataset(self.builder, "train", batch_size=config.batch_size, patch_size=patch,
                                       training=True, seed=config.seed)

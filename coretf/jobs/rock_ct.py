@@ -150,10 +150,12 @@ class RockCtJob(base.SegmentationJob):
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
         builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
-        self.stacks = rock_data.load_stacks(builder)
-        self.train_ids = config.rock_train_stacks or rock_data.default_training_stacks(self.stacks)
-        self.slices = rock_data.training_slices(self.stacks, self.train_ids, config.rock_train_slices,
-                                                config.rock_holdout)
+        stacks = rock_data.load_stacks(builder)
+        self.train_ids = config.rock_train_stacks or rock_data.default_training_stacks(stacks)
+        # Held-out slices of the training stacks (--rock_holdout, --folds) become stacks of their own.
+        self.stacks = rock_data.split_out(stacks, self.train_ids, holdout=config.rock_holdout,
+                                          folds=config.folds, fold=config.fold)
+        self.slices = rock_data.training_slices(self.stacks, self.train_ids, config.rock_train_slices)
         images, labels = rock_data.training_patches(self.stacks, self.slices, config.rock_patch_size)
         self.train_patches = len(images)
         # An "epoch" is a pass over all training patches; the paper trains on 1/5 of its minibatches.
@@ -177,9 +179,8 @@ class RockCtJob(base.SegmentationJob):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         config = self.config
-        stacks = rock_data.split_holdout(self.stacks, self.train_ids, config.rock_holdout)
         per_stack, sweeps, examples = evaluate_stacks(
-            model, stacks, self.slices, tile=config.rock_patch_size, overlap=config.rock_overlap,
+            model, self.stacks, self.slices, tile=config.rock_patch_size, overlap=config.rock_overlap,
             threshold=config.rock_threshold, progress=base.progress_bars())
         out_of_sample = [v for v in per_stack.values() if not v["in_sample"]] or list(per_stack.values())
         rock_eval.save_threshold_plot(

@@ -116,7 +116,9 @@ class SedimentCoresJob(base.SegmentationJob):
 
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
-        self.builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
+        self.builder = builders.folded(
+            builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir),
+            config.folds, config.fold, keys=("section_id",))
         self.patch_size = self.builder.builder_config.patch_size
         section_means, self.px_per_cm = core_data.section_summary(self.builder, "train")
         stats = None

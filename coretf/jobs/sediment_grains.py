@@ -74,7 +74,9 @@ class SedimentGrainsJob(base.Job):
 
     def build_inputs(self, model_dir: str) -> base.Inputs:
         config = self.config
-        self.builder = builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir)
+        self.builder = builders.folded(
+            builders.get_builder(self.name, config.dataset, config.data_dir, config.manual_dir),
+            config.folds, config.fold, keys=("sample_id", "position_id"))
         self.crop = self.builder.builder_config.crop_size
         train = grain_data.make_dataset(self.builder, "train", batch_size=config.batch_size, training=True,
                                     seed=config.seed, dihedral=config.vae_dihedral)

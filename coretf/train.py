@@ -24,11 +24,13 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
-    """Trains the job the parsed flags describe; prints where everything went. Returns the metrics."""
-    try:
-        job = coretf_flags.job_from_flags(flag_values)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
+    """Trains the job the parsed flags describe; prints where everything went. Returns the metrics.
+
+    Raises:
+        ValueError: a flag the job refuses, or data that cannot be used (the message names the
+            flag or the file).
+    """
+    job = coretf_flags.job_from_flags(flag_values)
     model_dir = flag_values["model_dir"].value
     os.makedirs(model_dir, exist_ok=True)
     # The resolved settings as a flagfile of this job's flags only: it runs the same training again.
@@ -57,9 +59,16 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
 
 def main(argv):
     del argv
-    if not flags.FLAGS["verbosity"].present:  # progress bars, not INFO lines; -v 0 restores them
+    verbose = flags.FLAGS["verbosity"].present
+    if not verbose:  # progress bars, not INFO lines; -v 0 restores them
         logging.set_verbosity(logging.WARNING)
-    run(flags.FLAGS)
+    try:
+        run(flags.FLAGS)
+    except ValueError as error:  # a refusal names the flag or file: one line, not a traceback
+        if verbose:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

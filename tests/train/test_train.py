@@ -125,3 +125,17 @@ def test_resolve_policy_on_this_cpu():
     assert runner.resolve_policy("auto") in ("float32", "mixed_float16")
     assert runner.resolve_policy("mixed_bfloat16") == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_a_refused_folder_is_one_line_naming_the_file(tmp_path):
+    """A lab's folder the builder refuses: one line on stderr naming the file, exit 2, no traceback."""
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "sections.csv").write_text("section,px_per_cm,top_depth_cm,depth_axis\nA,inf,0,x\n")
+    command = [sys.executable, "-m", "coretf.train", f"--flagfile={REPO / 'trainers' / 'smoke.flags'}",
+               f"--model_dir={tmp_path / 'model'}", f"--data_dir={tmp_path / 'data'}", "--dataset=manual",
+               f"--manual_dir={tmp_path / 'lab'}"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "sections.csv, line 2: need px_per_cm to be finite" in errors[0]
+    assert "Traceback" not in result.stderr

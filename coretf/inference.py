@@ -32,6 +32,7 @@ import numpy as np
 import tifffile
 
 from coretf import io as coretf_io
+from coretf import labels as labels_lib
 from coretf import metrics as metrics_lib
 from coretf import serving, tiling
 
@@ -178,28 +179,43 @@ def _preview(source: coretf_io.ImageSource, mask: np.ndarray, size: int) -> np.n
     return np.clip(image * kept + tinted * (1 - kept), 0, 255).astype(np.uint8)
 
 
-def image_iou(predicted_kept: np.ndarray, true_kept: np.ndarray, tile: int, *, of_kept: bool = False) -> dict:
+def image_iou(predicted_kept: np.ndarray, true_kept: np.ndarray, tile: int, *, of_kept: bool = False,
+              valid: np.ndarray | None = None) -> dict:
     """The paper's Image-IoU (mean Patch-IoU over the section's tiles) and the pooled IoU of one class.
 
     Inputs are boolean (H, W), True = the confidence class (undisturbed sediment for cores, pore
     for rocks). The IoU is that of the other class (the disturbance, as in Hutton 2025), or of the
     confidence class itself with `of_kept` (the export's iou_class is its confidence_class).
+    Pixels outside `valid` (ignored in the truth) count nowhere, and a tile with none counts in no
+    figure.
     """
+    valid = np.ones(predicted_kept.shape, bool) if valid is None else valid
     predicted, true = (predicted_kept, true_kept) if of_kept else (~predicted_kept, ~true_kept)
+    predicted, true = predicted & valid, true & valid
     ious = []
     for r in tiling.tile_starts(predicted.shape[0], tile, 0):
         for c in tiling.tile_starts(predicted.shape[1], tile, 0):
+            if not valid[r:r + tile, c:c + tile].any():
+                continue
             p, t = predicted[r:r + tile, c:c + tile], true[r:r + tile, c:c + tile]
             ious.append((np.sum(p & t) + metrics_lib.SMOOTH) / (np.sum(p | t) + metrics_lib.SMOOTH))
     union = np.sum(predicted | true)
-    return {"image_iou": float(np.mean(ious)), "patches": len(ious),
+    counted = int(valid.sum())
+    return {"image_iou": float(np.mean(ious)) if ious else None, "patches": len(ious),
             "pooled_iou": float(np.sum(predicted & true) / union) if union else 1.0,
-            "accuracy": float(np.mean(predicted == true))}
+            "accuracy": float(np.sum((predicted == true) & valid) / counted) if counted else None,
+            "ignored_share": float(1 - counted / valid.size)}
 
 
-def read_truth(truth: str, image_path: str, shape: tuple[int, int]) -> np.ndarray:
-    """The true mask as boolean (H, W), True = undisturbed: `<truth>/<name>_mask.png`
-    (non-zero = undisturbed), or the input's alpha channel when `truth == "alpha"`."""
+def read_truth(truth: str, image_path: str, shape: tuple[int, int], class_names=(),
+               confidence_class: int = 1, label_map: labels_lib.LabelMap | None = None):
+    """The true mask of an image: (kept, valid) boolean (H, W) arrays, kept = the confidence class
+    (undisturbed for cores), valid = not ignored.
+
+    The mask is `<truth>/<name>_mask.png` (or .tif), or the input's alpha channel when `truth ==
+    "alpha"`. Without a label map (`label_map`, else `<truth>/labels.csv`), non-zero = the
+    confidence class and nothing is ignored.
+    """
     stem = os.path.splitext(os.path.basename(image_path))[0]
     if truth == "alpha":
         image = coretf_io.read_image(image_path)
@@ -207,13 +223,21 @@ def read_truth(truth: str, image_path: str, shape: tuple[int, int]) -> np.ndarra
             raise coretf_io.ImageError(f"{image_path}: --truth=alpha but the image has no alpha channel")
         mask, name = image[..., 3], image_path
     else:
-        name = os.path.join(truth, f"{stem}_mask.png")
+        names = [os.path.join(truth, f"{stem}_mask{suffix}") for suffix in (".png", ".tif", ".tiff")]
+        name = next((n for n in names if os.path.isfile(n)), names[0])
         mask = coretf_io.read_image(name)
-        mask = mask if mask.ndim == 2 else mask[..., 0]
     if mask.shape[:2] != tuple(shape):
         raise coretf_io.ImageError(f"{name}: mask is {mask.shape[1]}x{mask.shape[0]} px but the image "
                                    f"is {shape[1]}x{shape[0]} px")
-    return mask > 0
+    if label_map is None and truth != "alpha":
+        label_map = labels_lib.folder_label_map(truth, None)
+    if label_map is None:
+        grey = mask if mask.ndim == 2 else mask[..., 0]
+        return grey > 0, np.ones(grey.shape, bool)
+    if not class_names:
+        raise ValueError(f"{name}: the model's export names no classes, so a label map cannot say which is which")
+    classes = label_map.apply(mask, class_names, name)
+    return classes == confidence_class, classes != labels_lib.IGNORE
 
 
 def predict_image(
@@ -228,6 +252,7 @@ def predict_image(
     overlap: int = -1,
     batch_size: int = 4,
     truth: str | None = None,
+    label_map: labels_lib.LabelMap | None = None,
     preview_size: int = 4000,
     colour_record: bool = False,
     top_depth_cm: float = 0.0,
@@ -243,6 +268,8 @@ def predict_image(
             model's training tile if larger (a fully convolutional model takes any tile; larger
             tiles waste less on overlap: (tile / (tile - overlap))^2 of the pixels are computed).
             -1: 64 px, or a quarter of a smaller tile.
+        truth, label_map: a folder of true masks and how they encode the classes (`read_truth`):
+            adds the Image-IoU, pooled IoU and accuracy over the pixels the truth does not ignore.
         colour_record: also write the colour record (`coretf.analysis.colour_batch`) over the
             predicted undisturbed pixels; for photographs cropped to the core
             (`coretf.preprocess.core_crop`), since every pixel of a line counts. Needs px/cm.
@@ -342,9 +369,11 @@ def predict_image(
         "seconds": {"inference": inference_seconds},
     }
     if truth:
-        record["truth"] = image_iou(mask > 0, read_truth(truth, path, (height, width)),
-                                    int(metadata.get("tile_size", tile)),
-                                    of_kept=metadata.get("iou_class") == metadata.get("confidence_class"))
+        true_kept, valid = read_truth(truth, path, (height, width), class_names, predictor.confidence_class,
+                                      label_map)
+        record["truth"] = image_iou(mask > 0, true_kept, int(metadata.get("tile_size", tile)),
+                                    of_kept=metadata.get("iou_class") == metadata.get("confidence_class"),
+                                    valid=valid)
         record["truth"]["iou_of"] = class_names[metadata.get("iou_class", 0)] if class_names else None
     record["seconds"]["total"] = time.perf_counter() - started
     coretf_io.write_json(out[".json"], record)

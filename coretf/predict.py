@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from coretf import inference
 from coretf import io as coretf_io
+from coretf import labels as labels_lib
 
 
 def define_flags() -> None:
@@ -38,8 +39,12 @@ def define_flags() -> None:
     flags.DEFINE_integer("tile", 0, "Tile side in px (0: 512, or the model's training tile if larger).")
     flags.DEFINE_integer("overlap", -1, "Least tile overlap in px (-1: 64, or a quarter of a smaller tile).")
     flags.DEFINE_integer("batch_size", 4, "Tiles per model call.")
-    flags.DEFINE_string("truth", None, "Folder of true masks <name>_mask.png, or 'alpha' (the "
+    flags.DEFINE_string("truth", None, "Folder of true masks <name>_mask.png (or .tif), or 'alpha' (the "
                         "input's alpha channel); adds Image-IoU to the JSON.")
+    flags.DEFINE_string("label_map", None, "How the --truth masks encode the classes, e.g. "
+                        "'0=solid,255=pore,128=ignore' or '#ff0000=pore,*=ignore' (default: the truth "
+                        "folder's labels.csv, else non-zero = the export's confidence class). Ignored "
+                        "pixels count in no figure.")
     flags.DEFINE_integer("preview_size", 4000, "Longest side of the overlay preview, px.")
     flags.DEFINE_boolean("colour_record", False, "Also write the colour record (<name>_colour.csv/.png, "
                          "<name>_xcorr.csv/.png) over the predicted undisturbed pixels; for "
@@ -62,6 +67,7 @@ def main(argv):
 
             table = read_table(FLAGS.sections)
         predictor = inference.Predictor(FLAGS.model)
+        label_map = labels_lib.LabelMap.parse(FLAGS.label_map) if FLAGS.label_map else None
     except ValueError as error:
         sys.exit(f"error: {error}")
     failed, skipped, done = [], [], []
@@ -80,7 +86,8 @@ def main(argv):
                 px_per_cm=row.px_per_cm if row else FLAGS.px_per_cm,
                 depth_axis=row.depth_axis if row else FLAGS.depth_axis,
                 resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile, overlap=FLAGS.overlap,
-                batch_size=FLAGS.batch_size, truth=FLAGS.truth, preview_size=FLAGS.preview_size,
+                batch_size=FLAGS.batch_size, truth=FLAGS.truth, label_map=label_map,
+                preview_size=FLAGS.preview_size,
                 colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0)
         except (coretf_io.ImageError, ValueError, tf.errors.InvalidArgumentError) as error:
             failed.append((path, str(error)))
@@ -88,7 +95,7 @@ def main(argv):
         done.append(path)
         name = predictor.class_name
         line = f"{path}: {record[f'{name}_fraction']:.1%} {name}, {record['seconds']['total']:.1f} s"
-        if "truth" in record:
+        if record.get("truth", {}).get("image_iou") is not None:
             line += f", Image-IoU {record['truth']['image_iou']:.3f}"
         tqdm.write(line)
     print(f"{len(done)} segmented, {len(skipped)} already done, {len(failed)} failed; "

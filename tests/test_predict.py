@@ -28,8 +28,8 @@ def pointwise(tmp_path_factory):
     model = keras.Model(inputs, logits)
     export_dir = str(tmp_path_factory.mktemp("model") / "export")
     export_lib.export_saved_model(model, export_dir, {
-        "job": "sediment_cores", "input_multiple": 1, "confidence_class": 1,
-        "px_per_cm": PX_PER_CM, "tile_size": 32})
+        "job": "sediment_cores", "input_multiple": 1, "confidence_class": 1, "iou_class": 0,
+        "class_names": ["disturbed_or_background", "undisturbed"], "px_per_cm": PX_PER_CM, "tile_size": 32})
     return model, inference.Predictor(export_dir)
 
 
@@ -239,3 +239,24 @@ def test_messages_and_figures_name_the_exports_own_classes(pointwise, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "% pore" in result.stdout and "undisturbed" not in result.stdout
+
+
+def test_truth_with_a_label_map_ignores_what_it_says(pointwise, tmp_path):
+    """--truth with colour-coded masks and an ignore colour: the ignored half counts nowhere."""
+    from coretf import labels
+
+    _, predictor = pointwise
+    image = _image(32, 64)
+    coretf_io.write_image(tmp_path / "s.png", image)
+    inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "a"), progress=False)
+    mask, _, _ = _outputs(tmp_path / "a", "s")
+    truth = np.zeros((32, 64, 3), np.uint8)
+    truth[mask > 0] = (0, 255, 0)  # undisturbed where predicted undisturbed
+    truth[mask == 0] = (255, 0, 0)
+    truth[:, 32:] = (0, 0, 0)  # the right tile: not labelled
+    coretf_io.write_image(tmp_path / "truth" / "s_mask.png", truth)
+    mapping = labels.LabelMap.parse("#00ff00=undisturbed,#ff0000=disturbed_or_background,#000000=ignore")
+    record = inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "b"),
+                                     truth=str(tmp_path / "truth"), label_map=mapping, progress=False)
+    assert record["truth"]["patches"] == 1 and record["truth"]["image_iou"] == pytest.approx(1.0)
+    assert record["truth"]["accuracy"] == 1.0 and record["truth"]["ignored_share"] == pytest.approx(0.5)

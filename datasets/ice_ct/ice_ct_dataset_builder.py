@@ -56,8 +56,10 @@ def _image(doc: str) -> tfds.features.Image:
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for low-res ice-core CT slices with weak labels."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Synthetic and manual configs; weak labels, baselines, exact truth."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Synthetic and manual configs; weak labels, baselines, exact truth.",
+                     "1.1.0": "manual: a split column in specimens.csv puts a whole specimen in one split. "
+                              "Synthetic data unchanged."}
     BUILDER_CONFIGS = [
         IceCtConfig(name="synthetic", description="Three synthetic specimens, 192^2 x 48 low-res slices."),
         IceCtConfig(name="synthetic_tiny", size=64, slices=8,
@@ -137,7 +139,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             count = len(ice_stack.list_slices(low_dir))
             meta = _metadata(specimen_id, count, row.high_voxel_um, row.low_voxel_um, row.weight_g,
                              row.height_mm, row.diameter_mm)
-            skip = [k for k in range(count) if self._split(k, count) != split]
+            # A specimen the lab puts in one split goes there whole; the others are cut by depth.
+            skip = [k for k in range(count) if (row.split or self._split(k, count)) != split]
             for k, path, result in ice_stack.label_stack(high_dir, low_dir, skip=skip):
                 if isinstance(result, ice_slices.BlankSliceError):
                     logging.warning("ice_ct: skipped low-res slice %s: %s", path, result)

@@ -103,3 +103,15 @@ def test_low_resolution_must_be_half(tmp_path):
 def test_missing_manual_folder(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         manual_specimens.read_table(tmp_path / "nowhere")
+
+
+def test_a_split_column_puts_a_whole_specimen_in_one_split(lab, tmp_path):
+    """B, named test in specimens.csv, is test whole; A is still cut by depth."""
+    table = (lab / "specimens.csv").read_text().splitlines()
+    (lab / "specimens.csv").write_text("\n".join([table[0] + ",split", table[1] + ",", table[2] + ",test"]) + "\n")
+    _build_manual(lab, tmp_path)
+    built = icb.Builder(config="manual", data_dir=str(tmp_path / "data"))
+    by_split = {split: sorted(e["specimen_id"].decode() for e in tfds.as_numpy(built.as_dataset(split=split)))
+                for split in ("train", "validation", "test")}
+    assert "B" not in by_split["train"] + by_split["validation"]
+    assert by_split["test"].count("B") == 4 and "A" in by_split["train"]  # all 4 of B's low-res slices

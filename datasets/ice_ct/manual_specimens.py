@@ -36,6 +36,8 @@ specimens.csv has a header row (units in the column names) and one row per speci
   weight_g       the weighed specimen, grams (> 0)
   height_mm      specimen height, millimetres (> 0)
   diameter_mm    specimen diameter, millimetres (> 0)
+  split          optional: train, validation or test puts the whole specimen in that split;
+                 empty (the default) splits the specimen by depth (the lowest 20 % test)
 
 All-black slices are skipped (with a warning naming the file); slices of mixed sizes or bit
 depths, stacks that do not pair up and missing metadata stop the build with an error.
@@ -46,7 +48,8 @@ NUMBER_COLUMNS = ("high_voxel_um", "low_voxel_um", "weight_g", "height_mm", "dia
 TABLE = tables.Table(
     "specimen",
     (tables.Column("specimen", key=True),
-     *(tables.Column(name, float, checks=(tables.FINITE, tables.POSITIVE)) for name in NUMBER_COLUMNS)),
+     *(tables.Column(name, float, checks=(tables.FINITE, tables.POSITIVE)) for name in NUMBER_COLUMNS),
+     tables.Column("split", ("train", "validation", "test"), default="")),
     exceeds=(("low_voxel_um", "high_voxel_um"),))
 
 
@@ -60,6 +63,7 @@ class SpecimenRow:
     weight_g: float
     height_mm: float
     diameter_mm: float
+    split: str = ""
 
 
 def read_table(manual_dir: epath.PathLike) -> dict[str, SpecimenRow]:
@@ -81,7 +85,7 @@ def read_table(manual_dir: epath.PathLike) -> dict[str, SpecimenRow]:
             if not (manual_dir / row.key / resolution).is_dir():
                 raise ValueError(f"{manual_dir / row.key / resolution}: missing stack folder "
                                  f"of specimen {row.key!r}")
-        rows[row.key] = SpecimenRow(row.key, *(row[name] for name in NUMBER_COLUMNS))
+        rows[row.key] = SpecimenRow(row.key, *(row[name] for name in NUMBER_COLUMNS), split=row["split"])
     return rows
 
 

@@ -36,7 +36,7 @@ def test_model_directory_holds_every_output(trained):
     events = list((model_dir / "logs").rglob("events.out.tfevents*"))
     assert {p.parent.name for p in events} >= {"train", "validation", "images"}
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    assert metrics["best_epoch"] == 1 and metrics["dataset"] == "ice_ct/synthetic_tiny:1.0.0"
+    assert metrics["best_epoch"] == 1 and metrics["dataset"] == "ice_ct/synthetic_tiny:1.1.0"
     rows = metrics["table2"]
     assert len(rows) == 3 * len(ice_evaluation.METHODS)
     for row in rows:

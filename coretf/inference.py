@@ -212,8 +212,8 @@ def read_truth(truth: str, image_path: str, shape: tuple[int, int], class_names=
     """The true mask of an image: (kept, valid) boolean (H, W) arrays, kept = the confidence class
     (undisturbed for cores), valid = not ignored.
 
-    The mask is `<truth>/<name>_mask.png` (or .tif), or the input's alpha channel when `truth ==
-    "alpha"`. Without a label map (`label_map`, else `<truth>/labels.csv`), non-zero = the
+    The mask is `<truth>/<name>_mask.png` (or .tif, or `<truth>/<name>.png` in a folder of masks),
+    or the input's alpha channel when `truth == "alpha"`. Without a label map (`label_map`, else `<truth>/labels.csv`), non-zero = the
     confidence class and nothing is ignored.
     """
     stem = os.path.splitext(os.path.basename(image_path))[0]
@@ -223,7 +223,9 @@ def read_truth(truth: str, image_path: str, shape: tuple[int, int], class_names=
             raise coretf_io.ImageError(f"{image_path}: --truth=alpha but the image has no alpha channel")
         mask, name = image[..., 3], image_path
     else:
-        names = [os.path.join(truth, f"{stem}_mask{suffix}") for suffix in (".png", ".tif", ".tiff")]
+        # <name>_mask first; a masks/ folder may also name a mask after its image (not the image's own folder)
+        stems = [f"{stem}_mask"] + ([stem] if os.path.abspath(truth) != os.path.dirname(os.path.abspath(image_path)) else [])
+        names = [os.path.join(truth, f"{s}{suffix}") for s in stems for suffix in (".png", ".tif", ".tiff")]
         name = next((n for n in names if os.path.isfile(n)), names[0])
         mask = coretf_io.read_image(name)
     if mask.shape[:2] != tuple(shape):

@@ -5,7 +5,7 @@ Where the slice holds specimen data, as a circle or a rectangle, in one of three
 
 - `auto`: inside the carbon-fibre tube (`find_field_of_view`), checked against the data. A real
   slice need not show a tube: the SnowEx snow slice in `shared/realdata` is a binary disc with no
-  ring, where the search latches onto a 47 px cluster of ice grains inside a 267 px disc of data.
+  ring, where the search latches onto a 47.5 px cluster of ice grains inside a 267.5 px disc of data.
   So the search is distrusted when the bright region it found is not a closed ring, when the
   circle inside it is much smaller than the region the non-empty data fill (`data_extent`), or
   when it finds nothing; the field of view is then that data extent, with a warning naming the
@@ -14,7 +14,7 @@ Where the slice holds specimen data, as a circle or a rectangle, in one of three
 - a given circle `x,y,r` in pixels (`parse_fov`), checked against each slice's size.
 
 Coordinates: a circle's `centre` is (row, col) with pixel (i, j) centred at (i + 0.5, j + 0.5),
-so `x,y` is (col, row) from the image's top-left corner, as ImageJ measures it.
+so `x,y` is (col, row) in pixels from the image's top-left corner (pixel (0, 0) spans 0 to 1).
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def auto_field_of_view(image: np.ndarray, name: str = "slice") -> tuple[FieldOfV
         else:
             top, left, bottom, right = (v * step for v in rough.box)
             data = f"a {right - left:.0f}x{bottom - top:.0f} px rectangle"
-        found = (f"the ring search found a {ring.radius:.0f} px circle at x={ring.centre[1]:.0f}, "
+        found = (f"the ring search found a {ring.radius:.1f} px circle at x={ring.centre[1]:.0f}, "
                  f"y={ring.centre[0]:.0f} where the data fill {data}")
     elif coverage < MIN_RING_COVERAGE:
         found = (f"no closed carbon-fibre ring (the bright region around the {ring.radius:.0f} px "

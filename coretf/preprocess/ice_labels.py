@@ -90,11 +90,11 @@ def main(argv) -> None:
             count, bad = ice_stack.write_stack_labels(values.high_dir, values.low_dir,
                                                       values.output_dir, workers=values.workers,
                                                       fov=fov)
-            what = "low-res slices"
+            what = "low-res slice" + "s" * (count != 1)
         else:
             count, done, bad = ice_batch.write_slice_labels(values.input, values.output_dir, fov=fov,
                                                             workers=values.workers)
-            what = "slices" + (f" ({done} done before)" if done else "")
+            what = "slice" + "s" * (count != 1) + (f" ({done} done before)" if done else "")
     except ImageError as error:
         _fail_to_start(str(error))
     print(f"labelled {count} {what} into {os.path.abspath(values.output_dir)}")

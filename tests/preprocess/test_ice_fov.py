@@ -45,7 +45,7 @@ def test_real_snowex_slice_falls_back_to_its_disc_of_data(snowex, caplog):
     assert labels.fov.source == "data disc"
     np.testing.assert_allclose(labels.fov.centre, (267.5, 267.5), atol=1.0)
     assert labels.fov.radius == pytest.approx(267.5, abs=2.0)
-    assert labels.fov_warning.startswith(f"{SNOWEX.name}: the ring search found a 48 px circle")
+    assert labels.fov_warning.startswith(f"{SNOWEX.name}: the ring search found a 47.5 px circle")
     assert labels.fov_warning in caplog.text
     assert not (truth & ~labels.fov_mask).any()  # no ice left out
     assert _iou(labels.gmm, truth) >= 0.98  # the lab's mask, less what the 3x3 median removes

@@ -186,7 +186,7 @@ def test_command_labels_a_single_slice_with_each_fov_mode(tmp_path, specimens):
                                 ("60.5,64,40", "given", 40.0)):
         result = _run(f"--input={path}", f"--output_dir={tmp_path / fov}", f"--fov={fov}")
         assert result.returncode == 0, result.stderr[-2000:]
-        assert "labelled 1 slices" in result.stdout
+        assert "labelled 1 slice into" in result.stdout
         record = json.loads((tmp_path / fov / "slices" / "slice.json").read_text())
         assert record["fov_source"] == source and record["fov_warning"] is None
         if radius:
@@ -262,7 +262,7 @@ def test_command_on_the_real_snowex_slice(tmp_path):
     result = _run(f"--input={SNOWEX}", f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{SNOWEX}: read as grey" in result.stderr
-    assert f"{SNOWEX}: the ring search found a 48 px circle" in result.stderr
+    assert f"{SNOWEX}: the ring search found a 47.5 px circle" in result.stderr
     record = json.loads((tmp_path / "slices" / f"{SNOWEX.stem}.json").read_text())
     assert record["fov_source"] == "data disc" and record["fov_r"] == pytest.approx(267.5, abs=2)
     assert record["gmm_ice_fraction"] == pytest.approx(0.285, abs=0.01)

@@ -1,7 +1,8 @@
 """GMM weak labels and thresholding baselines for ice-core micro-CT (Bagherzadeh et al. 2023, §III).
 
-Per slice: salt-and-pepper removal (3x3 median), field-of-view detection (the carbon-fibre tube
-cropped away), brightness normalisation (the field of view's 0.5 and 99.5 percentiles mapped to
+Per slice: salt-and-pepper removal (3x3 median), the field of view (the carbon-fibre tube
+cropped away, or the data extent, the whole image or a given circle: `coretf.preprocess.ice_fov`),
+brightness normalisation (the field of view's 0.5 and 99.5 percentiles mapped to
 grey levels 0 and 255), then a threshold:
 
 - the paper's weak learner, a 2-component Gaussian mixture with tied covariance and k-means
@@ -21,39 +22,23 @@ from __future__ import annotations
 
 import dataclasses
 
+import logging
+
 import cv2
 import numpy as np
 from skimage.filters import threshold_otsu
 
 from coretf.io import ImageError
+from coretf.preprocess import ice_fov
+from coretf.preprocess.ice_fov import BlankSliceError, FieldOfView, find_field_of_view
+
+__all__ = ["BlankSliceError", "FieldOfView", "Mixture", "SliceLabels", "denoise",
+           "find_field_of_view", "fit_mixture", "histogram", "label_slice", "low_resolution_label",
+           "model_input", "normalise"]
 
 LEVELS = 256  # grey levels after normalisation
 NORMALISE_PERCENTILES = (0.5, 99.5)
-FOV_WORK_SIDE = 1024  # field-of-view detection runs on the slice reduced to at most this side
-
-
-class BlankSliceError(ImageError):
-    """A slice with no usable contrast (all black, or constant): skipped, never labelled."""
-
-
-@dataclasses.dataclass(frozen=True)
-class FieldOfView:
-    """The circle inside the carbon-fibre tube: centre (row, col) and radius, in pixels."""
-
-    centre: tuple[float, float]
-    radius: float
-
-    def scaled(self, factor: float) -> FieldOfView:
-        """The same circle on a grid `factor` times as fine (0.5 for the low resolution)."""
-        return FieldOfView((self.centre[0] * factor, self.centre[1] * factor), self.radius * factor)
-
-    def mask(self, shape: tuple[int, int]) -> np.ndarray:
-        """(H, W) bool, True for pixels inside the circle (drawn by OpenCV to 1/16 px)."""
-        mask = np.zeros(shape, np.uint8)
-        # OpenCV's pixel (i, j) has its centre at (i, j); ours at (i + 0.5, j + 0.5).
-        centre = tuple(int(round((c - 0.5) * 16)) for c in self.centre[::-1])
-        cv2.circle(mask, centre, int(round(max(self.radius - 0.5, 0.0) * 16)), 1, -1, cv2.LINE_8, 4)
-        return mask.view(bool)
+_LOG = logging.getLogger("coretf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +68,7 @@ class SliceLabels:
         gmm: (H, W) bool, ice by the Gaussian mixture (False outside the field of view).
         otsu: (H, W) bool, ice by Otsu's threshold.
         gmm_threshold, otsu_threshold: thresholds in normalised grey levels (ice above).
+        fov_warning: why the automatic field of view fell back to the data extent, or None.
     """
 
     image: np.ndarray
@@ -92,65 +78,12 @@ class SliceLabels:
     otsu: np.ndarray
     gmm_threshold: float
     otsu_threshold: float
+    fov_warning: str | None = None
 
 
 def denoise(image: np.ndarray) -> np.ndarray:
     """3x3 median: removes salt-and-pepper pixels. uint8 or uint16 (H, W) in, same out."""
     return cv2.medianBlur(np.ascontiguousarray(image), 3)
-
-
-def find_field_of_view(image: np.ndarray, name: str = "slice") -> FieldOfView:
-    """Finds the circle inside the carbon-fibre tube of a denoised slice.
-
-    The tube is the outermost bright ring: the widest connected bright region (above Otsu's
-    threshold of the reduced slice) gives the tube's outer circle; the inner wall is the outermost
-    step of the mean radial profile at least half as steep as its steepest step within the outer
-    15 % of that radius (8 px at least); the field of view stops 2.5 reduced pixels inside it, so
-    no ring pixel blurred by the scanner is kept.
-
-    Args:
-        image: (H, W) uint8 or uint16 slice, salt-and-pepper removed.
-        name: the slice's name, for errors.
-
-    Returns:
-        The field of view in the slice's pixels.
-
-    Raises:
-        ImageError: no ring is found.
-    """
-    scale = min(1.0, FOV_WORK_SIDE / max(image.shape))
-    small = image
-    if scale < 1.0:
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    small = small.astype(np.float32)
-    if small.max() <= small.min():
-        raise BlankSliceError(f"{name}: blank slice (every pixel is {small.max():g})")
-    bright = (small > threshold_otsu(small)).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
-    if count < 2:
-        raise ImageError(f"{name}: no bright carbon-fibre ring found")
-    # The ring encloses everything else: the component with the largest bounding box.
-    extent = stats[1:, cv2.CC_STAT_WIDTH].astype(np.int64) * stats[1:, cv2.CC_STAT_HEIGHT]
-    largest = 1 + int(np.argmax(extent))
-    contours, _ = cv2.findContours((labels == largest).astype(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)
-    (cx, cy), outer = cv2.minEnclosingCircle(np.concatenate(contours))
-    if outer < 8:
-        raise ImageError(f"{name}: no carbon-fibre ring found (brightest region {outer:.0f} px)")
-    # Mean radial profile at 1 px steps, from a polar resampling (angles x radii).
-    bins = int(np.ceil(outer)) + 2
-    polar = cv2.warpPolar(small, (bins, 360), (cx, cy), float(bins),
-                          cv2.WARP_POLAR_LINEAR | cv2.INTER_LINEAR)
-    profile = polar.mean(axis=0)
-    lo, hi = min(int(0.85 * outer), int(outer) - 8), int(outer) - 2
-    if hi - lo < 2 or hi >= len(profile):
-        raise ImageError(f"{name}: the ring at radius {outer / scale:.0f} px is too thin or cut off")
-    steps = np.abs(np.diff(profile[lo : hi + 1]))
-    # The wall's inner edge is the outermost strong step: a specimen touching the wall may show
-    # a larger step further in (ice against the air gap), which is still inside the field of view.
-    inner = lo + int(np.nonzero(steps >= 0.5 * steps.max())[0][-1]) + 1.0  # first radius in the wall
-    fov_radius = (inner - 2.5) / scale
-    return FieldOfView(((cy + 0.5) / scale, (cx + 0.5) / scale), fov_radius)
 
 
 def histogram(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -241,21 +174,25 @@ def fit_mixture(counts: np.ndarray, *, tol: float = 1e-3, max_iter: int = 100,
                    float(variance), iteration)
 
 
-def label_slice(image: np.ndarray, name: str = "slice", fov: FieldOfView | None = None) -> SliceLabels:
+def label_slice(image: np.ndarray, name: str = "slice", fov: FieldOfView | None = None, *,
+                fov_mode: str = "auto") -> SliceLabels:
     """Denoise, crop the ring, normalise and threshold one slice (GMM and Otsu).
 
     Args:
         image: (H, W) uint8 or uint16 CT slice.
-        name: the slice's file name, for errors.
-        fov: a known field of view (the low-res slice takes its high-res slices' circle);
-            detected when None.
+        name: the slice's file name, for errors and warnings.
+        fov: a known field of view (the low-res slice takes its high-res slices' circle, or a
+            circle a user gives), checked against the slice; else found by `fov_mode`.
+        fov_mode: "auto" (inside the carbon-fibre ring, checked against the data and falling
+            back to the data extent with a warning, `coretf.preprocess.ice_fov`) or "none"
+            (the whole image).
 
     Returns:
         SliceLabels.
 
     Raises:
         BlankSliceError: an all-black or constant slice.
-        ImageError: wrong shape or type, or no ring found.
+        ImageError: wrong shape or type, or a given field of view that does not fit the slice.
     """
     if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{name}: expected a grayscale 8- or 16-bit slice, got {image.dtype} "
@@ -263,7 +200,9 @@ def label_slice(image: np.ndarray, name: str = "slice", fov: FieldOfView | None 
     if not image.any():
         raise BlankSliceError(f"{name}: all-black slice")
     clean = denoise(image)
-    fov = fov or find_field_of_view(clean, name)
+    fov, warning = ice_fov.resolve(clean, name, fov, fov_mode)
+    if warning:
+        _LOG.warning("%s", warning)
     fov_mask = fov.mask(image.shape)
     normalised = normalise(clean, fov_mask, name)
     counts = histogram(normalised, fov_mask)
@@ -272,7 +211,7 @@ def label_slice(image: np.ndarray, name: str = "slice", fov: FieldOfView | None 
     # Outside the field of view the normalised image is 0, below any threshold: no masking needed.
     gmm_t, otsu_t = max(float(gmm_t), 0.0), max(otsu_t, 0.0)
     return SliceLabels(normalised, fov, fov_mask, normalised > gmm_t, normalised > otsu_t,
-                       gmm_t, otsu_t)
+                       gmm_t, otsu_t, warning)
 
 
 def model_input(image: np.ndarray, name: str = "slice") -> np.ndarray:

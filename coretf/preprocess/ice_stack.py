@@ -1,6 +1,7 @@
 """Slice stacks of one ice-core specimen at two resolutions: reading, pairing, labelling.
 
-A stack is a folder of 2-D slices (PNG or TIFF, 8- or 16-bit grayscale), ordered by file name
+A stack is a folder of 2-D slices (PNG or TIFF, 8- or 16-bit grey; palette and RGB images are
+read as grey with a warning, `coretf.io.to_grey`), ordered by file name
 (numbers compared as numbers, so `s2` comes before `s10`), slice 0 at the specimen top. The
 low-res stack has half as many slices as the high-res one: low-res slice k is aligned with
 high-res slices 2k and 2k + 1 (the paper reconstructs both from the same projections), and its
@@ -8,17 +9,23 @@ sides are half the high-res ones (an odd last high-res row or column is dropped)
 
 `label_stack` streams over the pairs with a thread pool (OpenCV and NumPy release the GIL, so
 both cores work) and yields every low-res slice's labels in order, or the error of a bad one.
+The field of view is found per high-res slice (`fov="auto"`), or is the whole image ("none") or a
+given circle in high-res pixels; the low-res slice takes its pair's, at half the scale. Slices of
+one resolution labelled one by one are `coretf.preprocess.ice_batch`.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
+import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -27,6 +34,8 @@ from coretf.io import ImageError
 from coretf.preprocess import ice_slices
 
 SLICE_SUFFIXES = (".png", ".tif", ".tiff")
+FovSpec = str | ice_slices.FieldOfView  # "auto", "none" or a given circle (high-res px)
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +50,8 @@ class LowResLabels:
         weak: (h, w) uint8, the weak label from two high-res GMM masks, 1 = ice.
         gmm_low, otsu_low: (h, w) uint8, the baselines on the low-res slice itself.
         thresholds: grey-level thresholds (normalised levels) of the three slices.
+        field: the low-res field of view (its pair's, at half the scale).
+        warnings: the high-res slices' field-of-view warnings (automatic search fell back).
     """
 
     name: str
@@ -51,6 +62,8 @@ class LowResLabels:
     gmm_low: np.ndarray
     otsu_low: np.ndarray
     thresholds: dict
+    field: ice_slices.FieldOfView | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def natural_key(name: str) -> list:
@@ -58,8 +71,8 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def list_slices(folder: str | os.PathLike) -> list[str]:
-    """The slice files of a stack folder in stack order.
+def list_slices(folder: str | os.PathLike, suffixes: Sequence[str] = SLICE_SUFFIXES) -> list[str]:
+    """The slice files (`suffixes`, hidden files left out) of a stack folder in stack order.
 
     Raises:
         ImageError: the folder is missing or holds no slice.
@@ -67,11 +80,43 @@ def list_slices(folder: str | os.PathLike) -> list[str]:
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise ImageError(f"{folder}: no such folder")
-    names = sorted((n for n in os.listdir(folder) if n.lower().endswith(SLICE_SUFFIXES)
+    names = sorted((n for n in os.listdir(folder) if n.lower().endswith(tuple(suffixes))
                     and not n.startswith(".")), key=natural_key)
     if not names:
-        raise ImageError(f"{folder}: no slices (expected {', '.join(SLICE_SUFFIXES)} files)")
+        raise ImageError(f"{folder}: no slices (expected {', '.join(suffixes)} files)")
     return [os.path.join(folder, n) for n in names]
+
+
+def read_slice(path: str) -> np.ndarray:
+    """A slice file as (H, W) uint8 or uint16; a palette or RGB image is read as grey (warned).
+
+    Raises:
+        ImageError: naming the file, for an unreadable file or an unsupported type.
+    """
+    image = coretf_io.to_grey(coretf_io.read_image(path), path)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"{path}: expected an 8- or 16-bit slice, got {image.dtype}")
+    return image
+
+
+def fov_arguments(fov: FovSpec) -> dict:
+    """`label_slice` keywords for a field-of-view mode or a given circle."""
+    return {"fov_mode": fov} if isinstance(fov, str) else {"fov": fov}
+
+
+def stream(work: Callable[[int], _T], todo: Sequence[int], workers: int) -> Iterator[tuple[int, _T]]:
+    """(k, work(k)) for every k of `todo`, in order, computed by a pool of `workers` threads with
+    at most 2 x workers in flight: memory stays a few slices whatever the stack size."""
+    workers = max(1, workers)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for k in todo:
+            pending.append((k, pool.submit(work, k)))
+            if len(pending) >= 2 * workers:
+                index, future = pending.popleft()
+                yield index, future.result()
+        for index, future in pending:
+            yield index, future.result()
 
 
 def check_pairing(high: Sequence[str], low: Sequence[str]) -> None:
@@ -90,11 +135,7 @@ class StackReader:
         self.reference: tuple[str, tuple, np.dtype] | None = None
 
     def __call__(self, path: str) -> np.ndarray:
-        image = coretf_io.read_image(path)
-        if image.ndim != 2:
-            raise ImageError(f"{path}: expected a grayscale slice, got shape {image.shape}")
-        if image.dtype not in (np.uint8, np.uint16):
-            raise ImageError(f"{path}: expected an 8- or 16-bit slice, got {image.dtype}")
+        image = read_slice(path)
         if self.reference is None:
             self.reference = (path, image.shape, image.dtype)
         first, shape, dtype = self.reference
@@ -106,7 +147,7 @@ class StackReader:
 
 
 def label_pair(high_a: np.ndarray, high_b: np.ndarray, low: np.ndarray,
-               names: tuple[str, str, str], index: int = 0) -> LowResLabels:
+               names: tuple[str, str, str], index: int = 0, *, fov: FovSpec = "auto") -> LowResLabels:
     """Labels low-res slice `low` from its two high-res slices.
 
     Args:
@@ -114,6 +155,7 @@ def label_pair(high_a: np.ndarray, high_b: np.ndarray, low: np.ndarray,
         low: (h, w) uint8/uint16 low-res slice k, with H in (2h, 2h + 1) and W likewise.
         names: file names of the three, for errors.
         index: k.
+        fov: "auto", "none" or a circle in high-res pixels (`ice_fov.parse_fov`).
 
     Raises:
         ImageError: sizes that do not pair, or a slice that cannot be labelled
@@ -123,11 +165,11 @@ def label_pair(high_a: np.ndarray, high_b: np.ndarray, low: np.ndarray,
         raise ImageError(f"{names[2]}: {low.shape[0]}x{low.shape[1]} px does not pair with "
                          f"{os.path.basename(names[0])} ({high_a.shape[0]}x{high_a.shape[1]} px): "
                          f"the low resolution must be half the high resolution")
-    first = ice_slices.label_slice(high_a, names[0])
-    second = ice_slices.label_slice(high_b, names[1])
+    first = ice_slices.label_slice(high_a, names[0], **fov_arguments(fov))
+    second = ice_slices.label_slice(high_b, names[1], **fov_arguments(fov))
     # The low-res field of view: inside both high-res circles, at half the scale.
-    fov = ice_slices.FieldOfView(first.fov.centre, min(first.fov.radius, second.fov.radius))
-    own = ice_slices.label_slice(low, names[2], fov=fov.scaled(0.5))
+    field = first.fov.narrower(second.fov, high_a.shape).scaled(0.5)
+    own = ice_slices.label_slice(low, names[2], fov=field)
     h, w = low.shape
     weak = ice_slices.low_resolution_label(first.gmm, second.gmm)[:h, :w] & own.fov_mask
     return LowResLabels(
@@ -135,17 +177,19 @@ def label_pair(high_a: np.ndarray, high_b: np.ndarray, low: np.ndarray,
         fov=own.fov_mask.astype(np.uint8), weak=weak.astype(np.uint8),
         gmm_low=own.gmm.astype(np.uint8), otsu_low=own.otsu.astype(np.uint8),
         thresholds={"gmm_high_a": first.gmm_threshold, "gmm_high_b": second.gmm_threshold,
-                    "gmm_low": own.gmm_threshold, "otsu_low": own.otsu_threshold})
+                    "gmm_low": own.gmm_threshold, "otsu_low": own.otsu_threshold},
+        field=field, warnings=tuple(w for w in (first.fov_warning, second.fov_warning) if w))
 
 
-def label_stack(high_dir: str, low_dir: str, *, workers: int = 2,
-                skip: Sequence[int] = ()) -> Iterator[tuple[int, str, LowResLabels | ImageError]]:
+def label_stack(high_dir: str, low_dir: str, *, workers: int = 2, skip: Sequence[int] = (),
+                fov: FovSpec = "auto") -> Iterator[tuple[int, str, LowResLabels | ImageError]]:
     """Streams the labels of every low-res slice of a specimen, in stack order.
 
     Args:
         high_dir, low_dir: the two stack folders.
         workers: threads (slices labelled at once).
         skip: low-res indices not to process (already done).
+        fov: the field of view of the high-res slices, as `label_pair`'s.
 
     Yields:
         (index, low-res file path, LowResLabels or the ImageError that made the slice unusable).
@@ -159,11 +203,14 @@ def label_stack(high_dir: str, low_dir: str, *, workers: int = 2,
     done = set(skip)
 
     def work(k: int) -> LowResLabels | ImageError:
+        names = (high[2 * k], high[2 * k + 1], low[k])
         try:
-            return label_pair(read_high(high[2 * k]), read_high(high[2 * k + 1]), read_low(low[k]),
-                              (high[2 * k], high[2 * k + 1], low[k]), k)
+            return label_pair(read_high(names[0]), read_high(names[1]), read_low(names[2]), names, k,
+                              fov=fov)
         except ImageError as error:
             return error
+        except (ValueError, cv2.error) as error:  # a slice no check foresaw: named, not fatal
+            return ImageError(f"{names[2]}: cannot be labelled ({type(error).__name__}: {error})")
 
     for reader, path in ((read_high, high[0]), (read_low, low[0])):
         try:  # the first slices set the stack's size and bit depth, whichever thread runs first
@@ -171,57 +218,77 @@ def label_stack(high_dir: str, low_dir: str, *, workers: int = 2,
         except ImageError:
             pass  # reported when its pair is processed
     todo = [k for k in range(len(low)) if k not in done]
-    # At most 2 x workers slices in flight: memory stays a few slices whatever the stack size.
-    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        pending: list[tuple[int, concurrent.futures.Future]] = []
-        for k in todo:
-            pending.append((k, pool.submit(work, k)))
-            if len(pending) >= 2 * max(1, workers):
-                index, future = pending.pop(0)
-                yield index, low[index], future.result()
-        for index, future in pending:
-            yield index, low[index], future.result()
+    for index, result in stream(work, todo, workers):
+        yield index, low[index], result
 
 
 OUTPUT_FOLDERS = ("image", "fov", "weak", "gmm_low", "otsu_low")
 
 
 def write_stack_labels(high_dir: str, low_dir: str, output_dir: str, *, workers: int = 2,
-                       progress: bool = True) -> tuple[int, list[str]]:
+                       progress: bool = True, fov: FovSpec = "auto") -> tuple[int, list[str]]:
     """Labels a specimen's stacks into `output_dir`, skipping slices done by an earlier run.
 
     Writes, per low-res slice `<stem>`: `image/<stem>.png` (normalised slice), `fov/`, `weak/`,
     `gmm_low/`, `otsu_low/` (PNG masks, 255 = ice / inside) and `slices/<stem>.json` (its
-    thresholds; written last, so a slice counts as done only when all its files exist), then
-    `thresholds.csv` over all done slices. Every file is written atomically.
+    thresholds, weak-label ice fraction and field of view; written last, so a slice counts as
+    done only when all its files exist), then `thresholds.csv` over all done slices. Every file
+    is written atomically.
+
+    Args:
+        fov: the high-res slices' field of view, as `label_pair`'s.
 
     Returns:
         (number of slices labelled now, messages of the bad slices skipped).
     """
     low = list_slices(low_dir)
     stems = [os.path.splitext(os.path.basename(p))[0] for p in low]
+    done = done_slices(output_dir, stems)
+
+    def record(index: int, result: LowResLabels) -> dict:
+        return {"slice": result.name, "index": index, **result.thresholds,
+                "weak_ice_fraction": float(result.weak.sum() / max(result.fov.sum(), 1)),
+                **result.field.record(), "fov_warning": "; ".join(result.warnings) or None}
+
+    results = label_stack(high_dir, low_dir, workers=workers, skip=done, fov=fov)
+    return write_results(results, output_dir, stems, record,
+                         lambda r: {f: getattr(r, f) for f in OUTPUT_FOLDERS},
+                         total=len(low) - len(done), progress=progress)
+
+
+def done_slices(output_dir: str, stems: Sequence[str]) -> list[int]:
+    """Indices of the slices whose record `slices/<stem>.json` an earlier run wrote."""
     records = os.path.join(output_dir, "slices")
-    done = [k for k, stem in enumerate(stems) if os.path.exists(os.path.join(records, f"{stem}.json"))]
+    return [k for k, stem in enumerate(stems) if os.path.exists(os.path.join(records, f"{stem}.json"))]
+
+
+def write_results(results: Iterator[tuple[int, str, object]], output_dir: str, stems: Sequence[str],
+                  record: Callable[[int, object], dict], images: Callable[[object], dict], *,
+                  total: int, progress: bool = True) -> tuple[int, list[str]]:
+    """Writes streamed labels: `images(result)` ({folder: (H, W) uint8}, masks 0/1 saved as
+    0/255, the "image" folder as it is) as `<folder>/<stem>.png`, then `record(index, result)`
+    as `slices/<stem>.json`, and `thresholds.csv` over every slice done (in stack order).
+
+    Returns:
+        (slices written now, messages of the bad ones: the ImageErrors `results` yielded).
+    """
     bad, count = [], 0
-    stream = label_stack(high_dir, low_dir, workers=workers, skip=done)
-    for index, path, result in tqdm(stream, total=len(low) - len(done), disable=not progress,
-                                    desc="ice labels", unit="slice"):
+    for index, _, result in tqdm(results, total=total, disable=not progress, desc="ice labels",
+                                 unit="slice"):
         if isinstance(result, ImageError):
             bad.append(str(result))
             continue
         stem = stems[index]
-        for folder in OUTPUT_FOLDERS:
-            array = getattr(result, folder)
+        for folder, array in images(result).items():
             coretf_io.write_image(os.path.join(output_dir, folder, f"{stem}.png"),
-                                  array if folder == "image" else array * np.uint8(255))
-        coretf_io.write_json(os.path.join(records, f"{stem}.json"),
-                             {"slice": result.name, "index": index, **result.thresholds,
-                              "weak_ice_fraction": float(result.weak.sum() / max(result.fov.sum(), 1))})
+                                  array if folder == "image" else array.astype(np.uint8) * np.uint8(255))
+        coretf_io.write_json(os.path.join(output_dir, "slices", f"{stem}.json"), record(index, result))
         count += 1
-    rows = [_read_json(os.path.join(records, f"{stem}.json")) for stem in stems
-            if os.path.exists(os.path.join(records, f"{stem}.json"))]
+    rows = [_read_json(os.path.join(output_dir, "slices", f"{stems[k]}.json"))
+            for k in done_slices(output_dir, stems)]
     if rows:
-        coretf_io.write_csv(os.path.join(output_dir, "thresholds.csv"), list(rows[0]), rows)
+        header = list(dict.fromkeys(key for row in rows for key in row))  # a rerun may add columns
+        coretf_io.write_csv(os.path.join(output_dir, "thresholds.csv"), header, rows)
     return count, bad
 
 

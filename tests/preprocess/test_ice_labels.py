@@ -1,7 +1,9 @@
-"""Weak labels and baselines: the histogram GMM against scikit-learn, field of view, stacks, command."""
+"""Weak labels and baselines: the histogram GMM against scikit-learn, field of view, stacks, and
+the command on paired stacks, single slices and one stack (exit codes 0 / 1 / 2)."""
 
 import csv
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -102,7 +104,7 @@ def test_command_labels_a_stack_reports_bad_slices_and_resumes(stack):
     command = [sys.executable, "-m", "coretf.preprocess.ice_labels", f"--high_dir={stack / 'high'}",
                f"--low_dir={stack / 'low'}", f"--output_dir={stack / 'out'}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 1, result.stderr[-2000:]  # some slices failed (PRODUCT.md)
     assert "labelled 2 low-res slices" in result.stdout
     assert "h5.png: all-black slice" in result.stdout
     assert "l3.png: 60x64 uint8 differs from the stack's first slice l0.png" in result.stdout
@@ -129,3 +131,141 @@ def test_stacks_that_do_not_pair_are_refused(stack):
 def test_natural_order():
     names = ["s10.png", "s2.png", "s1.png"]
     assert sorted(names, key=ice_stack.natural_key) == ["s1.png", "s2.png", "s10.png"]
+
+
+REALDATA = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
+SNOWEX = REALDATA / "snowex_microct_slice" / "2n13_139-137cm_20um_redo_rec_voi_0253.png"
+
+
+def _run(*flags_):
+    return subprocess.run([sys.executable, "-m", "coretf.preprocess.ice_labels", *flags_],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _rows(folder):
+    with open(folder / "thresholds.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_command_labels_one_stack_slice_by_slice_reports_bad_files_and_resumes(tmp_path, specimens):
+    stack = tmp_path / "stack"
+    for z in range(4):
+        coretf_io.write_image(stack / f"s{2 * z + 2}.png", specimens[1].high_slice(z))  # firn
+    coretf_io.write_image(stack / "s9.jpg", specimens[1].high_slice(5))
+    (stack / "s10.png").write_bytes((stack / "s2.png").read_bytes()[:300])  # truncated PNG
+    (stack / "s11.jpg").write_bytes((stack / "s9.jpg").read_bytes()[:-400])  # truncated JPEG
+    coretf_io.write_image(stack / "s12.png", np.zeros((128, 128), np.uint8))  # blank
+    out = tmp_path / "out"
+    result = _run(f"--input={stack}", f"--output_dir={out}")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "labelled 5 slices" in result.stdout and "skipped 3 bad slices" in result.stdout
+    assert f"{stack / 's10.png'}: cannot be decoded" in result.stdout
+    assert f"{stack / 's11.jpg'}: cannot be decoded" in result.stdout
+    assert "s12.png: all-black slice" in result.stdout
+    rows = _rows(out)
+    assert [r["slice"] for r in rows] == ["s2.png", "s4.png", "s6.png", "s8.png", "s9.jpg"]
+    for row, z in zip(rows, (0, 1, 2, 3, 5)):
+        truth = specimens[1].ice[z]
+        fov = coretf_io.read_image(out / "fov" / f"{row['slice'][:-4]}.png") > 0
+        gmm = coretf_io.read_image(out / "gmm" / f"{row['slice'][:-4]}.png") > 0
+        assert row["fov_source"] == "ring" and row["fov_warning"] == ""
+        assert float(row["gmm_ice_fraction"]) == pytest.approx(truth[fov].mean(), abs=0.02)
+        assert np.mean(gmm[fov] == truth[fov]) > 0.95
+    assert coretf_io.read_image(out / "image" / "s2.png").shape == (128, 128)
+    for name in ("s10.png", "s11.jpg", "s12.png"):
+        (stack / name).unlink()
+    again = _run(f"--input={stack}", f"--output_dir={out}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "labelled 0 slices (5 done before)" in again.stdout
+
+
+def test_command_labels_a_single_slice_with_each_fov_mode(tmp_path, specimens):
+    path = tmp_path / "slice.tif"
+    coretf_io.write_image(path, specimens[0].high_slice(2).astype(np.uint16) * 257)
+    for fov, source, radius in (("auto", "ring", None), ("none", "image", None),
+                                ("60.5,64,40", "given", 40.0)):
+        result = _run(f"--input={path}", f"--output_dir={tmp_path / fov}", f"--fov={fov}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "labelled 1 slice into" in result.stdout
+        record = json.loads((tmp_path / fov / "slices" / "slice.json").read_text())
+        assert record["fov_source"] == source and record["fov_warning"] is None
+        if radius:
+            assert (record["fov_x"], record["fov_y"], record["fov_r"]) == (60.5, 64.0, radius)
+        mask = coretf_io.read_image(tmp_path / fov / "fov" / "slice.png") > 0
+        assert mask.sum() == record["fov_pixels"]
+    assert mask.sum() == pytest.approx(np.pi * 40**2, rel=0.01)
+
+
+def test_command_refuses_what_cannot_start_with_exit_2(tmp_path, specimens):
+    path = tmp_path / "slice.png"
+    coretf_io.write_image(path, specimens[0].high_slice(0))
+    out = tmp_path / "out"
+    cases = [
+        ((f"--input={path}", f"--output_dir={out}", "--fov=200,10,5"),
+         f"error: --fov: {path}: the field of view's centre x=200, y=10 is outside the 128x128 px "
+         f"slice (x across, y down, from the top-left corner)"),
+        ((f"--input={path}", f"--output_dir={out}", "--fov=circle"), "error: --fov=circle: expected"),
+        ((f"--input={tmp_path / 'nowhere'}", f"--output_dir={out}"), "nowhere: no such file or folder"),
+        ((f"--input={tmp_path / 'empty'}", f"--output_dir={out}"), "empty: no slices"),
+        ((f"--output_dir={out}",), "give --input=<slice or folder>, or both --high_dir and --low_dir"),
+        ((f"--input={path}", f"--high_dir={tmp_path}", f"--output_dir={out}"), "give --input="),
+        ((f"--high_dir={tmp_path}", f"--output_dir={out}"), "give --input="),
+        ((f"--input={path}", f"--output_dir={out}", "--workers=0"), "error: flag --workers=0"),
+        ((f"--input={path}",), "error: flag --output_dir=None"),
+    ]
+    (tmp_path / "empty").mkdir()
+    for args, message in cases:
+        result = _run(*args)
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
+    assert not out.exists()  # nothing written
+
+
+def test_command_exits_1_when_every_slice_fails(tmp_path):
+    for name in ("a.png", "b.png"):
+        coretf_io.write_image(tmp_path / "in" / name, np.zeros((32, 32), np.uint8))
+    result = _run(f"--input={tmp_path / 'in'}", f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode == 1
+    assert "labelled 0 slices" in result.stdout and "skipped 2 bad slices" in result.stdout
+
+
+def test_paired_stacks_with_fov_none_and_a_given_circle(stack):
+    for fov, source in (("none", "image"), ("64,64,50", "given")):
+        out = stack / f"out_{source}"
+        result = _run(f"--high_dir={stack / 'high'}", f"--low_dir={stack / 'low'}",
+                      f"--output_dir={out}", f"--fov={fov}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        rows = _rows(out)
+        assert len(rows) == 4 and {r["fov_source"] for r in rows} == {source}
+        mask = coretf_io.read_image(out / "fov" / "l0.png") > 0
+        if source == "image":
+            assert mask.all()
+        else:  # the high-res circle at half the scale
+            assert float(rows[0]["fov_r"]) == 25.0
+            assert mask.sum() == pytest.approx(np.pi * 25**2, rel=0.02)
+
+
+def test_command_reads_palette_slices_as_grey(tmp_path, specimens):
+    image_module = pytest.importorskip("PIL.Image")
+    grey = specimens[2].high_slice(0)
+    palette = image_module.fromarray(grey).convert("P", palette=image_module.Palette.ADAPTIVE,
+                                                   colors=256)
+    palette.save(tmp_path / "p.png")
+    result = _run(f"--input={tmp_path / 'p.png'}", f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{tmp_path / 'p.png'}: read as grey" in result.stderr
+
+
+@pytest.mark.skipif(not SNOWEX.is_file(), reason="../shared/realdata is absent")
+def test_command_on_the_real_snowex_slice(tmp_path):
+    result = _run(f"--input={SNOWEX}", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{SNOWEX}: read as grey" in result.stderr
+    assert f"{SNOWEX}: the ring search found a 47.5 px circle" in result.stderr
+    record = json.loads((tmp_path / "slices" / f"{SNOWEX.stem}.json").read_text())
+    assert record["fov_source"] == "data disc" and record["fov_r"] == pytest.approx(267.5, abs=2)
+    assert record["gmm_ice_fraction"] == pytest.approx(0.285, abs=0.01)
+    truth = coretf_io.to_grey(coretf_io.read_image(SNOWEX), "truth") > 0
+    gmm = coretf_io.read_image(tmp_path / "gmm" / f"{SNOWEX.stem}.png") > 0
+    assert (gmm & truth).sum() / (gmm | truth).sum() >= 0.98

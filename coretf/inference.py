@@ -248,6 +248,7 @@ def predict_image(
     output_dir: str,
     *,
     px_per_cm: float | None = None,
+    um_per_voxel: float | None = None,
     depth_axis: str = "auto",
     resolution_factor: float = 1.0,
     tile: int = 0,
@@ -264,6 +265,8 @@ def predict_image(
 
     Args:
         px_per_cm: the image's scale; None = the model's training scale (no resampling).
+        um_per_voxel: the same for CT slices (an ice_ct export's training voxel size): a 20 um
+            slice is shrunk to a 60 um model's scale; None = no resampling.
         depth_axis: "x" or "y" (the image axis along which depth runs), or "auto" (the longer).
         resolution_factor: infer at the training scale times this, e.g. 0.5 for half resolution.
         tile, overlap: tile side and least overlap in inference pixels. 0: 512 px, or the
@@ -289,7 +292,10 @@ def predict_image(
         if depth_axis not in ("x", "y"):
             raise ValueError(f"{path}: depth axis must be x, y or auto, got {depth_axis!r}")
         model_scale = metadata.get("px_per_cm")
+        model_voxel = metadata.get("um_per_voxel")
         scale = resolution_factor * (model_scale / px_per_cm if (px_per_cm and model_scale) else 1.0)
+        if um_per_voxel and model_voxel:
+            scale *= um_per_voxel / model_voxel
         tile = tile or max(DEFAULT_TILE, int(metadata.get("tile_size", 0)))
         multiple = int(metadata.get("input_multiple", 1))
         if tile % multiple:
@@ -360,6 +366,7 @@ def predict_image(
         "model": {"path": os.path.abspath(predictor.model_dir), "sha256": predictor.hash,
                   "metadata": metadata},
         "parameters": {"px_per_cm": px_per_cm or model_scale, "model_px_per_cm": model_scale,
+                       "um_per_voxel": um_per_voxel or model_voxel, "model_um_per_voxel": model_voxel,
                        "depth_axis": depth_axis, "resolution_factor": resolution_factor,
                        "inference_scale": scale, "tile": tile, "overlap": overlap,
                        "batch_size": batch_size},

@@ -34,6 +34,8 @@ def define_flags() -> None:
     flags.DEFINE_string("sections", None, "Folder holding sections.csv (px_per_cm, depth_axis per "
                         "section; the sediment_cores manual layout); overrides the two flags below.")
     flags.DEFINE_float("px_per_cm", None, "Scale of the images (default: the model's training scale).")
+    flags.DEFINE_float("um_per_voxel", None, "CT slices: their voxel size, um; resampled to an ice_ct "
+                       "model's training voxel size (without it: none).")
     flags.DEFINE_enum("depth_axis", "auto", ["auto", "x", "y"], "Image axis along which depth runs.")
     flags.DEFINE_float("resolution_factor", 1.0, "Infer at the training scale times this (< 1: faster).")
     flags.DEFINE_integer("tile", 0, "Tile side in px (0: 512, or the model's training tile if larger).")
@@ -83,7 +85,7 @@ def main(argv):
         try:
             record = inference.predict_image(
                 predictor, path, FLAGS.output,
-                px_per_cm=row.px_per_cm if row else FLAGS.px_per_cm,
+                px_per_cm=row.px_per_cm if row else FLAGS.px_per_cm, um_per_voxel=FLAGS.um_per_voxel,
                 depth_axis=row.depth_axis if row else FLAGS.depth_axis,
                 resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile, overlap=FLAGS.overlap,
                 batch_size=FLAGS.batch_size, truth=FLAGS.truth, label_map=label_map,

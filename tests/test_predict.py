@@ -260,3 +260,19 @@ def test_truth_with_a_label_map_ignores_what_it_says(pointwise, tmp_path):
                                      truth=str(tmp_path / "truth"), label_map=mapping, progress=False)
     assert record["truth"]["patches"] == 1 and record["truth"]["image_iou"] == pytest.approx(1.0)
     assert record["truth"]["accuracy"] == 1.0 and record["truth"]["ignored_share"] == pytest.approx(0.5)
+
+
+def test_ct_slices_are_resampled_to_the_models_voxel_size(pointwise, tmp_path):
+    """A 20 um slice through a 60 um model: inferred at a third of the side, written at full size."""
+    model, _ = pointwise
+    export_dir = str(tmp_path / "ct_export")
+    export_lib.export_saved_model(model, export_dir, {
+        "job": "ice_ct", "input_multiple": 1, "confidence_class": 1, "iou_class": 1,
+        "class_names": ["air", "ice"], "tile_size": 32, "um_per_voxel": 60.0})
+    coretf_io.write_image(tmp_path / "slice.png", _image(96, 96))
+    record = inference.predict_image(inference.Predictor(export_dir), str(tmp_path / "slice.png"),
+                                     str(tmp_path / "out"), um_per_voxel=20.0, progress=False)
+    assert record["image"]["inference_height"] == 32 and record["image"]["inference_width"] == 32
+    assert record["parameters"]["model_um_per_voxel"] == 60.0
+    mask, confidence, _ = _outputs(tmp_path / "out", "slice")
+    assert mask.shape == confidence.shape == (96, 96) and "ice_fraction" in record

@@ -13,6 +13,11 @@ Inputs (`shared/realdata`, see their PROVENANCE.md):
 - the same from slice 250 of the real Bentheimer sandstone volume (500^3, porespy fixtures), its
   solid read as ice (ice fraction ~0.8, like firn) inside a 240 px disc.
 IoU is of the ice pixels over the whole image (the truth has no ice outside its disc).
+
+With `--model=<an ice_ct export>` (e.g. runs/ice_ct_fast/export, trained on synthetic specimens
+only), each scanned slice is also segmented by the network through `coretf.predict`'s path, zero
+shot, resampled from the slice's voxel size (`--um_per_voxel`, SnowEx: 20 um) to the model's:
+`network_iou` beside the GMM's and Otsu's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from coretf.synthetic import ice_scan
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 flags.DEFINE_string("realdata", str(ROOT / ".." / "shared" / "realdata"), "The real-data folder.")
 flags.DEFINE_string("output", str(ROOT / "runs" / "ice_real_slice.json"), "The JSON written.")
+flags.DEFINE_string("model", None, "An ice_ct export to segment the scanned slices with (zero shot).")
+flags.DEFINE_float("um_per_voxel", 20.0, "Voxel size of the scanned slices (SnowEx: 20 um).")
 FLAGS = flags.FLAGS
 
 SNOWEX = "snowex_microct_slice/2n13_139-137cm_20um_redo_rec_voi_0253.png"
@@ -77,7 +84,24 @@ def real_snowex(path: pathlib.Path) -> dict:
     }
 
 
-def scanned(truth: np.ndarray, centre: tuple[float, float], radius: float, label: str) -> dict:
+def network_iou(predictor, image: np.ndarray, truth: np.ndarray, folder: str) -> float:
+    """The network's ice (probability >= 0.5) against the truth, through the whole-image path."""
+    import tempfile
+
+    import tifffile
+
+    from coretf import inference
+
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        path = os.path.join(tmp, "slice.png")
+        coretf_io.write_image(path, image)
+        inference.predict_image(predictor, path, tmp, um_per_voxel=FLAGS.um_per_voxel, progress=False)
+        confidence = tifffile.imread(os.path.join(tmp, "slice_confidence.tif"))
+    return round(iou(confidence >= 0.5, truth), 4)
+
+
+def scanned(truth: np.ndarray, centre: tuple[float, float], radius: float, label: str,
+            predictor=None) -> dict:
     """Every scan setting x seed of one mask: the figures' means and ranges, and the unchecked
     ring search's field of view (as before the check) on the first seed."""
     disc = ice_fov.FieldOfView(centre, radius).mask(truth.shape)
@@ -87,10 +111,15 @@ def scanned(truth: np.ndarray, centre: tuple[float, float], radius: float, label
         images = [ice_scan.scan_slice(truth, centre, radius, settings, seed) for seed in SEEDS]
         runs = [measure(image, truth, disc, f"{label}, {scan_name}, seed {seed}")
                 for image, seed in zip(images, SEEDS)]
+        if predictor is not None:
+            for run, image in zip(runs, images):
+                run["network_iou"] = network_iou(predictor, image, truth, os.path.dirname(FLAGS.output))
         summary = {"fov_sources": sorted({r["fov_source"] for r in runs}),
                    "warnings": sum(r["fov_warning"] is not None for r in runs)}
         for key in ("fov_radius_px", "fov_iou_with_disc", "ice_lost", "gmm_iou", "otsu_iou",
-                    "gmm_ice_fraction", "true_ice_fraction_in_disc"):
+                    "gmm_ice_fraction", "true_ice_fraction_in_disc", "network_iou"):
+            if key not in runs[0]:
+                continue
             values = [r[key] for r in runs]
             summary[key] = {"mean": round(statistics.mean(values), 4),
                             "min": min(values), "max": max(values)}
@@ -135,11 +164,19 @@ def main(argv):
     grey = ice_stack.read_slice(str(realdata / SNOWEX))
     mask = np.pad(grey > 0, PAD)
     centre = (267.5 + PAD, 267.5 + PAD)
-    results["snowex_scanned"] = scanned(mask, centre, 267.5, "SnowEx mask scanned")
+    predictor = None
+    if FLAGS.model:
+        from coretf import inference
+
+        predictor = inference.Predictor(FLAGS.model)
+        results["model"] = {"path": os.path.abspath(predictor.model_dir), "sha256": predictor.hash,
+                            "dataset": predictor.metadata.get("dataset"), "um_per_voxel": FLAGS.um_per_voxel}
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+    results["snowex_scanned"] = scanned(mask, centre, 267.5, "SnowEx mask scanned", predictor)
     volume = np.load(realdata / "porespy_fixtures" / "bentheimer.npz")["arr_0"]
     solid = np.pad(~volume[250], PAD)  # True = pore in the fixture: the solid plays the ice
     results["bentheimer_scanned"] = scanned(solid, (250.0 + PAD, 250.0 + PAD), 240.0,
-                                            "Bentheimer slice 250 scanned, solid as ice")
+                                            "Bentheimer slice 250 scanned, solid as ice", predictor)
     coretf_io.write_json(FLAGS.output, results)
     print(table(results))
     print(f"all figures: {os.path.abspath(FLAGS.output)}")

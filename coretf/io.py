@@ -220,9 +220,13 @@ def write_csv(path: str | os.PathLike, header: Sequence[str],
             writer.writerow([row.get(c, "") for c in header] if isinstance(row, Mapping) else row)
 
 
+MASK_STEMS = ("_mask", "_label", "_labels")  # a file whose stem ends so is a mask, never a photograph
+
+
 def list_images(path: str, *, exclude_stems: tuple[str, ...] = (), flag: str = "--input") -> list[str]:
     """The image files to process: `path` itself, or the images in folder `path` (sorted, not
-    recursive; hidden files and stems ending in one of `exclude_stems`, e.g. "_mask", left out).
+    recursive; hidden files, masks (stems ending in MASK_STEMS) and stems ending in one of
+    `exclude_stems`, e.g. outputs of another tool, left out).
 
     Raises:
         ValueError: naming `flag`, when the path does not exist or the folder holds no images.
@@ -233,7 +237,7 @@ def list_images(path: str, *, exclude_stems: tuple[str, ...] = (), flag: str = "
     if not os.path.isdir(path):
         raise ValueError(f"{flag}={path}: no such file or folder")
     names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_SUFFIXES)
-                   and not n.startswith(".") and not os.path.splitext(n)[0].endswith(exclude_stems))
+                   and not n.startswith(".") and not os.path.splitext(n)[0].endswith(MASK_STEMS + tuple(exclude_stems)))
     if not names:
         raise ValueError(f"{flag}={path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return [os.path.join(path, n) for n in names]

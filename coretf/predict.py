@@ -62,7 +62,7 @@ def main(argv):
     if FLAGS.resolution_factor <= 0:
         raise app.UsageError(f"--resolution_factor={FLAGS.resolution_factor}: must be > 0")
     try:
-        inputs = coretf_io.list_images(FLAGS.input, exclude_stems=("_mask",))
+        inputs = coretf_io.list_images(FLAGS.input)
         table = {}
         if FLAGS.sections:
             from coretf_datasets.sediment_cores.manual_sections import read_table

@@ -60,3 +60,11 @@ def test_to_grey_reads_palette_like_and_colour_images_with_a_note(caplog):
     assert "red.png: a colour image where a grey one is expected" in caplog.text
     with pytest.raises(coretf_io.ImageError, match="bad.png: expected a grey or RGB image"):
         coretf_io.to_grey(np.zeros((2, 2, 2), np.uint8), "bad.png")
+
+
+def test_folders_list_photographs_not_masks(tmp_path):
+    for name in ("A.png", "A_mask.png", "B.tif", "B_label.tif", ".hidden.png", "notes.txt", "C_overlay.png"):
+        (tmp_path / name).write_bytes(b"")
+    assert [os.path.basename(p) for p in coretf_io.list_images(str(tmp_path))] == ["A.png", "B.tif", "C_overlay.png"]
+    assert [os.path.basename(p) for p in coretf_io.list_images(str(tmp_path), exclude_stems=("_overlay",))] == [
+        "A.png", "B.tif"]

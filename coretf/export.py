@@ -26,6 +26,7 @@ Metadata keys of a segmentation export (what `coretf.predict` reads):
   confidence_class, confidence_meaning   the class of the `confidence` output
   px_per_cm / um_per_voxel the training scale, where the job has one
   dtype_policy, batchnorm_folded, folded_difference   added by the export
+  provenance               coretf version, git commit, TensorFlow/Keras versions, date, command
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from coretf import io as coretf_io
+from coretf import provenance
 from coretf.models import fold_batchnorm
 from coretf.serving import METADATA_FILE
 
@@ -72,6 +74,7 @@ def write_saved_model(export_dir: str, spec: SavedModelSpec, *, version: int = 0
         The folder written.
     """
     target = os.path.join(export_dir, str(version)) if version else export_dir
+    spec = dataclasses.replace(spec, metadata={**spec.metadata, "provenance": provenance.record()})
     if version and os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
         # An unversioned export in the same folder would stand beside the versions: TF Serving and
         # coretf.serving read the versions, so the old one goes.

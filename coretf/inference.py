@@ -34,7 +34,7 @@ import tifffile
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
 from coretf import metrics as metrics_lib
-from coretf import serving, tiling
+from coretf import provenance, serving, tiling
 
 DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
 OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_overlay.png", ".json")
@@ -376,6 +376,7 @@ def predict_image(
         f"{class_name}_fraction": float(np.mean(mask > 0)),
         "colour_record": os.path.join(os.path.abspath(output_dir), f"{stem}_colour.csv") if colour_record else None,
         "seconds": {"inference": inference_seconds},
+        "provenance": provenance.record(),
     }
     if truth:
         true_kept, valid = read_truth(truth, path, (height, width), class_names, predictor.confidence_class,

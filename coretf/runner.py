@@ -21,7 +21,7 @@ import tensorflow as tf
 from coretf import callbacks as callbacks_lib
 from coretf import export as export_lib
 from coretf import io as coretf_io
-from coretf import warm_start
+from coretf import provenance, warm_start
 from coretf.jobs import base
 
 
@@ -127,7 +127,8 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
     started = time.time()
     metrics.update(job.evaluate(model, model_dir))
     metrics.update(train_seconds=round(train_seconds, 1),
-                   evaluate_seconds=round(time.time() - started, 1), dtype_policy=policy)
+                   evaluate_seconds=round(time.time() - started, 1), dtype_policy=policy,
+                   provenance=provenance.record())
     coretf_io.write_json(os.path.join(model_dir, "metrics.json"), metrics)
     for spec in job.exports(model, metrics):
         export_lib.write_saved_model(os.path.join(model_dir, spec.name), spec,
@@ -144,7 +145,8 @@ def run_folds(job: base.Job, model_dir: str) -> dict:
         per_fold.append(run(fold_job, os.path.join(model_dir, f"fold_{fold}")))
     metrics = {"folds": config.folds, "dataset": per_fold[0]["dataset"], "epochs": config.epochs,
                "fold_dirs": [f"fold_{fold}" for fold in range(config.folds)],
-               "mean": mean_and_sd(per_fold)[0], "sd": mean_and_sd(per_fold)[1]}
+               "mean": mean_and_sd(per_fold)[0], "sd": mean_and_sd(per_fold)[1],
+               "provenance": provenance.record()}
     coretf_io.write_json(os.path.join(model_dir, "config.json"), config.to_dict())
     coretf_io.write_json(os.path.join(model_dir, "metrics.json"), metrics)
     return metrics

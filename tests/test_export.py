@@ -40,6 +40,11 @@ def test_float32_export_matches_keras_model(segnet, tmp_path):
     expected = tf.nn.softmax(segnet(images, training=False), -1).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-4)
     assert serving.read_metadata(loaded)["tile_size"] == 32
+    import coretf
+
+    provenance = serving.read_metadata(loaded)["provenance"]
+    assert provenance["coretf"] == coretf.__version__ and provenance["tensorflow"] == tf.__version__
+    assert set(provenance) == {"coretf", "git_commit", "tensorflow", "keras", "python", "date", "command"}
     assert json.loads((tmp_path / "export" / serving.METADATA_FILE).read_text())["job"] == "sediment_cores"
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary folder left behind
 

@@ -31,7 +31,8 @@ What every model directory holds (the contract readers may rely on):
   metrics.json               "dataset", "epochs", "steps_per_epoch", "best_epoch", "validation"
                              (the best epoch's validation logs, jobs that keep the best epoch),
                              "train_seconds", "evaluate_seconds", "final_train_loss",
-                             "dtype_policy", and what the job's `evaluate` returns ("test", ...)
+                             "dtype_policy", "provenance" (coretf.provenance.record), and what
+                             the job's `evaluate` returns ("test", ...)
   test_predictions.png       the job's pictures of held-out data
   export/ (and further exports), SavedModels: see `coretf.export` for the metadata they carry.
 

@@ -91,6 +91,7 @@ def test_runner_trains_keeps_the_best_epoch_resumes_and_exports(tmp_path):
     assert metrics["best_epoch"] == best and metrics["epochs"] == 3 and metrics["steps_per_epoch"] == 2
     assert metrics["validation"]["pooled_iou"] == pytest.approx(float(history[best - 1]["val_pooled_iou"]))
     assert metrics["dataset"] == "toy/bright:1.0.0" and metrics["dtype_policy"] == "float32"
+    assert metrics["provenance"]["keras"] == keras.__version__ and metrics["provenance"]["date"].endswith("+00:00")
     assert metrics["final_train_loss"] == pytest.approx(float(history[-1]["loss"]))
     for key in ("train_seconds", "evaluate_seconds"):
         assert metrics[key] >= 0

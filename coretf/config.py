@@ -7,10 +7,10 @@ so one declaration gives the attribute, its validation (`Config.__post_init__`) 
 
     @dataclasses.dataclass(frozen=True)
     class CoresConfig(TrainConfig):
-        model: str = option("segnet", "Architecture.", choices=MODELS)
+        architecture: str = option("segnet", "Network architecture.", choices=MODELS)
         depth: int = option(4, "Pooling levels.", minimum=1)
 
-Errors name the flag, e.g. `--model='vgg': must be one of segnet, unet, fcn8`. Sequences are
+Errors name the flag, e.g. `--architecture='vgg': must be one of segnet, unet, fcn8`. Sequences are
 tuples (a list from JSON is accepted and turned into a tuple), so configurations are hashable
 and `dataclasses.replace` works on them.
 """

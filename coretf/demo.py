@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+from coretf import flags as coretf_flags
 from coretf import plots, serving
 from coretf.synthetic import cores as synthetic_cores
 
@@ -62,5 +63,10 @@ def main(argv):
     print(f"  SavedModel hash: {served.hash[:16]}")
 
 
+def cli() -> None:
+    """`coretf-demo` (console script) and `python -m coretf.demo`."""
+    coretf_flags.run_command(main, None)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    cli()

@@ -8,15 +8,20 @@ jobs share (e.g. `--filters`) is one flag. A flag that is not given takes the ch
 default, so each job keeps its own defaults, and a flag given that the chosen job does not have is
 an error (it would otherwise be silently ignored).
 
+Every command starts through `run_command`: `--help` lists the command's own flags and exits 0,
+a bad flag is one line on stderr with exit code 2, and renamed flags keep their old names for one
+release (with a warning).
+
 Library code never reads FLAGS: `config_from_flags` turns parsed flags into a configuration that
 is passed on as an argument.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 
-from absl import flags
+from absl import app, flags
 
 from coretf import config as config_lib
 from coretf.jobs import base
@@ -120,6 +125,77 @@ def config_flags(config) -> list[str]:
         else:
             lines.append(f"--{name}={value}")
     return lines
+
+
+HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort")
+# Old flag name -> new name, in every command that has the new one (kept until coretf 0.3).
+RENAMED = {"model": "architecture", "output_dir": "output", "sections_csv": "sections",
+           "images": "input", "crops": "input"}
+
+
+def _module_key(main: Callable) -> str:
+    """The name absl files a module's flags under: the script's path for `python -m`."""
+    return sys.argv[0] if main.__module__ == "__main__" else main.__module__
+
+
+def command_help(main: Callable, flag_values: flags.FlagValues = flags.FLAGS) -> str:
+    """`--help` of a command: its docstring and its own flags (not TensorFlow's or absl's)."""
+    doc = (sys.modules[main.__module__].__doc__ or "").strip()
+    own = flag_values.module_help(_module_key(main)).strip()
+    return (f"{doc}\n\n{own}\n\n--helpfull also lists absl's flags; "
+            f"-v 1 shows TensorFlow's start-up messages.\n")
+
+
+def _renamed(args: list[str], flag_values: flags.FlagValues) -> list[str]:
+    """Arguments with old flag names replaced by the new ones (warned once each)."""
+    out = []
+    for arg in args:
+        name = arg.lstrip("-").split("=", 1)[0] if arg.startswith("--") else ""
+        bare = name[2:] if name.startswith("no") and name[2:] in RENAMED else name
+        new = RENAMED.get(bare)
+        if new and bare not in flag_values and new in flag_values:
+            print(f"warning: --{bare} is deprecated, use --{new} (the old name goes in coretf 0.3)",
+                  file=sys.stderr)
+            arg = arg.replace(bare, new, 1)
+        out.append(arg)
+    return out
+
+
+def parse_command_line(argv: list[str], main: Callable,
+                       flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
+    """absl's parsing with `--help` exiting 0, renamed flags mapped, errors exiting 2 in one line."""
+    args = argv[1:]
+    if any(arg in HELP_FLAGS for arg in args):
+        print(command_help(main, flag_values), end="")
+        sys.exit(0)
+    if "--helpfull" in args:
+        print(flag_values.get_help())
+        sys.exit(0)
+    try:
+        args = _renamed(flag_values.read_flags_from_files(args, force_gnu=False), flag_values)
+        return flag_values([argv[0], *args])
+    except flags.Error as error:
+        print(f"error: {error} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def run_command(main: Callable, define_flags: Callable[[], None] | None = None) -> None:
+    """Starts a command: defines its flags, parses the command line, runs `main(argv)`.
+
+    The `__main__` block of every command and its console script (`coretf-<command>`) call this.
+    A refusal (`app.UsageError`) is one line on stderr and exit code 2, like a bad flag.
+    """
+    if define_flags is not None:
+        define_flags()
+
+    def checked_main(argv):
+        try:
+            return main(argv)
+        except app.UsageError as error:  # absl would print the whole help above it
+            print(f"error: {error} (see --help)", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(checked_main, flags_parser=lambda argv: parse_command_line(argv, main))
 
 
 def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -21,6 +21,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 from tqdm.auto import tqdm
 
+from coretf import flags as coretf_flags
 from coretf import inference
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
@@ -107,6 +108,10 @@ def main(argv):
     if failed:
         sys.exit(1)
 
+def cli() -> None:
+    """`coretf-predict` (console script) and `python -m coretf.predict`."""
+    coretf_flags.run_command(main, define_flags)
+
+
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli()

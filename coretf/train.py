@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
@@ -21,6 +21,7 @@ from coretf import runner
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the command's flags (call once, from the app or a test's own FlagValues)."""
     coretf_flags.define_train_flags(flag_values)
+    flags.adopt_module_key_flags(coretf_flags, flag_values)  # --help lists them as this command's
 
 
 def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
@@ -71,6 +72,10 @@ def main(argv):
         sys.exit(2)
 
 
+def cli() -> None:
+    """`coretf-train` (console script) and `python -m coretf.train`."""
+    coretf_flags.run_command(main, define_flags)
+
+
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli()

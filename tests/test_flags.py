@@ -42,7 +42,7 @@ def test_every_flagfile_parses_into_its_jobs_configuration(path):
 
 def test_flagfiles_mean_what_they_always_meant():
     demo = coretf_flags.job_from_flags(_parse(f"--flagfile={REPO / 'trainers' / 'demo.flags'}")).config
-    assert demo == CoresConfig(job="sediment_cores", dataset="synthetic", model="segnet", kernel_size=3, filters=(32,), depth=4,
+    assert demo == CoresConfig(job="sediment_cores", dataset="synthetic", architecture="segnet", kernel_size=3, filters=(32,), depth=4,
                                batch_size=16, epochs=5, steps_per_epoch=40, mixed_precision="float32")
     ice = coretf_flags.job_from_flags(_parse(f"--flagfile={REPO / 'trainers' / 'ice_ct_fast.flags'}")).config
     assert ice.filters == (16, 32, 48, 56, 64) and ice.ice_batchnorm is True and ice.ice_tile == 192
@@ -57,20 +57,20 @@ def test_help_and_choices_come_from_the_fields_and_the_model_modules():
     flag_values = _parse("--model_dir=/nonexistent")
     assert flag_values["vae_backbone"].parser.enum_values == list(resnet_vae.BACKBONES)
     assert flag_values["vae_reconstruction"].parser.enum_values == list(resnet_vae.RECONSTRUCTIONS)
-    assert flag_values["model"].parser.enum_values == list(MODELS)
+    assert flag_values["architecture"].parser.enum_values == list(MODELS)
     field = config_lib.fields(IceConfig)["ice_tile"][0]
     assert flag_values["ice_tile"].help == f"ice_ct: {field.metadata['help']}"  # whose setting it is
     assert flag_values["batch_size"].default == 16 and flag_values["job"].parser.enum_values == list(base.job_names())
     # a flag two jobs declare with different defaults: each job keeps its own
-    assert flag_values["model"].default is None and "sediment_cores: segnet" in flag_values["model"].help
-    assert "rock_ct: unet" in flag_values["model"].help
+    assert flag_values["architecture"].default is None and "sediment_cores: segnet" in flag_values["architecture"].help
+    assert "rock_ct: unet" in flag_values["architecture"].help
 
 
 def test_each_job_keeps_its_defaults_and_refuses_foreign_flags():
     rock = coretf_flags.job_from_flags(_parse("--job=rock_ct", "--model_dir=/x")).config
-    assert rock.model == "unet" and rock.rock_patch_size == 64
+    assert rock.architecture == "unet" and rock.rock_patch_size == 64
     cores = coretf_flags.job_from_flags(_parse("--model_dir=/x")).config
-    assert cores == CoresConfig(job="sediment_cores") and cores.model == "segnet"
+    assert cores == CoresConfig(job="sediment_cores") and cores.architecture == "segnet"
     grains = coretf_flags.job_from_flags(_parse("--job=sediment_grains", "--novae_dihedral",
                                                 "--model_dir=/x")).config
     assert grains == GrainsConfig(job="sediment_grains", vae_dihedral=False)

@@ -1,6 +1,6 @@
 """The CIELAB colour record of core sections against depth, spliced into a composite: the command.
 
-  python -m coretf.analysis.colour_record --images=<image or folder> --masks=<folder>
+  python -m coretf.analysis.colour_record --input=<image or folder> --masks=<folder>
       --sections=<sections.csv> --output=<folder> [--splice=<splice.csv>] [--min_kept=0.9]
       [--rgb=srgb|linear] [--max_lag_cm=5] [--xcorr_step_cm=0.1] [--overwrite]
       (without --sections: --px_per_cm=<scale> [--top_depth_cm=0] [--depth_axis=auto|x|y])
@@ -50,6 +50,7 @@ import numpy as np
 from absl import app, flags
 from tqdm.auto import tqdm
 
+from coretf import flags as coretf_flags
 from coretf import io as coretf_io
 from coretf.analysis import colour_batch, colour_lines
 from coretf.analysis import splice as splice_lib
@@ -57,7 +58,7 @@ from coretf.analysis import splice as splice_lib
 
 def define_flags() -> None:
     """The command's flags (called only under `__main__`)."""
-    flags.DEFINE_string("images", None, "A section photograph, or a folder of them (RGB or RGBA, "
+    flags.DEFINE_string("input", None, "A section photograph, or a folder of them (RGB or RGBA, "
                         "8/16-bit TIFF, PNG, JPEG), cropped to the core.", required=True)
     flags.DEFINE_string("masks", None, "Folder of <stem>_mask.png (non-zero = undisturbed), e.g. "
                         "coretf.predict's output; without one, RGBA images use their alpha.")
@@ -93,8 +94,8 @@ def main(argv) -> None:
     if not FLAGS.sections and not (FLAGS.px_per_cm or 0) > 0:
         raise app.UsageError("give --sections=<sections.csv> or --px_per_cm (> 0)")
     try:
-        images = coretf_io.list_images(FLAGS.images, exclude_stems=colour_batch.NOT_PHOTOGRAPHS,
-                                        flag="--images")
+        images = coretf_io.list_images(FLAGS.input, exclude_stems=colour_batch.NOT_PHOTOGRAPHS,
+                                        flag="--input")
         table = {}
         if FLAGS.sections:
             from coretf_datasets.sediment_cores.manual_sections import read_table
@@ -159,6 +160,10 @@ def main(argv) -> None:
         sys.exit(1)
 
 
+def cli() -> None:
+    """`coretf-colour-record` (console script) and `python -m coretf.analysis.colour_record`."""
+    coretf_flags.run_command(main, define_flags)
+
+
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli()

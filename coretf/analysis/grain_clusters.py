@@ -1,6 +1,6 @@
 """Clusters of sediment particles an expert can name: `python -m coretf.analysis.grain_clusters`.
 
-Encodes the particles of a `python -m coretf.preprocess.grains` output folder (--crops) or of a
+Encodes the particles of a `python -m coretf.preprocess.grains` output folder (--input) or of a
 sediment_grains dataset (--dataset) with an exported VAE encoder, over-clusters their latent
 means with K-means and writes `clusters.csv`, `sample_counts.csv`, `latent_map.png`,
 `galleries/cluster_<k>.png` and, with true types, `scores.json` (the latent against the two
@@ -8,7 +8,7 @@ baselines): the method of Golikov et al. (2022, `seeds/003_*`, §2.2, §3) in
 `coretf.analysis.grain_clustering`.
 
     python -m coretf.analysis.grain_clusters --model=<model_dir>/export_encoder \
-        --crops=<grains output> --output=<folder> [--k=100]
+        --input=<grains output> --output=<folder> [--k=100]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import numpy as np
 from absl import app, flags, logging
 
+from coretf import flags as coretf_flags
 from coretf import io as coretf_io
 from coretf.analysis import grain_clustering
 
@@ -25,7 +26,7 @@ from coretf.analysis import grain_clustering
 def define_flags() -> None:
     """Flags of `python -m coretf.analysis.grain_clusters`."""
     flags.DEFINE_string("model", None, "Encoder SavedModel (<model_dir>/export_encoder).", required=True)
-    flags.DEFINE_string("crops", None, "Output folder of python -m coretf.preprocess.grains.")
+    flags.DEFINE_string("input", None, "Output folder of python -m coretf.preprocess.grains.")
     flags.DEFINE_string("dataset", None, "Or a sediment_grains config, e.g. synthetic_64 (all splits).")
     flags.DEFINE_string("data_dir", "runs/tensorflow_datasets", "TFDS data directory for --dataset.")
     flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -40,10 +41,10 @@ def main(argv) -> None:
     if not flags.FLAGS["verbosity"].present:  # progress bars and results, not INFO lines
         logging.set_verbosity(logging.WARNING)
     values = flags.FLAGS
-    if bool(values.crops) == bool(values.dataset):
-        raise app.UsageError("give exactly one of --crops and --dataset")
-    if values.crops:
-        particles = grain_clustering.read_crops(values.crops)
+    if bool(values.input) == bool(values.dataset):
+        raise app.UsageError("give exactly one of --input and --dataset")
+    if values.input:
+        particles = grain_clustering.read_crops(values.input)
     else:
         from coretf.data import builders  # TFDS only for this input
         from coretf.data import sediment_grains as grain_data
@@ -75,6 +76,10 @@ def main(argv) -> None:
           f"(clusters.csv, sample_counts.csv, galleries/, latent_map.png by {method.upper()})")
 
 
+def cli() -> None:
+    """`coretf-grain-clusters` (console script) and `python -m coretf.analysis.grain_clusters`."""
+    coretf_flags.run_command(main, define_flags)
+
+
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli()

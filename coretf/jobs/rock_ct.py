@@ -39,7 +39,7 @@ PORE = 1  # the class whose IoU, precision and recall are reported, and the conf
 class RockConfig(base.SegmentationConfig):
     """Settings of the rock_ct job."""
 
-    model: str = option("unet", "Architecture (rock_ct trains the paper's U-Net).")
+    architecture: str = option("unet", "Network architecture (rock_ct trains the paper's U-Net).")
     rock_train_stacks: tuple[str, ...] = option(
         (), "Training stacks (default: the first stack of each rock type).")
     rock_train_slices: int = option(0, "Training slices in all, shared equally by the training "
@@ -61,8 +61,8 @@ class RockConfig(base.SegmentationConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.model != "unet":
-            raise ValueError(f"--job=rock_ct trains the paper's U-Net: pass --model=unet, not {self.model}")
+        if self.architecture != "unet":
+            raise ValueError(f"--job=rock_ct trains the paper's U-Net: pass --architecture=unet, not {self.architecture}")
         if self.rock_overlap >= self.rock_patch_size:
             raise ValueError(f"--rock_overlap={self.rock_overlap}: must be in [0, rock_patch_size)")
 

@@ -1,6 +1,6 @@
 """The sediment-core disturbance job (Hutton 2025): patches of section photographs -> disturbance.
 
-`python -m coretf.train --job=sediment_cores` trains SegNet-Basic, U-Net or FCN-8 (`--model`) on
+`python -m coretf.train --job=sediment_cores` trains SegNet-Basic, U-Net or FCN-8 (`--architecture`) on
 patches of the `sediment_cores` builder (2-class softmax cross-entropy, optionally class-weighted;
 Adam; the GN, CS and RF augmentations of §2.5), picks the best epoch on validation Patch-IoU (the
 paper picked it on test: the honest version uses a held-out validation split), reports the test
@@ -39,7 +39,7 @@ CONFIDENCE_CLASS = 1  # the confidence map is P(undisturbed), as in the paper's 
 class CoresConfig(base.SegmentationConfig):
     """Settings of the sediment_cores job."""
 
-    model: str = option("segnet", "Architecture.", choices=tuple(MODELS))
+    architecture: str = option("segnet", "Network architecture.", choices=tuple(MODELS))
     vgg16_weights: str | None = option(None, "Local VGG16 weights file for FCN-8 (never downloaded).")
     class_weights: tuple[float, ...] | None = option(
         None, "Cross-entropy weight per class, e.g. 2,1.", minimum=0)
@@ -50,11 +50,11 @@ class CoresConfig(base.SegmentationConfig):
 
 def build_network(config: CoresConfig, num_classes: int = 2) -> tuple[keras.Model, int]:
     """The configured architecture and the multiple its input sides must be padded to."""
-    if config.model == "segnet":
+    if config.architecture == "segnet":
         model = MODELS["segnet"](num_classes=num_classes, kernel_size=config.kernel_size,
                                  filters=config.filter_spec, depth=config.depth)
         return model, 2**config.depth
-    if config.model == "unet":
+    if config.architecture == "unet":
         model = MODELS["unet"](num_classes=num_classes, depth=config.depth, filters=config.filter_spec,
                                kernel_size=config.kernel_size, activation=config.activation,
                                upsampling=config.upsampling)
@@ -158,7 +158,7 @@ class SedimentCoresJob(base.SegmentationJob):
 
     def exports(self, model: keras.Model, metrics: dict) -> list:
         return [self.segmentation_export(
-            model, metrics, model=self.config.model, px_per_cm=self.px_per_cm, tile_size=self.patch_size,
+            model, metrics, model=self.config.architecture, px_per_cm=self.px_per_cm, tile_size=self.patch_size,
             input="float32 RGB in [0, 1]; core depth along the image width (x)",
             test_patch_iou=metrics["test"]["patch_iou"])]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
+from coretf import flags as coretf_flags
 from coretf import io as coretf_io
 from coretf.preprocess import background
 from coretf.preprocess import core_crop_batch as batch
@@ -87,6 +88,10 @@ def main(argv) -> None:
         print("bad files:\n  " + "\n  ".join(bad))
 
 
+def cli() -> None:
+    """`coretf-core-crop` (console script) and `python -m coretf.preprocess.core_crop`."""
+    coretf_flags.run_command(main, define_flags)
+
+
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli()

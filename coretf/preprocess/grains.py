@@ -17,6 +17,7 @@ import os
 
 from absl import app, flags, logging
 
+from coretf import flags as coretf_flags
 from coretf.preprocess import grain_extraction, grain_photos
 from coretf.preprocess import grains_batch as batch
 
@@ -64,6 +65,10 @@ def main(argv) -> None:
             print(f"  {error}")
 
 
+def cli() -> None:
+    """`coretf-grains` (console script) and `python -m coretf.preprocess.grains`."""
+    coretf_flags.run_command(main, define_flags)
+
+
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli()

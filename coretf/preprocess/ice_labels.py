@@ -12,11 +12,11 @@ field of view, normalisation, the 2-component Gaussian mixture and Otsu's baseli
 ring is not found or implausibly small falls back to the data extent, with a warning naming it),
 `none` (the whole image) or `x,y,r` (a circle in pixels; high-res pixels for paired stacks).
 Writes the normalised slices, the masks, `slices/<stem>.json` and `thresholds.csv` into
---output_dir; a rerun skips the slices already done, and bad slices are reported and skipped.
+--output; a rerun skips the slices already done, and bad slices are reported and skipped.
 Exit status: 0 all done, 1 some slices failed (listed), 2 nothing could start.
 
-    python -m coretf.preprocess.ice_labels --input=<slice or folder> --output_dir=<dir> [--fov=auto]
-    python -m coretf.preprocess.ice_labels --high_dir=<stack> --low_dir=<stack> --output_dir=<dir>
+    python -m coretf.preprocess.ice_labels --input=<slice or folder> --output=<dir> [--fov=auto]
+    python -m coretf.preprocess.ice_labels --high_dir=<stack> --low_dir=<stack> --output=<dir>
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from coretf import flags as coretf_flags
 from coretf.io import ImageError
 from coretf.preprocess import ice_batch, ice_fov, ice_stack
 
@@ -36,21 +37,12 @@ def define_flags() -> None:
                         "slices or one stack), each labelled on its own.")
     flags.DEFINE_string("high_dir", None, "Paired mode: folder of the high-res slices (30 um).")
     flags.DEFINE_string("low_dir", None, "Paired mode: folder of the low-res slices (60 um).")
-    flags.DEFINE_string("output_dir", None, "Where the labels go (rerun: done slices skipped).",
+    flags.DEFINE_string("output", None, "Where the labels go (rerun: done slices skipped).",
                         required=True)
     flags.DEFINE_string("fov", "auto", "Field of view: auto (inside the carbon-fibre ring, else "
                         "the data extent, warned), none (the whole image) or x,y,r (a circle: "
                         "centre column, row and radius in pixels; high-res pixels when paired).")
     flags.DEFINE_integer("workers", 2, "Slices labelled at once.", lower_bound=1)
-
-
-def _parse_flags(argv: list[str]) -> list[str]:
-    """absl's parsing, with bad flags exiting 2 (nothing could start) instead of absl's 1."""
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
 
 
 def _fail_to_start(message: str) -> None:
@@ -88,16 +80,16 @@ def main(argv) -> None:
             _check_circle(fov, first)
         if paired:
             count, bad = ice_stack.write_stack_labels(values.high_dir, values.low_dir,
-                                                      values.output_dir, workers=values.workers,
+                                                      values.output, workers=values.workers,
                                                       fov=fov)
             what = "low-res slice" + "s" * (count != 1)
         else:
-            count, done, bad = ice_batch.write_slice_labels(values.input, values.output_dir, fov=fov,
+            count, done, bad = ice_batch.write_slice_labels(values.input, values.output, fov=fov,
                                                             workers=values.workers)
             what = "slice" + "s" * (count != 1) + (f" ({done} done before)" if done else "")
     except ImageError as error:
         _fail_to_start(str(error))
-    print(f"labelled {count} {what} into {os.path.abspath(values.output_dir)}")
+    print(f"labelled {count} {what} into {os.path.abspath(values.output)}")
     if bad:
         print(f"skipped {len(bad)} bad slices:")
         for message in bad:
@@ -105,6 +97,10 @@ def main(argv) -> None:
         sys.exit(1)
 
 
+def cli() -> None:
+    """`coretf-ice-labels` (console script) and `python -m coretf.preprocess.ice_labels`."""
+    coretf_flags.run_command(main, define_flags)
+
+
 if __name__ == "__main__":
-    define_flags()
-    app.run(main, flags_parser=_parse_flags)
+    cli()

@@ -321,7 +321,7 @@ def _write_inputs(folder):
 def test_command_over_a_folder(tmp_path):
     _write_inputs(tmp_path)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "coretf.analysis.colour_record", f"--images={tmp_path}",
+    command = [sys.executable, "-m", "coretf.analysis.colour_record", f"--input={tmp_path}",
                f"--masks={tmp_path / 'masks'}", f"--sections={tmp_path / 'sections.csv'}",
                f"--output={out}", f"--splice={tmp_path / 'splice.csv'}", "--max_lag_cm=0.5"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)

@@ -102,7 +102,7 @@ def test_command_labels_a_stack_reports_bad_slices_and_resumes(stack):
     coretf_io.write_image(stack / "high" / "h5.png", np.zeros((128, 128), np.uint8))  # blank
     coretf_io.write_image(stack / "low" / "l3.png", np.zeros((60, 64), np.uint8))  # wrong size
     command = [sys.executable, "-m", "coretf.preprocess.ice_labels", f"--high_dir={stack / 'high'}",
-               f"--low_dir={stack / 'low'}", f"--output_dir={stack / 'out'}"]
+               f"--low_dir={stack / 'low'}", f"--output={stack / 'out'}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr[-2000:]  # some slices failed (PRODUCT.md)
     assert "labelled 2 low-res slices" in result.stdout
@@ -158,6 +158,7 @@ def test_command_labels_one_stack_slice_by_slice_reports_bad_files_and_resumes(t
     out = tmp_path / "out"
     result = _run(f"--input={stack}", f"--output_dir={out}")
     assert result.returncode == 1, result.stderr[-2000:]
+    assert "warning: --output_dir is deprecated, use --output" in result.stderr  # the old name still works
     assert "labelled 5 slices" in result.stdout and "skipped 3 bad slices" in result.stdout
     assert f"{stack / 's10.png'}: cannot be decoded" in result.stdout
     assert f"{stack / 's11.jpg'}: cannot be decoded" in result.stdout
@@ -174,7 +175,7 @@ def test_command_labels_one_stack_slice_by_slice_reports_bad_files_and_resumes(t
     assert coretf_io.read_image(out / "image" / "s2.png").shape == (128, 128)
     for name in ("s10.png", "s11.jpg", "s12.png"):
         (stack / name).unlink()
-    again = _run(f"--input={stack}", f"--output_dir={out}")
+    again = _run(f"--input={stack}", f"--output={out}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "labelled 0 slices (5 done before)" in again.stdout
 
@@ -184,7 +185,7 @@ def test_command_labels_a_single_slice_with_each_fov_mode(tmp_path, specimens):
     coretf_io.write_image(path, specimens[0].high_slice(2).astype(np.uint16) * 257)
     for fov, source, radius in (("auto", "ring", None), ("none", "image", None),
                                 ("60.5,64,40", "given", 40.0)):
-        result = _run(f"--input={path}", f"--output_dir={tmp_path / fov}", f"--fov={fov}")
+        result = _run(f"--input={path}", f"--output={tmp_path / fov}", f"--fov={fov}")
         assert result.returncode == 0, result.stderr[-2000:]
         assert "labelled 1 slice into" in result.stdout
         record = json.loads((tmp_path / fov / "slices" / "slice.json").read_text())
@@ -201,17 +202,17 @@ def test_command_refuses_what_cannot_start_with_exit_2(tmp_path, specimens):
     coretf_io.write_image(path, specimens[0].high_slice(0))
     out = tmp_path / "out"
     cases = [
-        ((f"--input={path}", f"--output_dir={out}", "--fov=200,10,5"),
+        ((f"--input={path}", f"--output={out}", "--fov=200,10,5"),
          f"error: --fov: {path}: the field of view's centre x=200, y=10 is outside the 128x128 px "
          f"slice (x across, y down, from the top-left corner)"),
-        ((f"--input={path}", f"--output_dir={out}", "--fov=circle"), "error: --fov=circle: expected"),
-        ((f"--input={tmp_path / 'nowhere'}", f"--output_dir={out}"), "nowhere: no such file or folder"),
-        ((f"--input={tmp_path / 'empty'}", f"--output_dir={out}"), "empty: no slices"),
-        ((f"--output_dir={out}",), "give --input=<slice or folder>, or both --high_dir and --low_dir"),
-        ((f"--input={path}", f"--high_dir={tmp_path}", f"--output_dir={out}"), "give --input="),
-        ((f"--high_dir={tmp_path}", f"--output_dir={out}"), "give --input="),
-        ((f"--input={path}", f"--output_dir={out}", "--workers=0"), "error: flag --workers=0"),
-        ((f"--input={path}",), "error: flag --output_dir=None"),
+        ((f"--input={path}", f"--output={out}", "--fov=circle"), "error: --fov=circle: expected"),
+        ((f"--input={tmp_path / 'nowhere'}", f"--output={out}"), "nowhere: no such file or folder"),
+        ((f"--input={tmp_path / 'empty'}", f"--output={out}"), "empty: no slices"),
+        ((f"--output={out}",), "give --input=<slice or folder>, or both --high_dir and --low_dir"),
+        ((f"--input={path}", f"--high_dir={tmp_path}", f"--output={out}"), "give --input="),
+        ((f"--high_dir={tmp_path}", f"--output={out}"), "give --input="),
+        ((f"--input={path}", f"--output={out}", "--workers=0"), "error: flag --workers=0"),
+        ((f"--input={path}",), "error: flag --output=None"),
     ]
     (tmp_path / "empty").mkdir()
     for args, message in cases:
@@ -225,7 +226,7 @@ def test_command_refuses_what_cannot_start_with_exit_2(tmp_path, specimens):
 def test_command_exits_1_when_every_slice_fails(tmp_path):
     for name in ("a.png", "b.png"):
         coretf_io.write_image(tmp_path / "in" / name, np.zeros((32, 32), np.uint8))
-    result = _run(f"--input={tmp_path / 'in'}", f"--output_dir={tmp_path / 'out'}")
+    result = _run(f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}")
     assert result.returncode == 1
     assert "labelled 0 slices" in result.stdout and "skipped 2 bad slices" in result.stdout
 
@@ -234,7 +235,7 @@ def test_paired_stacks_with_fov_none_and_a_given_circle(stack):
     for fov, source in (("none", "image"), ("64,64,50", "given")):
         out = stack / f"out_{source}"
         result = _run(f"--high_dir={stack / 'high'}", f"--low_dir={stack / 'low'}",
-                      f"--output_dir={out}", f"--fov={fov}")
+                      f"--output={out}", f"--fov={fov}")
         assert result.returncode == 0, result.stderr[-2000:]
         rows = _rows(out)
         assert len(rows) == 4 and {r["fov_source"] for r in rows} == {source}
@@ -252,14 +253,14 @@ def test_command_reads_palette_slices_as_grey(tmp_path, specimens):
     palette = image_module.fromarray(grey).convert("P", palette=image_module.Palette.ADAPTIVE,
                                                    colors=256)
     palette.save(tmp_path / "p.png")
-    result = _run(f"--input={tmp_path / 'p.png'}", f"--output_dir={tmp_path / 'out'}")
+    result = _run(f"--input={tmp_path / 'p.png'}", f"--output={tmp_path / 'out'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{tmp_path / 'p.png'}: read as grey" in result.stderr
 
 
 @pytest.mark.skipif(not SNOWEX.is_file(), reason="../shared/realdata is absent")
 def test_command_on_the_real_snowex_slice(tmp_path):
-    result = _run(f"--input={SNOWEX}", f"--output_dir={tmp_path}")
+    result = _run(f"--input={SNOWEX}", f"--output={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{SNOWEX}: read as grey" in result.stderr
     assert f"{SNOWEX}: the ring search found a 47.5 px circle" in result.stderr

@@ -19,7 +19,7 @@ from tests import serving_check
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DUMMY = REPO / "datasets" / "rock_ct" / "dummy_data"
 
-CONFIG = RockConfig(job="rock_ct", dataset="manual", manual_dir=str(DUMMY), model="unet",
+CONFIG = RockConfig(job="rock_ct", dataset="manual", manual_dir=str(DUMMY), architecture="unet",
                      filters=(4,), depth=2, activation="elu", batch_size=2, epochs=2,
                      steps_per_epoch=1, rock_patch_size=32, rock_overlap=4,
                      rock_train_stacks=("carbonate_a", "soil_a"), mixed_precision="float32")
@@ -90,8 +90,8 @@ def test_saved_model_matches_model_and_takes_unit_range(trained):
 
 def test_model_must_be_the_unet_and_unknown_stacks_are_named(trained, tmp_path):
     _, config, _ = trained
-    with pytest.raises(ValueError, match="--model=unet"):
-        rock_ct.build_network(dataclasses.replace(config, model="segnet"))
+    with pytest.raises(ValueError, match="--architecture=unet"):
+        rock_ct.build_network(dataclasses.replace(config, architecture="segnet"))
     with pytest.raises(ValueError, match=r"unknown \['granite_1'\]"):
         runner.train_and_evaluate(dataclasses.replace(config, rock_train_stacks=("granite_1",)),
                                   str(tmp_path / "bad"))

@@ -112,8 +112,8 @@ def test_rerun_resumes_instead_of_restarting(trained):
 def test_bad_flag_values_are_named(tmp_path):
     with pytest.raises(ValueError, match="--augment=gn,xx"):
         CoresConfig(augment=("gn", "xx"))
-    with pytest.raises(ValueError, match="--model='vgg'"):
-        CoresConfig(model="vgg")
+    with pytest.raises(ValueError, match="--architecture='vgg'"):
+        CoresConfig(architecture="vgg")
     command = [sys.executable, "-m", "coretf.train", f"--flagfile={REPO / 'trainers' / 'smoke.flags'}",
                f"--model_dir={tmp_path}", "--mixed_precision=float8"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -20,9 +20,10 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from coretf import io as coretf_io
 from coretf import labels as labels_lib
 from coretf import plots
-from coretf.analysis import rock_eval
+from coretf.analysis import pore_structure, rock_eval
 from coretf.config import option
 from coretf.data import builders
 from coretf.data import rock_ct as rock_data
@@ -106,22 +107,25 @@ def evaluate_stacks(model: keras.Model, stacks: dict[str, rock_data.Stack], trai
     """Whole-slice probabilities of every stack, thresholded at many values.
 
     Returns:
-        (per_stack, sweeps, examples): per_stack {stack: {"rock_type", "in_sample", "slices",
-        the six metrics at `threshold`, "iou_plateau": [lo, hi]}}, sweeps {stack: sweep lists},
-        examples {"images", "masks", "predicted", "confidence"}: the middle slice of each stack.
+        (per_stack, sweeps, examples, structure): per_stack {stack: {"rock_type", "in_sample",
+        "slices", the six metrics at `threshold`, "iou_plateau": [lo, hi]}}, sweeps {stack: sweep
+        lists}, examples {"images", "masks", "predicted", "confidence"}: the middle slice of each
+        stack, structure {stack: `pore_structure.compare` of the thresholded prediction and the truth}.
     """
     predict = softmax_predictor(model)
-    per_stack, sweeps = {}, {}
+    per_stack, sweeps, structure = {}, {}, {}
     examples = {k: [] for k in ("images", "masks", "predicted", "confidence")}
     for stack_id in tqdm(sorted(stacks), desc="evaluating stacks", disable=not progress):
         stack = stacks[stack_id]
         counts = rock_eval.ThresholdCounts()
         middle = stack.image.shape[0] // 2
+        predicted = np.zeros(stack.pores.shape, bool)
         for index in range(stack.image.shape[0]):
             image = stack.image[index].astype(np.float32) / 255.0
             pore = predict_tiled(predict, image[..., None], tile=tile, overlap=overlap,
                                  batch_size=32)[..., PORE]
             counts.update(pore, stack.pores[index])
+            predicted[index] = pore >= threshold
             if index == middle:
                 examples["images"].append(np.repeat(image[..., None], 3, -1))
                 examples["masks"].append(stack.pores[index])
@@ -134,7 +138,11 @@ def evaluate_stacks(model: keras.Model, stacks: dict[str, rock_data.Stack], trai
                                "ignored_share": labels_lib.ignored_share(stack.pores),
                                **{k: _json_number(v) for k, v in counts.at(threshold).items()},
                                "iou_plateau": list(rock_eval.plateau(sweep, "iou"))}
-    return per_stack, sweeps, examples
+        valid = stack.pores != labels_lib.IGNORE
+        if valid.any():
+            structure[stack_id] = pore_structure.compare(predicted, stack.pores == 1, valid)
+            per_stack[stack_id]["pore_structure"] = pore_structure.summary(structure[stack_id])
+    return per_stack, sweeps, examples, structure
 
 
 class RockCtJob(base.SegmentationJob):
@@ -179,7 +187,7 @@ class RockCtJob(base.SegmentationJob):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         config = self.config
-        per_stack, sweeps, examples = evaluate_stacks(
+        per_stack, sweeps, examples, structure = evaluate_stacks(
             model, self.stacks, self.slices, tile=config.rock_patch_size, overlap=config.rock_overlap,
             threshold=config.rock_threshold, progress=base.progress_bars())
         out_of_sample = [v for v in per_stack.values() if not v["in_sample"]] or list(per_stack.values())
@@ -187,6 +195,8 @@ class RockCtJob(base.SegmentationJob):
             os.path.join(model_dir, "threshold_metrics.png"),
             {k: {m: np.asarray(v, dtype=float) for m, v in s.items()} for k, s in sweeps.items()},
             title=f"trained on {', '.join(self.train_ids)}")
+        coretf_io.write_json(os.path.join(model_dir, "pore_structure.json"), structure)
+        pore_structure.save_plot(os.path.join(model_dir, "pore_structure.png"), structure)
         plots.save_prediction_grid(
             os.path.join(model_dir, "test_predictions.png"), examples["images"], examples["masks"],
             examples["predicted"], examples["confidence"],

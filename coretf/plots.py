@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -19,29 +20,44 @@ def save_figure(figure, path: str, *, dpi: int = 110, tight: bool = True) -> Non
     plt.close(figure)
 
 
-def save_prediction_grid(path: str, images, masks, predicted, confidence, titles=None) -> None:
-    """One row per patch: input, true mask, predicted mask, confidence (probability undisturbed).
+def save_prediction_grid(path: str, images, masks, predicted, confidence, titles=None, *,
+                         positive: str = "undisturbed", truth_name: str = "true mask",
+                         title: str = "") -> None:
+    """One row per patch or slice: input, true mask, predicted mask, confidence, with a colourbar.
 
     Args:
         path: PNG to write (atomically).
         images: (N, H, W, 3) float in [0, 1].
-        masks, predicted: (N, H, W) labels, 1 = undisturbed; ignored pixels (IGNORE) show grey.
-        confidence: (N, H, W) float in [0, 1].
-        titles: optional N row labels (e.g. the patch IoU).
+        masks, predicted: (N, H, W) labels, 1 = `positive`; ignored pixels (IGNORE) show grey.
+        confidence: (N, H, W) float in [0, 1], P(`positive`).
+        titles: optional N row labels (e.g. the item and its IoU).
+        positive: the class the masks show white and the confidence is the probability of (the
+            export's confidence class: undisturbed, pore, ice).
+        truth_name: what the masks are ("true mask", or "weak label" when they are not the truth).
+        title: figure title (e.g. what the rows are).
     """
     n = len(images)
     masks = [np.where(np.asarray(m) == IGNORE, 0.5, m) for m in masks]
-    figure, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
+    figure, axes = plt.subplots(n, 4, figsize=(9, 2.1 * n + 0.6), squeeze=False)
+    shown = None
     for i in range(n):
         panels = [(images[i], None), (masks[i], "gray"), (predicted[i], "gray"), (confidence[i], "viridis")]
         for j, (panel, cmap) in enumerate(panels):
-            axes[i, j].imshow(panel, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            shown_now = axes[i, j].imshow(panel, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            shown = shown_now if j == 3 else shown
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
         if titles is not None:
             axes[i, 0].set_ylabel(titles[i], fontsize=8)
-    for j, name in enumerate(["input", "true mask", "predicted mask", "confidence"]):
+    ignored = any(np.any(np.asarray(m) == 0.5) for m in masks)
+    names = ["input", f"{truth_name}\n(white = {positive}{', grey = ignored' if ignored else ''})",
+             f"predicted\n(white = {positive})", f"confidence\nP({positive})"]
+    for j, name in enumerate(names):
         axes[0, j].set_title(name, fontsize=9)
+    bar = figure.colorbar(shown, ax=axes[:, 3].tolist(), fraction=0.08, pad=0.04)
+    bar.set_label(f"P({positive})", fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
     save_figure(figure, path)
 
 
@@ -59,18 +75,25 @@ def save_section_prediction(path: str, image, confidence, predicted, truth=None,
         title: figure title.
     """
     overlay = image.copy()
-    overlay[predicted == 0] = 0.6 * overlay[predicted == 0] + 0.4 * np.array([1.0, 0.1, 0.1])
+    red = np.array([1.0, 0.1, 0.1])
+    overlay[predicted == 0] = 0.6 * overlay[predicted == 0] + 0.4 * red
     rows = [("photograph", image, None), ("predicted disturbance (red)", overlay, None),
-            ("confidence (P undisturbed)", confidence, "viridis")]
+            ("confidence: P(undisturbed)", confidence, "viridis")]
     if truth is not None:
         rows.append(("true mask (white = undisturbed)", truth, "gray"))
     height, width = confidence.shape
     figure, axes = plt.subplots(len(rows), 1, figsize=(14, 0.5 + len(rows) * 14 * height / width + 0.6 * len(rows)))
     extent = None if px_per_cm is None else (0, width / px_per_cm, height / px_per_cm, 0)
     for axis, (name, panel, cmap) in zip(axes, rows):
-        axis.imshow(panel, cmap=cmap, vmin=0, vmax=1, extent=extent, interpolation="nearest", aspect="equal")
+        shown = axis.imshow(panel, cmap=cmap, vmin=0, vmax=1, extent=extent, interpolation="nearest",
+                            aspect="equal")
         axis.set_title(name, fontsize=9, loc="left")
         axis.set_yticks([])
+        if cmap == "viridis":
+            bar_axis = axis.inset_axes([1.005, 0.0, 0.008, 1.0])  # beside the panel, not shrinking it
+            figure.colorbar(shown, cax=bar_axis).set_label("P(undisturbed)", fontsize=8)
+    legend = [matplotlib.patches.Patch(color=0.6 * np.ones(3) + 0.4 * red, label="predicted disturbed")]
+    axes[1].legend(handles=legend, loc="upper right", fontsize=8, framealpha=0.8)
     if px_per_cm is not None:
         axes[-1].set_xlabel("cm from image left edge (depth increases to the right)")
     if title:

@@ -146,12 +146,14 @@ class IceCtJob(base.SegmentationJob):
             if len(images) == count:
                 break
         plots.save_prediction_grid(path, np.stack(images), np.stack(labels), np.stack(predicted),
-                                   np.stack(confidence))
+                                   np.stack(confidence), positive="ice",
+                                   truth_name="weak label (GMM on high-res)",
+                                   title=f"held-out test slices ({self.config.dataset}), low-res input")
 
     def exports(self, model: keras.Model, metrics: dict) -> list:
         first = next(ice_data.iter_slices(self.builder, ("test",)))[0]
         return [self.segmentation_export(
-            model, metrics, model=self.config.ice_network, input_transform=INPUT_TRANSFORM,
+            model, metrics, architecture=self.config.ice_network, input_transform=INPUT_TRANSFORM,
             input=("float32 one-channel low-res CT slice in [0, 1], normalised as "
                    "coretf.preprocess.ice_slices.model_input: 3x3 median, field-of-view 0.5/99.5 percentiles "
                    "-> 0/1, 0 outside the field of view"),

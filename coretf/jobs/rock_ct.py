@@ -200,7 +200,8 @@ class RockCtJob(base.SegmentationJob):
         plots.save_prediction_grid(
             os.path.join(model_dir, "test_predictions.png"), examples["images"], examples["masks"],
             examples["predicted"], examples["confidence"],
-            titles=[f"{k} IoU {per_stack[k]['iou']:.2f}" for k in sorted(per_stack)])
+            titles=[f"{k} IoU {per_stack[k]['iou']:.2f}" for k in sorted(per_stack)], positive="pore",
+            title=f"middle slice of every stack; trained on {', '.join(self.train_ids)}")
         return {
             "train_stacks": list(self.train_ids),
             "train_slices": self.slices,
@@ -216,7 +217,7 @@ class RockCtJob(base.SegmentationJob):
     def exports(self, model: keras.Model, metrics: dict) -> list:
         return [self.segmentation_export(
             model, metrics, fold=False,  # no batch norm to fold
-            model="unet", tile_size=self.config.rock_patch_size, threshold=self.config.rock_threshold,
+            architecture="unet", tile_size=self.config.rock_patch_size, threshold=self.config.rock_threshold,
             input="float32 grayscale CT slice in [0, 1] (8-bit value / 255); shifted to [-0.5, 0.5] inside",
             train_stacks=list(self.train_ids))]
 

@@ -153,12 +153,13 @@ class SedimentCoresJob(base.SegmentationJob):
             plots.save_prediction_grid(
                 os.path.join(model_dir, "test_predictions.png"), examples["images"], examples["masks"],
                 examples["predicted"], examples["confidence"],
-                titles=[f"Patch-IoU {v:.2f}" for v in examples["iou"]])
+                titles=[f"Patch-IoU {v:.2f}" for v in examples["iou"]], positive="undisturbed",
+                title=f"held-out test patches ({self.config.dataset})")
         return {"test": test}
 
     def exports(self, model: keras.Model, metrics: dict) -> list:
         return [self.segmentation_export(
-            model, metrics, model=self.config.architecture, px_per_cm=self.px_per_cm, tile_size=self.patch_size,
+            model, metrics, architecture=self.config.architecture, px_per_cm=self.px_per_cm, tile_size=self.patch_size,
             input="float32 RGB in [0, 1]; core depth along the image width (x)",
             test_patch_iou=metrics["test"]["patch_iou"])]
 

@@ -132,16 +132,28 @@ def save_threshold_plot(path: str, sweeps: dict[str, dict[str, np.ndarray]], tit
     """
     import matplotlib.pyplot as plt
 
+    # One colour family per rock type (the part of the name before its number), one line style
+    # per stack within it, so 11 stacks stay apart.
+    families = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+    groups = {}
+    for name in sweeps:
+        groups.setdefault(name.rsplit("_", 1)[0], []).append(name)
+    styles = {}
+    for g, members in enumerate(groups.values()):
+        colours = plt.get_cmap(families[g % len(families)])(np.linspace(0.95, 0.5, len(members)))
+        for k, name in enumerate(members):
+            styles[name] = {"color": colours[k], "linestyle": ("-", "--", ":", "-.")[k % 4]}
     figure, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True)
     for axis, metric in zip(axes.ravel(), METRICS):
-        for i, (name, sweep) in enumerate(sweeps.items()):  # tab20: 11 stacks, distinct colours
-            axis.plot(sweep["threshold"], sweep[metric], label=name, linewidth=1.2,
-                      color=plt.cm.tab20(i % 20))
+        for name, sweep in sweeps.items():
+            axis.plot(sweep["threshold"], sweep[metric], label=name, linewidth=1.2, **styles[name])
         axis.set_title(metric + ("" if metric not in ("logloss", "pr_auc") else " (no threshold)"),
                        fontsize=10)
         axis.set_xlabel("threshold on P(pore)")
         axis.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+                  title="stack")
     figure.suptitle(title)
     plots.save_figure(figure, path)
 

@@ -18,8 +18,10 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
 
+from coretf import callbacks as callbacks_lib
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
 from coretf import plots
@@ -170,7 +172,23 @@ class RockCtJob(base.SegmentationJob):
         steps = config.steps_per_epoch or max(
             1, round(config.rock_batch_fraction * len(images) / config.batch_size))
         dataset = rock_data.make_training_dataset(images, labels, batch_size=config.batch_size, seed=config.seed)
-        return base.Inputs(train=dataset, steps_per_epoch=steps, dataset=builders.dataset_name(builder))
+        # TensorBoard's validation run and pictures: patches of the middle slice of every stack not
+        # trained on (of the training stacks when there is none); the kept model is still the last.
+        held = [s for s in sorted(self.stacks) if s not in self.slices] or sorted(self.slices)
+        middle = [slice(self.stacks[s].image.shape[0] // 2, self.stacks[s].image.shape[0] // 2 + 1) for s in held]
+        parts = [rock_data.cut_patches(self.stacks[s].image[m], self.stacks[s].pores[m], config.rock_patch_size)
+                 for s, m in zip(held, middle)]
+        self.validation_patches = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        validation = tf.data.Dataset.from_tensor_slices(self.validation_patches).batch(config.batch_size)
+        return base.Inputs(train=dataset, steps_per_epoch=steps, dataset=builders.dataset_name(builder),
+                           validation=validation)
+
+    def callbacks(self, model_dir: str) -> list:
+        images, labels = self.validation_patches
+        pick = np.linspace(0, len(images) - 1, min(self.config.image_summaries, len(images))).astype(int)
+        if not len(pick):
+            return []
+        return [callbacks_lib.ImageSummaries(os.path.join(model_dir, "logs"), images[pick], labels[pick], PORE)]
 
     def build_model(self) -> keras.Model:
         model, self.input_multiple = build_network(self.config)

@@ -12,6 +12,8 @@ import pytest
 import tensorflow as tf
 
 from coretf import runner, serving
+from coretf.data import builders
+from coretf.data import rock_ct as rock_data
 from coretf.jobs import rock_ct
 from coretf.jobs.rock_ct import RockConfig
 from tests import serving_check
@@ -60,10 +62,22 @@ def test_every_stack_evaluated_with_in_sample_marked(trained):
     assert len(sweep["threshold"]) == len(sweep["iou"]) == 19
     assert sweep["recall"] == sorted(sweep["recall"], reverse=True)  # recall falls as t rises
     assert all(v is None or np.isfinite(v) for s in metrics["sweeps"].values() for l in s.values() for v in l)
-    for name in ("threshold_metrics.png", "test_predictions.png", "history.csv", "export/saved_model.pb",
-                 "checkpoints/epoch_002.weights.h5"):
+    for name in ("threshold_metrics.png", "test_predictions.png", "pore_structure.png", "history.csv",
+                 "export/saved_model.pb", "checkpoints/epoch_002.weights.h5"):
         assert (model_dir / name).exists(), name
-    assert list((model_dir / "logs").rglob("events.out.tfevents*"))
+    for run in ("train", "validation", "images"):  # TensorBoard: the held-out stacks' patches too
+        assert list((model_dir / "logs" / run).rglob("events.out.tfevents*")), run
+    assert "val_loss" in (model_dir / "history.csv").read_text().splitlines()[0]
+    # Pore structure of the prediction and the truth (PoreSpy) per stack; the truth's porosity is
+    # the stack's pore share.
+    structure = json.loads((model_dir / "pore_structure.json").read_text())
+    assert sorted(structure) == sorted(stacks)
+    truth = rock_data.load_stacks(builders.get_builder("rock_ct", "manual", str(tmp_path / "data"), str(DUMMY)))
+    for stack_id, figures in stacks.items():
+        pores = truth[stack_id].pores
+        assert figures["pore_structure"]["true"]["porosity"] == pytest.approx(float((pores[pores != 255] == 1).mean()))
+        assert structure[stack_id]["true"]["two_point"]["s2"][0] == pytest.approx(
+            figures["pore_structure"]["true"]["porosity"], abs=0.05)
 
 
 def test_saved_model_matches_model_and_takes_unit_range(trained):

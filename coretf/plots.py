@@ -99,3 +99,22 @@ def save_section_prediction(path: str, image, confidence, predicted, truth=None,
     if title:
         figure.suptitle(title, fontsize=10)
     save_figure(figure, path)
+
+
+def save_reconstructions(path: str, layers: np.ndarray, reconstruction: np.ndarray, shown=(0, 2, 5)) -> None:
+    """Held-out particles: focal layers `shown` and their reconstructions, one row per particle."""
+    columns = [(f"layer {i + 1}", layers, i) for i in shown] + [
+        (f"layer {i + 1}\nreconstructed", reconstruction, i) for i in shown]
+    figure, axes = plt.subplots(len(layers), len(columns), figsize=(1.6 * len(columns), 1.7 * len(layers) + 0.5),
+                                squeeze=False)
+    for r in range(len(layers)):
+        for c, (name, source, i) in enumerate(columns):
+            axes[r, c].imshow(np.clip(source[r, i], 0, 1), interpolation="nearest")
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(name, fontsize=8)
+        error = float(np.mean((layers[r] - reconstruction[r]) ** 2))
+        axes[r, 0].set_ylabel(f"particle {r + 1}\nMSE {error:.4f}", fontsize=8)
+    figure.suptitle("held-out test particles: focal layers and the VAE's reconstructions", fontsize=9)
+    save_figure(figure, path)

@@ -165,31 +165,57 @@ def sharpest_layer(stack: np.ndarray) -> np.ndarray:
                                 for layer in stack]))]
 
 
-def save_gallery(path: str, layers: np.ndarray, columns: int = 8, tile: int = 96) -> None:
-    """A grid of particles (their sharpest layers, tile x tile px each, 2 px gaps), atomically."""
+def save_gallery(path: str, layers: np.ndarray, columns: int = 8, tile: int = 96, title: str = "") -> None:
+    """A grid of particles (their sharpest layers, tile x tile px each, 2 px gaps) under a title."""
     rows = -(-len(layers) // columns)
     sheet = np.full((rows * (tile + 2), min(columns, len(layers)) * (tile + 2), 3), 255, np.uint8)
     for i, stack in enumerate(layers):
         r, c = divmod(i, columns)
         sheet[r * (tile + 2):r * (tile + 2) + tile, c * (tile + 2):c * (tile + 2) + tile] = cv2.resize(
             sharpest_layer(stack), (tile, tile), interpolation=cv2.INTER_AREA)
-    coretf_io.write_image(path, sheet)
+    height, width = sheet.shape[:2]
+    figure = plt.figure(figsize=(width / 100, height / 100 + 0.35), dpi=100)
+    axis = figure.add_axes((0, 0, 1, height / (height + 35)))
+    axis.imshow(sheet, interpolation="nearest")
+    axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=10, y=0.995, va="top")
+    plots.save_figure(figure, path, dpi=100, tight=False)
+
+
+# Types are drawn with these markers in black-edged dark colours, clusters with numbers on a
+# continuous colour map, so that the two panels' colours do not suggest a correspondence.
+_TYPE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
 def save_map(path: str, coords: np.ndarray, labels: np.ndarray, method: str,
              true: np.ndarray | None = None, type_names: tuple[str, ...] = ()) -> None:
-    """Scatter of the 2-D map coloured by cluster (and, with true types, a panel by type)."""
+    """Scatter of the 2-D map by cluster (cluster ids written at their centres) and by true type."""
     panels = 2 if true is not None else 1
-    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 5.5), squeeze=False)
-    axes[0, 0].scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab20", s=6)
-    axes[0, 0].set_title(f"{method.upper()} of the latent means, by cluster ({labels.max() + 1} clusters)")
+    figure, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 6), squeeze=False)
+    k = int(labels.max()) + 1
+    axes[0, 0].scatter(coords[:, 0], coords[:, 1], c=labels, cmap="turbo", vmin=0, vmax=max(k - 1, 1),
+                       s=6, alpha=0.7)
+    for c in range(k):
+        members = coords[labels == c]
+        if len(members):
+            x, y = np.median(members, axis=0)
+            axes[0, 0].text(x, y, str(c), fontsize=7, ha="center", va="center",
+                            bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
+    axes[0, 0].set_title(f"{method.upper()} of the latent means: {k} clusters\n(number = cluster id, "
+                         "at its members' median)", fontsize=10)
     if true is not None:
-        for t in np.unique(true):
+        colours = plt.get_cmap("Dark2")
+        for i, t in enumerate(np.unique(true)):
             chosen = true == t
             name = type_names[t] if t < len(type_names) else str(t)
-            axes[0, 1].scatter(coords[chosen, 0], coords[chosen, 1], s=6, label=name)
-        axes[0, 1].legend(fontsize=8, markerscale=2)
-        axes[0, 1].set_title("by true type")
+            axes[0, 1].scatter(coords[chosen, 0], coords[chosen, 1], s=10, color=colours(i % 8),
+                               marker=_TYPE_MARKERS[i % len(_TYPE_MARKERS)], label=f"{name} ({chosen.sum()})")
+        axes[0, 1].legend(fontsize=8, markerscale=2, title="true type (particles)")
+        axes[0, 1].set_title("by true type", fontsize=10)
+    for axis in axes.ravel():
+        axis.set_xlabel(f"{method.upper()} 1")
+        axis.set_ylabel(f"{method.upper()} 2")
     plots.save_figure(figure, path)
 
 
@@ -219,7 +245,8 @@ def write_outputs(output: str, latent: np.ndarray, layers: np.ndarray, samples: 
     for c in range(labels.max() + 1):
         members = np.nonzero(labels == c)[0]
         shown = np.sort(rng.choice(members, min(gallery_size, len(members)), replace=False))
-        save_gallery(os.path.join(output, "galleries", f"cluster_{c:03d}.png"), layers[shown])
+        save_gallery(os.path.join(output, "galleries", f"cluster_{c:03d}.png"), layers[shown],
+                     title=f"cluster {c}: {len(members)} particles ({len(shown)} shown, sharpest layer)")
     return labels
 
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from coretf import callbacks as callbacks_lib
 from coretf import export as export_lib
-from coretf import io as coretf_io
+from coretf import plots
 from coretf.analysis import grain_clustering
 from coretf.config import option
 from coretf.data import builders
@@ -108,9 +108,8 @@ class SedimentGrainsJob(base.Job):
         clusters = grain_clustering.score_against_types(latent, particles, UNKNOWN, config.vae_clusters,
                                                       config.seed)
         test_layers = splits["test"]["layers"][: config.image_summaries].astype(np.float32) / 255.0
-        picture = callbacks_lib.side_by_side(test_layers, np.asarray(model.predict(test_layers, verbose=0)))
-        coretf_io.write_image(os.path.join(model_dir, "test_predictions.png"),
-                              coretf_io.to_uint8(np.concatenate(list(picture), axis=0)))
+        plots.save_reconstructions(os.path.join(model_dir, "test_predictions.png"), test_layers,
+                             np.asarray(model.predict(test_layers, verbose=0)))
         return {"test": test, "clusters": clusters}
 
     def exports(self, model: keras.Model, metrics: dict) -> list:

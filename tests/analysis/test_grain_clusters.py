@@ -52,7 +52,8 @@ def test_outputs_csvs_and_galleries(tmp_path):
     assert counts[0] == "cluster,A,B" and sum(int(v) for line in counts[1:] for v in line.split(",")[1:]) == 20
     assert len((tmp_path / "clusters.csv").read_text().splitlines()) == 21
     gallery = coretf_io.read_image(tmp_path / "galleries" / "cluster_000.png")
-    assert gallery.shape == (2 * 98, 8 * 98, 3)  # 10 particles: two rows of eight 96 px tiles
+    # 10 particles: two rows of eight 96 px tiles under a 35 px title band
+    assert gallery.shape[:2] == (2 * 98 + 35, 8 * 98)
     coords, method = grain_clustering.embed_2d(latent)
     assert coords.shape == (20, 2) and method in ("umap", "pca")
 

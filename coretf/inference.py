@@ -34,7 +34,7 @@ import tifffile
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
 from coretf import metrics as metrics_lib
-from coretf import provenance, serving, tiling
+from coretf import plots, provenance, serving, tiling
 
 DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
 OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_overlay.png", ".json")
@@ -348,7 +348,12 @@ def predict_image(
                              tile=tiff_tile, compression="zlib", bigtiff=True)
         inference_seconds = time.perf_counter() - started
         coretf_io.write_image(out["_mask.png"], mask)
-        coretf_io.write_image(out["_overlay.png"], _preview(source, mask, preview_size))
+        names = metadata.get("class_names") or []
+        tinted = (names[1 - predictor.confidence_class] if len(names) == 2
+                  else f"not {predictor.class_name}")
+        coretf_io.write_image(out["_overlay.png"], plots.with_legend(
+            _preview(source, mask, preview_size), [((255, 60, 60), f"predicted {tinted} (tinted red)")],
+            title=f"{stem}: {metadata.get('job', 'model')} prediction"))
         source_dtype = str(source.dtype)
         if colour_record:
             from coretf.analysis import colour_batch, colour_lines

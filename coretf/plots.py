@@ -118,3 +118,28 @@ def save_reconstructions(path: str, layers: np.ndarray, reconstruction: np.ndarr
         axes[r, 0].set_ylabel(f"particle {r + 1}\nMSE {error:.4f}", fontsize=8)
     figure.suptitle("held-out test particles: focal layers and the VAE's reconstructions", fontsize=9)
     save_figure(figure, path)
+
+
+def with_legend(image: np.ndarray, entries: list[tuple[tuple[int, int, int], str]], title: str = "") -> np.ndarray:
+    """A uint8 RGB picture with a white band on top: the title, then one colour swatch per line.
+
+    For pictures written as images rather than plots (overlays, contact sheets), so that what the
+    colours mean travels with them.
+    """
+    import cv2  # noqa: PLC0415 (only for pictures that are images)
+
+    scale = float(np.clip(image.shape[1] / 1400, 0.4, 0.8))
+    line = int(round(30 * scale)) + 6
+    lines = ([("title", title)] if title else []) + list(entries)
+    band = np.full((line * len(lines) + 4, image.shape[1], 3), 255, np.uint8)
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, max(1, int(round(1.6 * scale)))
+    size = line - 10
+    for i, entry in enumerate(lines):
+        y = line * (i + 1) - 6
+        if entry[0] == "title":
+            cv2.putText(band, entry[1], (6, y), font, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+            continue
+        colour, label = entry
+        cv2.rectangle(band, (6, y - size), (6 + size, y), tuple(int(c) for c in colour), -1)
+        cv2.putText(band, label, (11 + size, y - 2), font, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+    return np.concatenate([band, np.asarray(image, np.uint8)[..., :3]], axis=0)

@@ -189,7 +189,12 @@ class Validation:
         coretf_io.write_text(os.path.join(output_dir, "table2.md"), markdown_table(rows))
         save_scatter(os.path.join(output_dir, "fig10_scatter.png"),
                      {s: r.per_slice for s, r in self.specimens.items()})
-        coretf_io.write_image(os.path.join(output_dir, "fig11_overlays.png"), self.overlays())
+        from coretf import plots  # noqa: PLC0415 (matplotlib only when a figure is drawn)
+
+        coretf_io.write_image(os.path.join(output_dir, "fig11_overlays.png"), plots.with_legend(
+            self.overlays(), [((0, 220, 0), "weak label (GMM, high-res) boundary"),
+                              ((255, 30, 30), "network boundary")],
+            title="first test slice, centre, left to right: " + ", ".join(self.specimens)))
         return rows
 
     def overlays(self, side: int = 96, zoom: int = 4) -> np.ndarray:

@@ -75,8 +75,10 @@ def test_table_counts_test_slices_and_weighs_all(tmp_path):
         assert len(list(csv.DictReader(f))) == len(iv.METHODS)
     markdown = (tmp_path / "table2.md").read_text()
     assert "| A | U-Net on low-res | 1 | 93.3 | 87.5 | 98.4 | 100.0 | 100.0 | 100.0 | 0.115 |" in markdown
-    overlay = coretf_io.read_image(tmp_path / "fig11_overlays.png")
-    assert overlay.shape == (8 * 4, 8 * 4, 3)
+    picture = coretf_io.read_image(tmp_path / "fig11_overlays.png")
+    overlay, legend = picture[-8 * 4:], picture[:-8 * 4]  # the overlays under a legend band
+    assert picture.shape[1] == 8 * 4 and legend.shape[0] > 0
+    assert (legend == (0, 220, 0)).all(-1).any() and (legend == (255, 30, 30)).all(-1).any()  # swatches
     # the network's boundary in red, drawn over the weak label's (green, hidden where they agree)
     red = (overlay == (255, 30, 30)).all(axis=-1)
     assert red.sum() == 8 * 16 and not (overlay == (0, 220, 0)).all(axis=-1).any()

@@ -55,7 +55,7 @@ flags.DEFINE_list("curve_sizes", ["1", "2", "4", "8"], "Labelled slices of the l
 flags.DEFINE_integer("curve_epochs", 30, "Epochs of each learning-curve model.")
 flags.DEFINE_integer("curve_steps_per_epoch", 2, "Steps per epoch of each learning-curve model.")
 flags.DEFINE_float("curve_learning_rate", 5e-4, "First-epoch learning rate of the curve models.")
-flags.DEFINE_integer("synthetic_slices", 48, "Training slices of each synthetic model, shared by all its stacks.")
+flags.DEFINE_integer("synthetic_slices", 264, "Training slices of each synthetic model, shared by all its stacks.")
 FLAGS = flags.FLAGS
 
 PORESPY = "porespy_fixtures"

@@ -54,6 +54,8 @@ flags.DEFINE_string("output_dir", str(ROOT / "runs" / "rock_transfer"), "Where e
 flags.DEFINE_list("curve_sizes", ["1", "2", "4", "8"], "Labelled slices of the learning curve.")
 flags.DEFINE_integer("curve_epochs", 30, "Epochs of each learning-curve model.")
 flags.DEFINE_integer("curve_steps_per_epoch", 2, "Steps per epoch of each learning-curve model.")
+flags.DEFINE_list("curve_seeds", ["0"], "Seeds of the learning-curve models (one model per seed; figures "
+                  "as mean and range).")
 flags.DEFINE_float("curve_learning_rate", 5e-4, "First-epoch learning rate of the curve models.")
 flags.DEFINE_integer("synthetic_slices", 264, "Training slices of each synthetic model, shared by all its stacks.")
 FLAGS = flags.FLAGS
@@ -230,20 +232,28 @@ def zero_shot(config, out: pathlib.Path, scans_dir: pathlib.Path) -> dict:
 
 
 def curve(config, out: pathlib.Path, scans_dir: pathlib.Path, init_dir: pathlib.Path) -> dict:
-    """Fine-tuned from the varied synthetic model against from scratch, per labelled-set size."""
+    """Fine-tuned from the varied synthetic model against from scratch, per labelled-set size and
+    seed: {"n<k>_<start>": {"seeds": {seed: figures}, "mean", "min", "max": {set: IoU}}}."""
     results = {}
     sets = [f"{TRAIN_SCAN}_heldout"] + [s for s in slice_sets() if not s.startswith(TRAIN_SCAN)]
     for size in (int(s) for s in FLAGS.curve_sizes):
         lab = out / "labs" / f"n{size}"
         holdout = write_lab(lab, scans_dir, size)
         for start, init_from in (("scratch", None), ("synthetic", str(init_dir))):
-            model_config = dataclasses.replace(
-                config, dataset="manual", manual_dir=str(lab), data_dir=str(out / "tfds" / f"n{size}"),
-                rock_train_stacks=(), rock_train_slices=0, rock_holdout=holdout, init_from=init_from,
-                epochs=FLAGS.curve_epochs, steps_per_epoch=FLAGS.curve_steps_per_epoch,
-                learning_rate=FLAGS.curve_learning_rate)
-            results[f"n{size}_{start}"] = trained(model_config, out / "curve" / f"n{size}_{start}",
-                                                  scans_dir, sets)
+            runs = {}
+            for seed in (int(s) for s in FLAGS.curve_seeds):
+                model_config = dataclasses.replace(
+                    config, dataset="manual", manual_dir=str(lab), data_dir=str(out / "tfds" / f"n{size}"),
+                    rock_train_stacks=(), rock_train_slices=0, rock_holdout=holdout, init_from=init_from,
+                    epochs=FLAGS.curve_epochs, steps_per_epoch=FLAGS.curve_steps_per_epoch,
+                    learning_rate=FLAGS.curve_learning_rate, seed=seed)
+                name = f"n{size}_{start}" + (f"_seed{seed}" if seed else "")
+                runs[str(seed)] = trained(model_config, out / "curve" / name, scans_dir, sets)
+            ious = {s: [r[s]["iou"] for r in runs.values()] for s in sets}
+            results[f"n{size}_{start}"] = {
+                "seeds": runs, "mean": {s: round(float(np.mean(v)), 4) for s, v in ious.items()},
+                "min": {s: min(v) for s, v in ious.items()}, "max": {s: max(v) for s, v in ious.items()},
+                "train_seconds": round(float(np.mean([r["train_seconds"] for r in runs.values()])), 1)}
     return results
 
 
@@ -259,7 +269,9 @@ def table(results: dict) -> str:
             f"{figures[s]['iou']:.3f} ({figures[s]['pore_fraction']:.3f} / {figures[s]['true_pore_fraction']:.3f})"
             for s in sets) + " |")
     curve_sets = [s for s in sets if s != f"{TRAIN_SCAN}_pool"]
-    lines += ["", f"## Learning curve: pore IoU after training on k labelled {TRAIN_SCAN} slices", "",
+    seeds = len(next(iter(results["curve"].values()))["seeds"]) if results["curve"] else 0
+    lines += ["", f"## Learning curve: pore IoU after training on k labelled {TRAIN_SCAN} slices "
+              f"(mean of {seeds} seed(s), range in brackets)", "",
               "| k | start | " + " | ".join(curve_sets) + " | train s |", "|---" * (len(curve_sets) + 3) + "|"]
     varied = results["zero_shot"]["synthetic_varied"]
     otsu_row = results["baselines"]["otsu"]
@@ -268,8 +280,10 @@ def table(results: dict) -> str:
                  + f" | {varied['train_seconds']:.0f} |")
     for key, figures in results["curve"].items():
         size, start = key[1:].split("_", 1)
-        lines.append(f"| {size} | {start} | " + " | ".join(f"{figures[s]['iou']:.3f}" for s in curve_sets)
-                     + f" | {figures['train_seconds']:.0f} |")
+        spread = len(figures["seeds"]) > 1
+        lines.append(f"| {size} | {start} | " + " | ".join(
+            f"{figures['mean'][s]:.3f}" + (f" ({figures['min'][s]:.3f}-{figures['max'][s]:.3f})" if spread else "")
+            for s in curve_sets) + f" | {figures['train_seconds']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -291,7 +305,8 @@ def main(argv):
                "sets": {name: stems for name, (_, stems) in slice_sets().items()},
                "settings": {"flags": coretf_flags.config_flags(config), "synthetic_slices": FLAGS.synthetic_slices,
                             "curve_epochs": FLAGS.curve_epochs, "curve_steps_per_epoch": FLAGS.curve_steps_per_epoch,
-                            "curve_learning_rate": FLAGS.curve_learning_rate},
+                            "curve_learning_rate": FLAGS.curve_learning_rate,
+                            "curve_seeds": FLAGS.curve_seeds},
                "baselines": baselines(scans_dir)}
     results["zero_shot"] = zero_shot(config, out, scans_dir)
     results["curve"] = curve(config, out, scans_dir, out / "zero_shot_synthetic_varied")

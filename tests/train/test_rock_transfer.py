@@ -125,3 +125,26 @@ def test_the_lab_folder_trains_on_exactly_k_slices(transfer, tiny, labelled):
     np.testing.assert_array_equal(split["Bentheimer_holdout"].pores[0], first_held[1].astype(np.uint8))
     last_train = transfer.read_pair(tmp_path / "scans", "Bentheimer", pool[labelled - 1])
     np.testing.assert_array_equal(split["Bentheimer"].image[-1], last_train[0])
+
+
+def test_table_lists_every_method_and_curve_point(transfer):
+    sets = list(transfer.slice_sets())
+
+    def figures(iou):
+        return {s: {"iou": iou, "pore_fraction": 0.2, "true_pore_fraction": 0.19} for s in sets}
+
+    curve_sets = [s for s in sets if s != "Bentheimer_pool"]
+    results = {
+        "baselines": {"otsu": figures(0.6), "median_otsu": figures(0.7)},
+        "zero_shot": {"synthetic_small": {**figures(0.5), "train_seconds": 10.0},
+                      "synthetic_varied": {**figures(0.65), "train_seconds": 12.0}},
+        "curve": {"n1_scratch": {"seeds": {"0": {}, "1": {}}, "mean": {s: 0.7 for s in curve_sets},
+                                 "min": {s: 0.68 for s in curve_sets}, "max": {s: 0.72 for s in curve_sets},
+                                 "train_seconds": 80.0}},
+    }
+    text = transfer.table(results)
+    assert "| Otsu | 0.600 (0.200 / 0.190) |" in text
+    assert "| U-Net trained on `synthetic_varied` only | 0.650 (0.200 / 0.190) |" in text
+    assert "(mean of 2 seed(s)" in text
+    assert "| 1 | scratch | 0.700 (0.680-0.720) | 0.700 (0.680-0.720) | 0.700 (0.680-0.720) | 80 |" in text
+    assert "| 0 | synthetic (zero shot) | 0.650 | 0.650 | 0.650 | 12 |" in text

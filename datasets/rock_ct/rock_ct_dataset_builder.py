@@ -10,8 +10,11 @@ input pipeline: the paper trains on 64 px patches and evaluates on whole slices.
 Configs: `synthetic` (default; the paper's 4 carbonate + 4 soil + 3 sandstone stacks, generated
 by `coretf.synthetic.rocks` with exact pore truth, 30 slices of 192 x 192 px each),
 `synthetic_small` (24 slices of 128 px: the fast experiment),
-`synthetic_tiny` (the same 11 stacks, 3 slices of 64 x 64 px: smoke tests) and `manual` (a lab's
-stacks, see `manual_stacks.LAYOUT`).
+`synthetic_tiny` (the same 11 stacks, 3 slices of 64 x 64 px: smoke tests), `synthetic_varied`
+(24 domain-randomised stacks from `coretf.synthetic.rocks_varied`, 16 slices of 128 px: feature
+size, porosity and scanner drawn per stack, for models meant to transfer to real scans),
+`synthetic_varied_tiny` (3 of them, 3 slices of 64 px) and `manual` (a lab's stacks, see
+`manual_stacks.LAYOUT`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
-from coretf.synthetic import rocks
+from coretf.synthetic import rocks, rocks_varied
 from coretf_datasets.rock_ct import manual_stacks
 
 
@@ -32,16 +35,19 @@ class RockCtConfig(tfds.core.BuilderConfig):
     """How stacks are made or read.
 
     Attributes:
-        source: "synthetic" or "manual".
+        source: "synthetic" (`coretf.synthetic.rocks`), "varied" (`coretf.synthetic.rocks_varied`)
+            or "manual".
         slices: synthetic only: slices per stack.
         size: synthetic only: slice side, px.
         seed: synthetic only: generator seed.
+        stacks_per_type: varied only: stacks per rock type.
     """
 
     source: str = "synthetic"
     slices: int = 30
     size: int = 192
     seed: int = 0
+    stacks_per_type: int = rocks_varied.STACKS_PER_TYPE
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -68,17 +74,23 @@ def slice_examples(stack_id: str, rock_type: str, image: np.ndarray, pores: np.n
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for labelled rock micro-CT stacks, one split per stack."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {"1.0.0": "Synthetic (11 stacks, 3 rock types) and manual configs.",
                      "1.1.0": "manual: flat images/ + masks/ layouts, labels.csv label maps (grey values, "
                               "colour codes, an ignore class stored as 255), a split column; "
-                              "feature stack_split."}
+                              "feature stack_split.",
+                     "1.2.0": "synthetic_varied and synthetic_varied_tiny: domain-randomised stacks "
+                              "(coretf.synthetic.rocks_varied); the other configs' data unchanged."}
     BUILDER_CONFIGS = [
         RockCtConfig(name="synthetic", description="11 synthetic stacks, 30 slices of 192 px."),
         RockCtConfig(name="synthetic_small", slices=24, size=128,
                      description="11 synthetic stacks, 24 slices of 128 px: the fast experiment."),
         RockCtConfig(name="synthetic_tiny", slices=3, size=64,
                      description="11 synthetic stacks, 3 slices of 64 px: smoke tests."),
+        RockCtConfig(name="synthetic_varied", source="varied", slices=16, size=128,
+                     description="24 domain-randomised stacks (8 per rock type), 16 slices of 128 px."),
+        RockCtConfig(name="synthetic_varied_tiny", source="varied", slices=3, size=64, stacks_per_type=1,
+                     description="3 domain-randomised stacks, 3 slices of 64 px: smoke tests."),
         RockCtConfig(name="manual", source="manual", description="A lab's labelled stacks."),
     ]
     DEFAULT_CONFIG_NAME = "synthetic"
@@ -107,6 +119,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         manual_dir = None
         if config.source == "synthetic":
             table = {stack_id: stack_id.rsplit("_", 1)[0] for stack_id in rocks.stack_ids()}
+        elif config.source == "varied":
+            table = {stack_id: stack_id.rsplit("_", 1)[0]
+                     for stack_id in rocks_varied.stack_ids(config.stacks_per_type)}
         elif config.source == "manual":
             manual_dir = dl_manager.manual_dir
             table = manual_stacks.read_table(manual_dir)
@@ -120,6 +135,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         config = self.builder_config
         if config.source == "synthetic":
             stack = rocks.make_stack(stack_id, slices=config.slices, size=config.size, seed=config.seed)
+            yield from slice_examples(stack_id, rock_type, stack.image, stack.pores)
+        elif config.source == "varied":
+            stack = rocks_varied.make_varied_stack(stack_id, slices=config.slices, size=config.size,
+                                                   seed=config.seed)
             yield from slice_examples(stack_id, rock_type, stack.image, stack.pores)
         else:
             stack = manual_stacks.read_stack(manual_dir, stack_id, rock_type)

@@ -29,6 +29,13 @@ class RockCtSyntheticTest(tfds.testing.DatasetBuilderTestCase):
     SPLITS = {stack_id: 3 for stack_id in rcb.rocks.stack_ids()}
 
 
+class RockCtVariedTest(tfds.testing.DatasetBuilderTestCase):
+    DATASET_CLASS = rcb.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["synthetic_varied_tiny"]  # one domain-randomised stack per type
+    SKIP_CHECKSUMS = True
+    SPLITS = {"carbonate_v01": 3, "soil_v01": 3, "sandstone_v01": 3}
+
+
 def test_manual_stacks_read_in_slice_order_with_binary_pores():
     table = manual_stacks.read_table(DUMMY)
     assert table == {"carbonate_a": "carbonate", "carbonate_b": "carbonate", "soil_a": "soil",

@@ -1,6 +1,6 @@
 """rock_ct on real pore geometry: zero-shot transfer from synthetic data, and a fine-tuning curve.
 
-    python scripts/rock_transfer.py [--flagfile=trainers/rock_ct_transfer_fast.flags] [--output_dir=...]
+    python scripts/rock_transfer.py [--flagfile=trainers/rock_ct_transfer_fast.flags] [--output=...]
 
 (without --flagfile, trainers/rock_ct_transfer_fast.flags is read).
 
@@ -8,7 +8,7 @@ There are no real grey rock CT scans with pore masks in `shared/realdata`, so th
 segmentations there (PoreSpy fixtures: Bentheimer 500^3, Berea 200^3, Leopard 100^3, see their
 PROVENANCE.md) are scanned as CT slices by `coretf.synthetic.rock_scan`, a scanner unlike the
 training generators' (voxel-size change, partial volume, cupping, blur, ring artefacts, noise):
-"real-geometry scans", truth = the real segmentation. Then, in --output_dir:
+"real-geometry scans", truth = the real segmentation. Then, in --output:
 
 1. `scans/<scan>/images|masks/`: the scanned slices (SCANS: Bentheimer's first 8 are the
    labelled pool of the learning curve, its last 8 the held-out slices; 8 of Berea, 8 of Leopard).
@@ -50,7 +50,7 @@ from coretf.synthetic import rock_scan, rocks, rocks_varied
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 flags.DEFINE_string("realdata", str(ROOT / ".." / "shared" / "realdata"), "The real-data folder.")
-flags.DEFINE_string("output_dir", str(ROOT / "runs" / "rock_transfer"), "Where everything goes.")
+flags.DEFINE_string("output", str(ROOT / "runs" / "rock_transfer"), "Where everything goes.")
 flags.DEFINE_list("curve_sizes", ["1", "2", "4", "8"], "Labelled slices of the learning curve.")
 flags.DEFINE_integer("curve_epochs", 30, "Epochs of each learning-curve model.")
 flags.DEFINE_integer("curve_steps_per_epoch", 2, "Steps per epoch of each learning-curve model.")
@@ -297,7 +297,7 @@ def main(argv):
         raise app.UsageError(str(error)) from None
     if config.job != "rock_ct":
         raise app.UsageError(f"--job={config.job}: the transfer study runs the rock_ct job")
-    out = pathlib.Path(FLAGS.output_dir)
+    out = pathlib.Path(FLAGS.output)
     scans_dir = out / "scans"
     render_scans(pathlib.Path(FLAGS.realdata), scans_dir)
     results = {"scans": {name: {"volume": scan.volume, "slices": list(scan.slices),

@@ -32,8 +32,9 @@ import numpy as np
 from skimage.filters import threshold_multiotsu
 
 from coretf import io as coretf_io
+from coretf.preprocess import core_region
 
-METHODS = ("robust", "paper")
+METHODS = ("robust", "seeded", "paper")
 DEPTH_AXES = ("x", "y", "auto")
 # Statuses of a section, in the CSV. Only "ok" is not flagged for review: "unchecked" means no
 # expected length was known (no px/cm), so nobody has checked the crop's length yet.
@@ -83,6 +84,8 @@ class CropParams:
     card_chroma: float = 35.0
     white_l: float = 80.0
     card_fraction: float = 0.2
+    colour_classes: int = 6
+    work_px: int = 256
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -103,6 +106,10 @@ class CropParams:
             raise ValueError("max_gap_widths and min_run_widths must be >= 0")
         if not 0 < self.card_fraction <= 1:
             raise ValueError(f"card_fraction must be in (0, 1], got {self.card_fraction}")
+        if not 2 <= self.colour_classes <= 8:
+            raise ValueError(f"colour_classes must be in [2, 8], got {self.colour_classes}")
+        if self.work_px < 32:
+            raise ValueError(f"work_px must be >= 32, got {self.work_px}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,6 +285,8 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     lab = _lab8(image)
+    if params.method == "robust":
+        return _find_robust(lab, params)
     mask, thresholds = _core_mask(np.ascontiguousarray(lab[..., 0]), params)
     axis = params.depth_axis
     if axis == "auto":
@@ -289,7 +298,7 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     if box is None:
         return CropResult(None, axis, thresholds, None)
     x0, y0, x1, y1 = box
-    if params.method == "robust":
+    if params.method == "seeded":
         # Dilating more than eroding grows the region by the difference (8 px with the paper's
         # 5x5 kernels, 0.04 cm at its 197 px/cm but 0.4 cm at 20 px/cm): take it back.
         grow = params.dilate_iterations * (params.dilate_kernel // 2) - \
@@ -298,12 +307,51 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
             x0, y0, x1, y1 = x0 + grow, y0 + grow, x1 - grow, y1 - grow
     trim = int(round(params.cross_crop * (y1 - y0)))
     seed = (x0, y0 + trim, x1, max(y0 + trim + 1, y1 - trim))
-    if params.method == "robust":
+    if params.method == "seeded":
         x0, x1 = _extend_along_core(lab, seed, thresholds[0], params)
     crop = (x0, seed[1], x1, seed[3])
     if axis == "y":
         crop, seed = transpose_box(crop), transpose_box(seed)
     return CropResult(crop, axis, thresholds, seed)
+
+
+def _find_robust(lab: np.ndarray, params: CropParams) -> CropResult:
+    """`method="robust"`: `core_region`'s search on a working copy, boxes back in image pixels."""
+    hist = np.bincount(lab[..., 0].ravel(), minlength=256)
+    if np.count_nonzero(hist) < params.num_classes:
+        raise ValueError(f"the image has fewer than {params.num_classes} grey levels in L*")
+    thresholds = tuple(float(t) / 2.55 for t in threshold_multiotsu(
+        hist=(hist, np.arange(256)), classes=params.num_classes))
+    work, (sx, sy) = core_region.working_copy(lab, params.work_px)
+    labels = core_region.colour_classes(work, params.colour_classes)
+    mask, region, _ = core_region.best_classes(labels, params.colour_classes)
+    if mask is None:
+        return CropResult(None, "x" if params.depth_axis == "auto" else params.depth_axis,
+                          thresholds, None)
+    card = np.hypot(work[..., 1], work[..., 2]) >= params.card_chroma
+    found = {}
+    for axis in (("x", "y") if params.depth_axis == "auto" else (params.depth_axis,)):
+        flip = axis == "y"
+        box = core_region.extent_along_x(
+            mask.T if flip else mask, card.T if flip else card,
+            transpose_box(region) if flip else region, params.max_gap_widths, params.min_run_widths)
+        if box is not None:
+            found[axis] = transpose_box(box) if flip else box
+    if not found:
+        return CropResult(None, "x" if params.depth_axis == "auto" else params.depth_axis,
+                          thresholds, None)
+    # The core is the long object: the axis along which it is most elongated.
+    elongation = lambda a, b: (b[2] - b[0]) / (b[3] - b[1]) if a == "x" else (b[3] - b[1]) / (b[2] - b[0])  # noqa: E731
+    axis = max(found, key=lambda a: elongation(a, found[a]))
+    x0, y0, x1, y1 = found[axis]
+    # Working pixels to image pixels, rounded inwards: a crop keeps no background pixel.
+    full = (int(np.ceil(x0 / sx)), int(np.ceil(y0 / sy)), int(x1 / sx), int(y1 / sy))
+    seed = (int(np.ceil(region[0] / sx)), int(np.ceil(region[1] / sy)), int(region[2] / sx),
+            int(region[3] / sy))
+    x0, y0, x1, y1 = full if axis == "x" else transpose_box(full)
+    trim = int(round(params.cross_crop * (y1 - y0)))
+    crop = (x0, y0 + trim, x1, max(y0 + trim + 1, y1 - trim))
+    return CropResult(crop if axis == "x" else transpose_box(crop), axis, thresholds, seed)
 
 
 def truth_status(box, true_box, tolerance_px: int) -> str:

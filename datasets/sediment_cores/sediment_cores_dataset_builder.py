@@ -133,7 +133,7 @@ def crop_to_core(section: manual_sections.Section,
     Raises:
         ValueError: no core-like region in the section (the message names its source).
     """
-    params = background.CropParams(depth_axis="x")
+    params = background.CropParams(method="seeded", depth_axis="x")
     result = background.find_core_box(section.image, params)
     check = background.check_crop(section.image, result, params, px_per_cm=section.px_per_cm,
                                   expected_lengths_cm=expected_lengths_cm)

@@ -1,0 +1,153 @@
+"""The robust background removal's search for the core: colour classes, the long rectangle, gaps.
+
+The paper's method (`background`) keeps the middle multi-Otsu class of L*: it assumes a tray
+darker and a liner or card lighter than the sediment. A light tray, a blue tray as light as the
+sediment, or a grey one break that assumption. This search assumes only that the core is one
+roughly rectangular object whose colour differs from what lies beside it:
+
+1. The photograph is reduced (area averaging) to a working copy whose short side is
+   `work_px` pixels, so the search costs the same at 20 and at 200 px/cm.
+2. Its CIELAB colours are grouped into `colour_classes` k-means classes.
+3. For every set of classes, the largest connected region of those classes (after a 3x3
+   opening) is scored: how well it fills its bounding box, minus how much of the same classes
+   lies in bands just outside each side of the box (a side at the image border counts as
+   `_UNKNOWN_SIDE`), times the square root of the box's share of the image (a card patch is a
+   perfect rectangle too, but small). The best set is the core's colours: the tray, the card
+   and the liner are the classes it leaves out, whatever their lightness.
+4. Across the core, the band is the run of lines (parallel to the depth axis) mostly of the
+   core's classes; along it, runs of lines across the core mostly of the core's classes are
+   joined over gaps shorter than `max_gap_widths` core widths (cracks, voids, dark layers)
+   unless the gap holds a strongly coloured (card-like) line, and end slivers shorter than
+   `min_run_widths` widths are dropped.
+5. With `depth_axis="auto"`, steps 4 run for both axes and the one that gives the more
+   elongated core wins: the core is the long object.
+
+NumPy and OpenCV only; the caller (`background.find_core_box`) converts to CIELAB.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+_UNKNOWN_SIDE = 0.75  # class share assumed beyond a box side that lies on the image border
+_SIDE_BAND = 0.25     # width of the bands beside a box, in box short sides
+_KMEANS_SAMPLES = 40_000
+
+
+def working_copy(lab8: np.ndarray, work_px: int) -> tuple[np.ndarray, float]:
+    """Area-reduced float32 CIELAB (L* 0-100) copy with short side ~work_px, and its scale."""
+    scale = min(1.0, work_px / min(lab8.shape[:2]))
+    small = lab8 if scale == 1.0 else cv2.resize(lab8, None, fx=scale, fy=scale,
+                                                  interpolation=cv2.INTER_AREA)
+    lab = small.astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return lab, (small.shape[1] / lab8.shape[1], small.shape[0] / lab8.shape[0])
+
+
+def colour_classes(lab: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """(h, w) uint8 k-means class of each pixel (classes numbered by increasing L*)."""
+    pixels = lab.reshape(-1, 3)
+    rng = np.random.default_rng(seed)
+    sample = pixels[rng.choice(len(pixels), min(len(pixels), _KMEANS_SAMPLES), replace=False)]
+    cv2.setRNGSeed(seed)  # k-means++ seeding: the same classes on every run
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 0.05)
+    _, _, centres = cv2.kmeans(np.ascontiguousarray(sample), k, None, criteria, 2,
+                               cv2.KMEANS_PP_CENTERS)
+    centres = centres[np.argsort(centres[:, 0])]
+    # Nearest centre, in chunks (a 1 Mpx working copy and 8 centres).
+    labels = np.empty(len(pixels), np.uint8)
+    for s in range(0, len(pixels), 1 << 18):
+        d = ((pixels[s:s + (1 << 18), None, :] - centres[None]) ** 2).sum(-1)
+        labels[s:s + (1 << 18)] = d.argmin(1)
+    return labels.reshape(lab.shape[:2])
+
+
+def _side_share(mask: np.ndarray, box, band: int) -> float:
+    """Mean share of mask pixels in the four bands beside `box` (border sides: _UNKNOWN_SIDE)."""
+    x0, y0, x1, y1 = box
+    h, w = mask.shape
+    shares = []
+    for r0, r1, c0, c1 in ((y0 - band, y0, x0, x1), (y1, y1 + band, x0, x1),
+                           (y0, y1, x0 - band, x0), (y0, y1, x1, x1 + band)):
+        r0, r1, c0, c1 = max(0, r0), min(h, r1), max(0, c0), min(w, c1)
+        shares.append(mask[r0:r1, c0:c1].mean() if r1 > r0 and c1 > c0 else _UNKNOWN_SIDE)
+    return float(np.mean(shares))
+
+
+def best_classes(labels: np.ndarray, k: int) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
+    """The set of classes whose largest region is most like one large rectangle.
+
+    Returns:
+        (mask, box, score): the (h, w) uint8 0/1 mask of the chosen classes, the bounding box
+        (x0, y0, x1, y1) of its largest region, and the score.
+    """
+    kernel = np.ones((3, 3), np.uint8)
+    total = labels.size
+    best = (None, None, -np.inf)
+    for n in range(1, k):
+        for subset in itertools.combinations(range(k), n):
+            lut = np.zeros(256, np.uint8)
+            lut[list(subset)] = 1
+            mask = cv2.LUT(labels, lut)
+            opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+            count, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
+            if count < 2:
+                continue
+            j = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            x, y, w, h, area = stats[j]
+            box = (int(x), int(y), int(x + w), int(y + h))
+            band = max(2, round(_SIDE_BAND * min(w, h)))
+            score = (area / (w * h) - _side_share(mask, box, band)) * np.sqrt(w * h / total)
+            if score > best[2]:
+                best = (mask, box, float(score))
+    return best
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def extent_along_x(mask: np.ndarray, card: np.ndarray, box, max_gap_widths: float,
+                   min_run_widths: float) -> tuple[int, int, int, int] | None:
+    """The core's box with depth along x, from the chosen classes' mask and their region's box.
+
+    Args:
+        mask: (h, w) 0/1 mask of the core's classes.
+        card: (h, w) bool, card-like (strongly coloured) pixels.
+        box: the largest region's box, the seed.
+        max_gap_widths, min_run_widths: as in `background.CropParams`.
+
+    Returns:
+        (x0, y0, x1, y1) or None.
+    """
+    x0, y0, x1, y1 = box
+    rows = mask[:, x0:x1].mean(1) >= 0.5  # lines along the core mostly of the core's colours
+    centre = (y0 + y1) // 2
+    band = [r for r in _runs(rows) if r[0] <= centre < r[1]] or [(y0, y1)]
+    b0, b1 = band[0]
+    width = b1 - b0
+    cols = mask[b0:b1].mean(0) >= 0.5
+    card_cols = card[b0:b1].mean(0) >= 0.2
+    runs = _runs(cols & ~card_cols)
+    overlap = [min(e, x1) - max(s, x0) for s, e in runs]
+    if not runs or max(overlap) <= 0:
+        return None
+    k = int(np.argmax(overlap))
+    first = last = k
+    while first > 0 and runs[first][0] - runs[first - 1][1] <= max_gap_widths * width \
+            and not card_cols[runs[first - 1][1]:runs[first][0]].any():
+        first -= 1
+    while last < len(runs) - 1 and runs[last + 1][0] - runs[last][1] <= max_gap_widths * width \
+            and not card_cols[runs[last][1]:runs[last + 1][0]].any():
+        last += 1
+    min_run = min_run_widths * width
+    while first < k and runs[first][1] - runs[first][0] < min_run:
+        first += 1
+    while last > k and runs[last][1] - runs[last][0] < min_run:
+        last -= 1
+    return runs[first][0], b0, runs[last][1], b1

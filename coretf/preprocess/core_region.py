@@ -101,7 +101,11 @@ def best_classes(labels: np.ndarray, k: int) -> tuple[np.ndarray, tuple[int, int
             x, y, w, h, area = stats[j]
             box = (int(x), int(y), int(x + w), int(y + h))
             band = max(2, round(_SIDE_BAND * min(w, h)))
-            score = (area / (w * h) - _side_share(mask, box, band)) * np.sqrt(w * h / total)
+            # Classes found mostly elsewhere (a scale bar's white, the tray's shadows) are not
+            # the core's: the share of the set's pixels inside the box weighs the score.
+            inside = mask[box[1]:box[3], box[0]:box[2]].sum() / max(1, int(mask.sum()))
+            score = ((area / (w * h) - _side_share(mask, box, band))
+                     * np.sqrt(w * h / total * inside))
             if score > best[2]:
                 best = (mask, box, float(score))
     return best
@@ -110,6 +114,12 @@ def best_classes(labels: np.ndarray, k: int) -> tuple[np.ndarray, tuple[int, int
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _card_beyond(card_cols: np.ndarray, run: tuple[int, int], width: int) -> bool:
+    """Card-like lines within one core width of a run's ends: the run is a card's grey step."""
+    lo, hi = max(0, run[0] - width), min(len(card_cols), run[1] + width)
+    return bool(card_cols[lo:run[0]].any() or card_cols[run[1]:hi].any())
 
 
 def extent_along_x(mask: np.ndarray, card: np.ndarray, box, max_gap_widths: float,
@@ -131,19 +141,28 @@ def extent_along_x(mask: np.ndarray, card: np.ndarray, box, max_gap_widths: floa
     band = [r for r in _runs(rows) if r[0] <= centre < r[1]] or [(y0, y1)]
     b0, b1 = band[0]
     width = b1 - b0
-    cols = mask[b0:b1].mean(0) >= 0.5
     card_cols = card[b0:b1].mean(0) >= 0.2
+    # Thin cracks and inclined laminae leave lines only partly of the core's classes: closed
+    # over a tenth of a core width, they do not cut a sliver off the core's ends.
+    close = max(1, round(0.1 * width))
+    cols = cv2.morphologyEx((mask[b0:b1].mean(0) >= 0.5).astype(np.uint8)[None],
+                            cv2.MORPH_CLOSE, np.ones((1, close), np.uint8))[0] > 0
     runs = _runs(cols & ~card_cols)
     overlap = [min(e, x1) - max(s, x0) for s, e in runs]
     if not runs or max(overlap) <= 0:
         return None
     k = int(np.argmax(overlap))
     first = last = k
-    while first > 0 and runs[first][0] - runs[first - 1][1] <= max_gap_widths * width \
-            and not card_cols[runs[first - 1][1]:runs[first][0]].any():
+    def joins(a: int, b: int, new: int) -> bool:  # gap between runs a < b, run `new` added
+        gap = runs[b][0] - runs[a][1]
+        reach = slice(min(runs[a][1], runs[new][0]), max(runs[b][0], runs[new][1]))
+        # A card-like line in the gap or in the run beyond (its grey steps) ends the core.
+        return gap <= max_gap_widths * width and not card_cols[reach].any() \
+            and not _card_beyond(card_cols, runs[new], width)
+
+    while first > 0 and joins(first - 1, first, first - 1):
         first -= 1
-    while last < len(runs) - 1 and runs[last + 1][0] - runs[last][1] <= max_gap_widths * width \
-            and not card_cols[runs[last][1]:runs[last + 1][0]].any():
+    while last < len(runs) - 1 and joins(last, last + 1, last + 1):
         last += 1
     min_run = min_run_widths * width
     while first < k and runs[first][1] - runs[first][0] < min_run:

@@ -324,27 +324,19 @@ def _find_robust(lab: np.ndarray, params: CropParams) -> CropResult:
         hist=(hist, np.arange(256)), classes=params.num_classes))
     work, (sx, sy) = core_region.working_copy(lab, params.work_px)
     labels = core_region.colour_classes(work, params.colour_classes)
-    mask, region, _ = core_region.best_classes(labels, params.colour_classes)
-    if mask is None:
-        return CropResult(None, "x" if params.depth_axis == "auto" else params.depth_axis,
-                          thresholds, None)
     card = np.hypot(work[..., 1], work[..., 2]) >= params.card_chroma
-    found = {}
-    for axis in (("x", "y") if params.depth_axis == "auto" else (params.depth_axis,)):
-        flip = axis == "y"
-        box = core_region.extent_along_x(
-            mask.T if flip else mask, card.T if flip else card,
-            transpose_box(region) if flip else region, params.max_gap_widths, params.min_run_widths)
-        if box is not None:
-            found[axis] = transpose_box(box) if flip else box
-    if not found:
-        return CropResult(None, "x" if params.depth_axis == "auto" else params.depth_axis,
-                          thresholds, None)
-    # The core is the long object: the axis along which it is most elongated.
-    elongation = lambda a, b: (b[2] - b[0]) / (b[3] - b[1]) if a == "x" else (b[3] - b[1]) / (b[2] - b[0])  # noqa: E731
-    axis = max(found, key=lambda a: elongation(a, found[a]))
-    x0, y0, x1, y1 = found[axis]
-    # Working pixels to image pixels, rounded inwards: a crop keeps no background pixel.
+    axes = ("x", "y") if params.depth_axis == "auto" else (params.depth_axis,)
+    found = core_region.find_core(labels, params.colour_classes, card, axes,
+                                  params.max_gap_widths, params.min_run_widths)
+    if found is None:
+        return CropResult(None, axes[0], thresholds, None)
+    axis, (x0, y0, x1, y1), region = found.axis, found.box, found.region
+    # Working pixels to image pixels, one working pixel inwards at either end (an edge pixel
+    # of the working copy mixes core and tray): a crop keeps no background pixel.
+    if axis == "x" and x1 - x0 > 4:
+        x0, x1 = x0 + 1, x1 - 1
+    elif axis == "y" and y1 - y0 > 4:
+        y0, y1 = y0 + 1, y1 - 1
     full = (int(np.ceil(x0 / sx)), int(np.ceil(y0 / sy)), int(x1 / sx), int(y1 / sy))
     seed = (int(np.ceil(region[0] / sx)), int(np.ceil(region[1] / sy)), int(region[2] / sx),
             int(region[3] / sy))

@@ -27,6 +27,7 @@ NumPy and OpenCV only; the caller (`background.find_core_box`) converts to CIELA
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import cv2
@@ -35,6 +36,9 @@ import numpy as np
 _UNKNOWN_SIDE = 0.75  # class share assumed beyond a box side that lies on the image border
 _SIDE_BAND = 0.25     # width of the bands beside a box, in box short sides
 _KMEANS_SAMPLES = 40_000
+_CHROMA_WEIGHT = 2.0  # weight of a* and b* against L* in the colour classes
+_SOLID_RUN = 0.75     # share of the core's classes a piece beyond a gap must hold
+_SUBSET_RATIO = 0.75  # a subset of the best classes scoring this much of it is preferred
 
 
 def working_copy(lab8: np.ndarray, work_px: int) -> tuple[np.ndarray, float]:
@@ -49,8 +53,13 @@ def working_copy(lab8: np.ndarray, work_px: int) -> tuple[np.ndarray, float]:
 
 
 def colour_classes(lab: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """(h, w) uint8 k-means class of each pixel (classes numbered by increasing L*)."""
-    pixels = lab.reshape(-1, 3)
+    """(h, w) uint8 k-means class of each pixel (classes numbered by increasing L*).
+
+    a* and b* count `_CHROMA_WEIGHT` times L* in the distance: uneven light moves a surface's
+    lightness across the photograph, not its hue, so a grey tray and a brownish sediment of
+    the same lightness stay apart.
+    """
+    pixels = (lab * np.array([1.0, _CHROMA_WEIGHT, _CHROMA_WEIGHT], np.float32)).reshape(-1, 3)
     rng = np.random.default_rng(seed)
     sample = pixels[rng.choice(len(pixels), min(len(pixels), _KMEANS_SAMPLES), replace=False)]
     cv2.setRNGSeed(seed)  # k-means++ seeding: the same classes on every run
@@ -78,37 +87,96 @@ def _side_share(mask: np.ndarray, box, band: int) -> float:
     return float(np.mean(shares))
 
 
-def best_classes(labels: np.ndarray, k: int) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
-    """The set of classes whose largest region is most like one large rectangle.
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """The core found on the working copy (boxes (x0, y0, x1, y1) in working pixels)."""
+
+    classes: tuple[int, ...]
+    mask: np.ndarray                 # (h, w) uint8 0/1, pixels of those classes
+    region: tuple[int, int, int, int]  # the largest region of those classes
+    box: tuple[int, int, int, int]     # the core, after the band and the gaps
+    axis: str
+    score: float
+
+
+def _score(mask: np.ndarray, box, total: int, mask_sum: int) -> float:
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    inside = mask[y0:y1, x0:x1].sum()
+    band = max(2, round(_SIDE_BAND * min(w, h)))
+    # Classes found mostly elsewhere (a scale bar's white, the tray's shadows) are not the
+    # core's: the share of the set's pixels inside the box weighs the score.
+    return float((inside / (w * h) - _side_share(mask, box, band))
+                 * np.sqrt(w * h / total * inside / max(1, mask_sum)))
+
+
+def find_core(labels: np.ndarray, k: int, card: np.ndarray, axes: tuple[str, ...],
+              max_gap_widths: float, min_run_widths: float) -> Found | None:
+    """The set of classes, and the axis, whose core box is most like one large rectangle.
+
+    Every set of classes gives a region (its largest connected part after a 3x3 opening) and,
+    per axis in `axes`, a core box (`extent_along_x`: the band across, gaps bridged along); the
+    box is scored (module docstring). A set that holds a better set's classes and more (the
+    tray and the core together, bounded by the tray's walls) gives way to its best subset when
+    that scores at least `_SUBSET_RATIO` of it: the core is the innermost rectangle.
+
+    Args:
+        labels: (h, w) uint8 classes in [0, k).
+        card: (h, w) bool, card-like pixels.
+        axes: ("x",), ("y",) or both.
 
     Returns:
-        (mask, box, score): the (h, w) uint8 0/1 mask of the chosen classes, the bounding box
-        (x0, y0, x1, y1) of its largest region, and the score.
+        A `Found`, or None when no set gives a region.
     """
     kernel = np.ones((3, 3), np.uint8)
-    total = labels.size
-    best = (None, None, -np.inf)
+    found: dict[tuple[int, ...], Found] = {}
     for n in range(1, k):
         for subset in itertools.combinations(range(k), n):
             lut = np.zeros(256, np.uint8)
             lut[list(subset)] = 1
             mask = cv2.LUT(labels, lut)
-            opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-            count, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
+            count, _, stats, _ = cv2.connectedComponentsWithStats(
+                cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), connectivity=4)
             if count < 2:
                 continue
             j = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-            x, y, w, h, area = stats[j]
-            box = (int(x), int(y), int(x + w), int(y + h))
-            band = max(2, round(_SIDE_BAND * min(w, h)))
-            # Classes found mostly elsewhere (a scale bar's white, the tray's shadows) are not
-            # the core's: the share of the set's pixels inside the box weighs the score.
-            inside = mask[box[1]:box[3], box[0]:box[2]].sum() / max(1, int(mask.sum()))
-            score = ((area / (w * h) - _side_share(mask, box, band))
-                     * np.sqrt(w * h / total * inside))
-            if score > best[2]:
-                best = (mask, box, float(score))
-    return best
+            x, y, w, h, _ = (int(v) for v in stats[j])
+            region = (x, y, x + w, y + h)
+            boxes = {}
+            for axis in axes:
+                flip = axis == "y"
+                box = extent_along_x(mask.T if flip else mask, card.T if flip else card,
+                                     _transpose(region) if flip else region, max_gap_widths,
+                                     min_run_widths)
+                if box is not None:
+                    boxes[axis] = _transpose(box) if flip else box
+            if not boxes:
+                continue
+            # The core is the long object: the axis along which the box is most elongated.
+            axis = max(boxes, key=lambda a: _elongation(boxes[a], a))
+            score = _score(mask, boxes[axis], labels.size, int(mask.sum()))
+            found[subset] = Found(subset, mask, region, boxes[axis], axis, score)
+    if not found:
+        return None
+    best = max(found.values(), key=lambda f: f.score)
+    chosen = best
+    while True:
+        inner = [f for c, f in found.items() if len(c) < len(chosen.classes)
+                 and set(c) < set(chosen.classes) and f.score >= _SUBSET_RATIO * best.score]
+        if not inner:
+            return chosen
+        chosen = max(inner, key=lambda f: f.score)
+
+
+def _elongation(box, axis: str) -> float:
+    x0, y0, x1, y1 = box
+    along, across = (x1 - x0, y1 - y0) if axis == "x" else (y1 - y0, x1 - x0)
+    return along / max(1, across)
+
+
+def _transpose(box):
+    x0, y0, x1, y1 = box
+    return y0, x0, y1, x1
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -153,12 +221,16 @@ def extent_along_x(mask: np.ndarray, card: np.ndarray, box, max_gap_widths: floa
         return None
     k = int(np.argmax(overlap))
     first = last = k
+    share = mask[b0:b1].mean(0)
+
     def joins(a: int, b: int, new: int) -> bool:  # gap between runs a < b, run `new` added
         gap = runs[b][0] - runs[a][1]
         reach = slice(min(runs[a][1], runs[new][0]), max(runs[b][0], runs[new][1]))
-        # A card-like line in the gap or in the run beyond (its grey steps) ends the core.
+        # A card-like line in the gap or in the run beyond (its grey steps) ends the core, and
+        # a piece beyond a gap is solid sediment, not a scale bar's black blocks.
         return gap <= max_gap_widths * width and not card_cols[reach].any() \
-            and not _card_beyond(card_cols, runs[new], width)
+            and not _card_beyond(card_cols, runs[new], width) \
+            and share[runs[new][0]:runs[new][1]].mean() >= _SOLID_RUN
 
     while first > 0 and joins(first - 1, first, first - 1):
         first -= 1

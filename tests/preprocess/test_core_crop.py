@@ -94,8 +94,12 @@ def test_checks_flag_card_and_lengths(section):
     blank[:, :100] = 200
     blank[:, 100:] = 90
     blank[::2, ::2] = 10
-    none = cc.find_core_box(blank, cc.CropParams(core_classes=(0,), erode_iterations=5))
+    none = cc.find_core_box(blank, cc.CropParams(method="seeded", core_classes=(0,),
+                                                 erode_iterations=5))
     assert none.box is None and cc.check_crop(blank, none).status == "no_core"
+    noise = np.random.default_rng(0).integers(0, 256, (80, 240, 3), dtype=np.uint8)
+    none = cc.find_core_box(noise)  # robust: speckle is no long rectangle
+    assert none.box is None and cc.check_crop(noise, none).status == "no_core"
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -323,8 +323,8 @@ def _find_robust(lab: np.ndarray, params: CropParams) -> CropResult:
     thresholds = tuple(float(t) / 2.55 for t in threshold_multiotsu(
         hist=(hist, np.arange(256)), classes=params.num_classes))
     work, (sx, sy) = core_region.working_copy(lab, params.work_px)
-    labels = core_region.colour_classes(work, params.colour_classes)
     card = np.hypot(work[..., 1], work[..., 2]) >= params.card_chroma
+    labels = core_region.colour_classes(work, params.colour_classes, card)
     axes = ("x", "y") if params.depth_axis == "auto" else (params.depth_axis,)
     found = core_region.find_core(labels, params.colour_classes, card, axes,
                                   params.max_gap_widths, params.min_run_widths)

@@ -56,16 +56,19 @@ def working_copy(lab8: np.ndarray, work_px: int) -> tuple[np.ndarray, float]:
     return lab, (small.shape[1] / lab8.shape[1], small.shape[0] / lab8.shape[0])
 
 
-def colour_classes(lab: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+def colour_classes(lab: np.ndarray, k: int, card: np.ndarray | None = None, seed: int = 0
+                   ) -> np.ndarray:
     """(h, w) uint8 k-means class of each pixel (classes numbered by increasing L*).
 
     a* and b* count `_CHROMA_WEIGHT` times L* in the distance: uneven light moves a surface's
     lightness across the photograph, not its hue, so a grey tray and a brownish sediment of
-    the same lightness stay apart.
+    the same lightness stay apart. Card-like pixels (`card`, strongly coloured patches) get
+    class k of their own and take no k-means class from the tray and the sediment.
     """
     pixels = (lab * np.array([1.0, _CHROMA_WEIGHT, _CHROMA_WEIGHT], np.float32)).reshape(-1, 3)
     rng = np.random.default_rng(seed)
-    sample = pixels[rng.choice(len(pixels), min(len(pixels), _KMEANS_SAMPLES), replace=False)]
+    pool = pixels if card is None or card.all() else pixels[~card.ravel()]
+    sample = pool[rng.choice(len(pool), min(len(pool), _KMEANS_SAMPLES), replace=False)]
     cv2.setRNGSeed(seed)  # k-means++ seeding: the same classes on every run
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 0.05)
     _, _, centres = cv2.kmeans(np.ascontiguousarray(sample), k, None, criteria, 2,
@@ -76,7 +79,10 @@ def colour_classes(lab: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     for s in range(0, len(pixels), 1 << 18):
         d = ((pixels[s:s + (1 << 18), None, :] - centres[None]) ** 2).sum(-1)
         labels[s:s + (1 << 18)] = d.argmin(1)
-    return labels.reshape(lab.shape[:2])
+    labels = labels.reshape(lab.shape[:2])
+    if card is not None:
+        labels[card] = k
+    return labels
 
 
 def _side_share(mask: np.ndarray, box, band: int) -> float:

@@ -323,14 +323,23 @@ def _find_robust(lab: np.ndarray, params: CropParams) -> CropResult:
     thresholds = tuple(float(t) / 2.55 for t in threshold_multiotsu(
         hist=(hist, np.arange(256)), classes=params.num_classes))
     work, (sx, sy) = core_region.working_copy(lab, params.work_px)
+    # The search runs with the working copy's long side along x, so that a photograph and its
+    # transpose give transposed boxes (k-means samples pixels in memory order).
+    tall = work.shape[0] > work.shape[1]
+    if tall:
+        work = np.ascontiguousarray(work.transpose(1, 0, 2))
     card = np.hypot(work[..., 1], work[..., 2]) >= params.card_chroma
     labels = core_region.colour_classes(work, params.colour_classes, card)
-    axes = ("x", "y") if params.depth_axis == "auto" else (params.depth_axis,)
+    swap = {"x": "y", "y": "x"} if tall else {"x": "x", "y": "y"}
+    axes = ("x", "y") if params.depth_axis == "auto" else (swap[params.depth_axis],)
     found = core_region.find_core(labels, params.colour_classes, card, axes,
                                   params.max_gap_widths, params.min_run_widths)
     if found is None:
-        return CropResult(None, axes[0], thresholds, None)
-    axis, (x0, y0, x1, y1), region = found.axis, found.box, found.region
+        return CropResult(None, "x" if params.depth_axis == "auto" else params.depth_axis,
+                          thresholds, None)
+    axis, (x0, y0, x1, y1), region = swap[found.axis], found.box, found.region
+    if tall:
+        (x0, y0, x1, y1), region = transpose_box(found.box), transpose_box(region)
     # Working pixels to image pixels, one working pixel inwards at either end (an edge pixel
     # of the working copy mixes core and tray): a crop keeps no background pixel.
     if axis == "x" and x1 - x0 > 4:

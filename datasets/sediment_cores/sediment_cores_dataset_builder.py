@@ -11,8 +11,9 @@ Configs: `synthetic` (default; procedurally generated sections with exact masks,
 `coretf.synthetic.cores`) and `manual` (a lab's own photographs), each with 128 px patches, plus
 `*_256` variants with 256 px patches, and `synthetic_tiny` (three short sections, 64 px patches)
 for smoke tests. The `*_cropped` configs remove the background first (`coretf.preprocess.
-background`, the paper's §2.3.1 with its robust extension along the core) and patch only the crop,
-so the paper's Table 3 (with and without background removal) can be rerun.
+background`, the paper's §2.3.1 with its extension along the core: `method="seeded"`, the
+method they were released with) and patch only the crop, so the paper's Table 3 (with and
+without background removal) can be rerun.
 """
 
 from __future__ import annotations

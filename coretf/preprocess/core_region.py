@@ -22,7 +22,7 @@ roughly rectangular object whose colour differs from what lies beside it:
 5. With `depth_axis="auto"`, steps 4 run for both axes and the one that gives the more
    elongated core wins: the core is the long object.
 
-NumPy and OpenCV only; the caller (`background.find_core_box`) converts to CIELAB.
+NumPy and OpenCV only; `background.find_core_box(method="robust")` calls `search`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ _SUBSET_RATIO = 0.75  # a subset of the best classes scoring this much of it is 
 # Below this score nothing is a core: e.g. a box half filled more than its surroundings (0.5)
 # over 4 % of the photograph (sqrt 0.2) scores 0.1; speckle of noise scores far less.
 _MIN_SCORE = 0.1
+
+
+def lightness_chroma_of_lab8(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L* (0-100) and C* (float32) of OpenCV 8-bit CIELAB (L* x 255/100, a* + 128, b* + 128)."""
+    lightness = lab[..., 0].astype(np.float32) * (100.0 / 255.0)
+    a = lab[..., 1].astype(np.float32) - 128.0
+    b = lab[..., 2].astype(np.float32) - 128.0
+    return lightness, np.hypot(a, b)
 
 
 def working_copy(lab8: np.ndarray, work_px: int) -> tuple[np.ndarray, float]:
@@ -220,7 +228,8 @@ def _transpose(box):
     return y0, x0, y1, x1
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in a 1-D boolean array."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
@@ -247,7 +256,7 @@ def extent_along_x(mask: np.ndarray, card: np.ndarray, box, max_gap_widths: floa
     x0, y0, x1, y1 = box
     rows = mask[:, x0:x1].mean(1) >= 0.5  # lines along the core mostly of the core's colours
     centre = (y0 + y1) // 2
-    band = [r for r in _runs(rows) if r[0] <= centre < r[1]] or [(y0, y1)]
+    band = [r for r in runs(rows) if r[0] <= centre < r[1]] or [(y0, y1)]
     b0, b1 = band[0]
     width = b1 - b0
     card_cols = card[b0:b1].mean(0) >= 0.2
@@ -256,30 +265,72 @@ def extent_along_x(mask: np.ndarray, card: np.ndarray, box, max_gap_widths: floa
     close = max(1, round(0.1 * width))
     cols = cv2.morphologyEx((mask[b0:b1].mean(0) >= 0.5).astype(np.uint8)[None],
                             cv2.MORPH_CLOSE, np.ones((1, close), np.uint8))[0] > 0
-    runs = _runs(cols & ~card_cols)
-    overlap = [min(e, x1) - max(s, x0) for s, e in runs]
-    if not runs or max(overlap) <= 0:
+    pieces = runs(cols & ~card_cols)
+    overlap = [min(e, x1) - max(s, x0) for s, e in pieces]
+    if not pieces or max(overlap) <= 0:
         return None
     k = int(np.argmax(overlap))
     first = last = k
     share = mask[b0:b1].mean(0)
 
-    def joins(a: int, b: int, new: int) -> bool:  # gap between runs a < b, run `new` added
-        gap = runs[b][0] - runs[a][1]
-        reach = slice(min(runs[a][1], runs[new][0]), max(runs[b][0], runs[new][1]))
+    def joins(a: int, b: int, new: int) -> bool:  # gap between pieces a < b, piece `new` added
+        gap = pieces[b][0] - pieces[a][1]
+        reach = slice(min(pieces[a][1], pieces[new][0]), max(pieces[b][0], pieces[new][1]))
         # A card-like line in the gap or in the run beyond (its grey steps) ends the core, and
         # a piece beyond a gap is solid sediment, not a scale bar's black blocks.
         return gap <= max_gap_widths * width and not card_cols[reach].any() \
-            and not _card_beyond(card_cols, runs[new], width) \
-            and share[runs[new][0]:runs[new][1]].mean() >= _SOLID_RUN
+            and not _card_beyond(card_cols, pieces[new], width) \
+            and share[pieces[new][0]:pieces[new][1]].mean() >= _SOLID_RUN
 
     while first > 0 and joins(first - 1, first, first - 1):
         first -= 1
-    while last < len(runs) - 1 and joins(last, last + 1, last + 1):
+    while last < len(pieces) - 1 and joins(last, last + 1, last + 1):
         last += 1
     min_run = min_run_widths * width
-    while first < k and runs[first][1] - runs[first][0] < min_run:
+    while first < k and pieces[first][1] - pieces[first][0] < min_run:
         first += 1
-    while last > k and runs[last][1] - runs[last][0] < min_run:
+    while last > k and pieces[last][1] - pieces[last][0] < min_run:
         last -= 1
-    return runs[first][0], b0, runs[last][1], b1
+    return pieces[first][0], b0, pieces[last][1], b1
+
+
+def search(lab8: np.ndarray, params) -> tuple[tuple[int, int, int, int], str, tuple] | None:
+    """The robust method's core box on a photograph, before the cross crop.
+
+    Args:
+        lab8: (H, W, 3) uint8 CIELAB of OpenCV's 8-bit convention.
+        params: a `background.CropParams` (depth_axis, colour_classes, work_px, card_chroma,
+            max_gap_widths, min_run_widths are read).
+
+    Returns:
+        (box, axis, region) in image pixels: the core's box, its depth axis ("x" or "y") and
+        the largest region of its classes; None when nothing scores as a core.
+    """
+    work, (sx, sy) = working_copy(lab8, params.work_px)
+    # The search runs with the working copy's long side along x, so that a photograph and its
+    # transpose give transposed boxes (k-means samples pixels in memory order).
+    tall = work.shape[0] > work.shape[1]
+    if tall:
+        work = np.ascontiguousarray(work.transpose(1, 0, 2))
+    card = np.hypot(work[..., 1], work[..., 2]) >= params.card_chroma
+    labels = colour_classes(work, params.colour_classes, card)
+    swap = {"x": "y", "y": "x"} if tall else {"x": "x", "y": "y"}
+    axes = ("x", "y") if params.depth_axis == "auto" else (swap[params.depth_axis],)
+    found = find_core(labels, params.colour_classes, card, axes, params.max_gap_widths,
+                      params.min_run_widths)
+    if found is None:
+        return None
+    axis, box, region = swap[found.axis], found.box, found.region
+    if tall:
+        box, region = _transpose(box), _transpose(region)
+    x0, y0, x1, y1 = box
+    # Working pixels to image pixels, one working pixel inwards at either end (an edge pixel
+    # of the working copy mixes core and tray): a crop keeps no background pixel.
+    if axis == "x" and x1 - x0 > 4:
+        x0, x1 = x0 + 1, x1 - 1
+    elif axis == "y" and y1 - y0 > 4:
+        y0, y1 = y0 + 1, y1 - 1
+    full = (int(np.ceil(x0 / sx)), int(np.ceil(y0 / sy)), int(x1 / sx), int(y1 / sy))
+    seed = (int(np.ceil(region[0] / sx)), int(np.ceil(region[1] / sy)), int(region[2] / sx),
+            int(region[3] / sy))
+    return full, axis, seed

@@ -30,7 +30,8 @@ def _line_kinds(lab, lo: int, hi: int, dark_l: float, params):
     """
     card, dark = np.empty(lab.shape[1], bool), np.empty(lab.shape[1], bool)
     for c0 in range(0, lab.shape[1], _CHUNK):  # float copies of a chunk only, at 500 dpi too
-        band_l, band_c = core_region.lightness_chroma_of_lab8(np.ascontiguousarray(lab[lo:hi, c0:c0 + _CHUNK]))
+        band = np.ascontiguousarray(lab[lo:hi, c0:c0 + _CHUNK])
+        band_l, band_c = core_region.lightness_chroma_of_lab8(band)
         share = ((band_c >= params.card_chroma) | (band_l >= params.white_l)).mean(axis=0)
         card[c0:c0 + _CHUNK] = share >= params.card_fraction
         dark[c0:c0 + _CHUNK] = np.median(band_l, axis=0) < dark_l

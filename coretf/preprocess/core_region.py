@@ -3,24 +3,26 @@
 The paper's method (`background`) keeps the middle multi-Otsu class of L*: it assumes a tray
 darker and a liner or card lighter than the sediment. A light tray, a blue tray as light as the
 sediment, or a grey one break that assumption. This search assumes only that the core is one
-roughly rectangular object whose colour differs from what lies beside it:
+roughly rectangular, long object whose colour differs from what lies beside it:
 
 1. The photograph is reduced (area averaging) to a working copy whose short side is
    `work_px` pixels, so the search costs the same at 20 and at 200 px/cm.
-2. Its CIELAB colours are grouped into `colour_classes` k-means classes.
-3. For every set of classes, the largest connected region of those classes (after a 3x3
-   opening) is scored: how well it fills its bounding box, minus how much of the same classes
-   lies in bands just outside each side of the box (a side at the image border counts as
-   `_UNKNOWN_SIDE`), times the square root of the box's share of the image (a card patch is a
-   perfect rectangle too, but small). The best set is the core's colours: the tray, the card
-   and the liner are the classes it leaves out, whatever their lightness.
-4. Across the core, the band is the run of lines (parallel to the depth axis) mostly of the
-   core's classes; along it, runs of lines across the core mostly of the core's classes are
-   joined over gaps shorter than `max_gap_widths` core widths (cracks, voids, dark layers)
-   unless the gap holds a strongly coloured (card-like) line, and end slivers shorter than
-   `min_run_widths` widths are dropped.
-5. With `depth_axis="auto"`, steps 4 run for both axes and the one that gives the more
-   elongated core wins: the core is the long object.
+2. Its CIELAB colours are grouped into `colour_classes` k-means classes (a* and b* weighted
+   `_CHROMA_WEIGHT` times: light moves lightness, not hue); strongly coloured, card-like
+   pixels form a class of their own that is never core.
+3. Every set of classes gives a region (its largest connected part after a 3x3 opening) and
+   a core box (`extent_along_x`, on the axis along which the box is longer): across the core,
+   the band of lines mostly of the set's classes; along it, runs of such lines, joined over
+   gaps shorter than `max_gap_widths` core widths (cracks, voids, dark layers) unless the gap
+   or the piece beyond is card-like or the piece is not solid, end slivers shorter than
+   `min_run_widths` widths dropped. The box is scored: how well the set fills it, minus how
+   much of the set lies in bands beside each side (a side on the image border counts as
+   `_UNKNOWN_SIDE`), times the square root of its share of the image and of the set's pixels
+   inside it. The best set, or its best subset when that scores `_SUBSET_RATIO` of it (the
+   core inside the tray's walls, not tray and core together), is the core's colours.
+4. The box's ends grow over lines that are neither tray (the classes beside the core) nor card:
+   a shadow across a core end is still core.
+5. With `depth_axis="auto"` the axis is the one along which the core is the long object.
 
 NumPy and OpenCV only; `background.find_core_box(method="robust")` calls `search`.
 """

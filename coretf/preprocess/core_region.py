@@ -41,6 +41,7 @@ _KMEANS_SAMPLES = 40_000
 _CHROMA_WEIGHT = 2.0  # weight of a* and b* against L* in the colour classes
 _SOLID_RUN = 0.75     # share of the core's classes a piece beyond a gap must hold
 _TRAY_SHARE = 0.1     # a class filling this share of the bands beside the core is tray
+_SHAPE_MARGIN = 0.1   # a subset's shape term this much above the best set's is better
 _SUBSET_RATIO = 0.75  # a subset of the best classes scoring this much of it is preferred
 # Below this score nothing is a core: e.g. a box half filled more than its surroundings (0.5)
 # over 4 % of the photograph (sqrt 0.2) scores 0.1; speckle of noise scores far less.
@@ -117,17 +118,19 @@ class Found:
     box: tuple[int, int, int, int]     # the core, after the band and the gaps
     axis: str
     score: float
+    quality: float = 0.0  # the score's shape term: fill minus the share beside the box
 
 
-def _score(mask: np.ndarray, box, total: int, mask_sum: int) -> float:
+def _score(mask: np.ndarray, box, total: int, mask_sum: int) -> tuple[float, float]:
+    """(score, shape term) of a set's core box."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     inside = mask[y0:y1, x0:x1].sum()
     band = max(2, round(_SIDE_BAND * min(w, h)))
+    quality = float(inside / (w * h) - _side_share(mask, box, band))
     # Classes found mostly elsewhere (a scale bar's white, the tray's shadows) are not the
     # core's: the share of the set's pixels inside the box weighs the score.
-    return float((inside / (w * h) - _side_share(mask, box, band))
-                 * np.sqrt(w * h / total * inside / max(1, mask_sum)))
+    return quality * float(np.sqrt(w * h / total * inside / max(1, mask_sum))), quality
 
 
 def find_core(labels: np.ndarray, k: int, card: np.ndarray, axes: tuple[str, ...],
@@ -174,15 +177,20 @@ def find_core(labels: np.ndarray, k: int, card: np.ndarray, axes: tuple[str, ...
                 continue
             # The core is the long object: the axis along which the box is most elongated.
             axis = max(boxes, key=lambda a: _elongation(boxes[a], a))
-            score = _score(mask, boxes[axis], labels.size, int(mask.sum()))
-            found[subset] = Found(subset, mask, region, boxes[axis], axis, score)
+            score, quality = _score(mask, boxes[axis], labels.size, int(mask.sum()))
+            found[subset] = Found(subset, mask, region, boxes[axis], axis, score, quality)
     best = max(found.values(), key=lambda f: f.score, default=None)
     if best is None or best.score < _MIN_SCORE:
         return None
     chosen = best
     while True:
+        # A subset wins on score alone, or on a clearly better shape (it fills its box better
+        # and lies less beside it: the core inside the tray, not tray and core) at half it.
         inner = [f for c, f in found.items() if len(c) < len(chosen.classes)
-                 and set(c) < set(chosen.classes) and f.score >= _SUBSET_RATIO * best.score]
+                 and set(c) < set(chosen.classes)
+                 and (f.score >= _SUBSET_RATIO * best.score
+                      or (f.quality >= best.quality + _SHAPE_MARGIN
+                          and f.score >= 0.5 * best.score))]
         if not inner:
             break
         chosen = max(inner, key=lambda f: f.score)

@@ -184,13 +184,15 @@ def find_core(labels: np.ndarray, k: int, card: np.ndarray, axes: tuple[str, ...
         return None
     chosen = best
     while True:
-        # A subset wins on score alone, or on a clearly better shape (it fills its box better
-        # and lies less beside it: the core inside the tray, not tray and core) at half it.
+        # A subset wins on score alone, or at half of it on a clearly better shape inside the
+        # best box with tray on both sides across it: the core inside the tray, not tray and
+        # core together (a piece of the core cut off by a crack is not inset across).
         inner = [f for c, f in found.items() if len(c) < len(chosen.classes)
                  and set(c) < set(chosen.classes)
                  and (f.score >= _SUBSET_RATIO * best.score
                       or (f.quality >= best.quality + _SHAPE_MARGIN
-                          and f.score >= 0.5 * best.score))]
+                          and f.score >= 0.5 * best.score
+                          and _inset_across(f, chosen) >= _SHAPE_MARGIN))]
         if not inner:
             break
         chosen = max(inner, key=lambda f: f.score)
@@ -225,6 +227,14 @@ def grow_ends(labels: np.ndarray, classes: tuple[int, ...], card: np.ndarray, bo
     while x1 < len(stop) and not stop[x1]:
         x1 += 1
     return x0, y0, x1, y1
+
+
+def _inset_across(inner: Found, outer: Found) -> float:
+    """How far inside `outer`'s box `inner`'s lies across the core, on its nearer side, in
+    `inner`'s widths."""
+    a, b = inner.box, outer.box
+    lo, hi = (1, 3) if inner.axis == "x" else (0, 2)
+    return min(a[lo] - b[lo], b[hi] - a[hi]) / max(1, a[hi] - a[lo])
 
 
 def _elongation(box, axis: str) -> float:

@@ -9,18 +9,20 @@ expected section length +- 5 %) and flagged for manual review.
 
 `method="paper"` is that method as written. On a core whose lightness changes down-section (dark
 layers, cracks, lighter intervals: the Itrax image in `shared/realdata`) the largest contour of
-the middle class is only one interval of the core, so `method="robust"` (the default) takes the
-paper's box as a seed and extends it along the core: each line across the core (a "column" along
-the depth axis) inside the seed's cross-core band is sediment, dark (crack, void, dark layer, or
-the tray) or card-like (white or strongly coloured pixels, as on a colour card); runs of sediment
-separated by dark gaps shorter than `max_gap_widths` core widths are joined, a card-like line
-stops the extension, and slivers shorter than `min_run_widths` core widths at the ends are dropped.
+the middle class is only one interval of the core, so `method="seeded"` takes the paper's box as
+a seed and extends it along the core: lines across the core in the seed's band are sediment,
+dark (crack, void, dark layer, tray) or card-like (white or strongly coloured); sediment runs
+with dark gaps shorter than `max_gap_widths` core widths between them are joined, a card-like
+line stops the extension, and end slivers shorter than `min_run_widths` widths are dropped.
+Both assume a tray darker than the sediment. `method="robust"` (the default) does not: it finds
+the core's own colour classes as the photograph's long rectangle (`core_region`), whatever the
+tray's colour, then bridges gaps along the core in the same way.
 
 Images are (H, W, 3) RGB, uint8 or uint16; boxes are (x0, y0, x1, y1) pixels, x1/y1 exclusive, in
 the input image's coordinates. NumPy, OpenCV and scikit-image; no Keras.
 
 The command over files and folders is `python -m coretf.preprocess.core_crop`; the batch
-(cropped images, `crops.csv`, `flagged.png`) is `coretf.preprocess.core_crop_batch`.
+(cropped images, `crops.csv`, `review/flagged.png`) is `coretf.preprocess.core_crop_batch`.
 """
 
 from __future__ import annotations
@@ -32,14 +34,15 @@ import numpy as np
 from skimage.filters import threshold_multiotsu
 
 from coretf import io as coretf_io
+from coretf.preprocess import core_region
+from coretf.preprocess import seeded
 
-METHODS = ("robust", "paper")
+METHODS = ("robust", "seeded", "paper")
 DEPTH_AXES = ("x", "y", "auto")
 # Statuses of a section, in the CSV. Only "ok" is not flagged for review: "unchecked" means no
 # expected length was known (no px/cm), so nobody has checked the crop's length yet.
 STATUSES = ("ok", "unchecked", "card", "overcropped", "undercropped", "no_core", "error")
 
-_CHUNK = 4096  # lines across the core measured at a time (bounds the float buffers)
 
 __all__ = ["CropParams", "CropResult", "CropCheck", "DEPTH_AXES", "METHODS", "STATUSES",
            "find_core_box", "check_crop", "lightness_chroma", "transpose_box", "truth_status"]
@@ -83,6 +86,8 @@ class CropParams:
     card_chroma: float = 35.0
     white_l: float = 80.0
     card_fraction: float = 0.2
+    colour_classes: int = 6
+    work_px: int = 256
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -103,6 +108,10 @@ class CropParams:
             raise ValueError("max_gap_widths and min_run_widths must be >= 0")
         if not 0 < self.card_fraction <= 1:
             raise ValueError(f"card_fraction must be in (0, 1], got {self.card_fraction}")
+        if not 2 <= self.colour_classes <= 8:
+            raise ValueError(f"colour_classes must be in [2, 8], got {self.colour_classes}")
+        if self.work_px < 32:
+            raise ValueError(f"work_px must be >= 32, got {self.work_px}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,19 +165,12 @@ def lightness_chroma(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         L* and C*, (H, W) float32 each.
     """
-    return _lightness_chroma_of_lab8(_lab8(image))
+    return core_region.lightness_chroma_of_lab8(_lab8(image))
 
 
 def _lab8(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 CIELAB of OpenCV's 8-bit convention (L* x 255/100, a* + 128, b* + 128)."""
     return cv2.cvtColor(np.ascontiguousarray(coretf_io.to_uint8(image)), cv2.COLOR_RGB2Lab)
-
-
-def _lightness_chroma_of_lab8(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lightness = lab[..., 0].astype(np.float32) * (100.0 / 255.0)
-    a = lab[..., 1].astype(np.float32) - 128.0
-    b = lab[..., 2].astype(np.float32) - 128.0
-    return lightness, np.hypot(a, b)
 
 
 def _core_mask(levels: np.ndarray, params: CropParams) -> tuple[np.ndarray, tuple[float, ...]]:
@@ -198,70 +200,6 @@ def _largest_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return x, y, x + w, y + h
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of each run of True in a 1-D boolean array."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-
-
-def _line_kinds(lab, lo: int, hi: int, dark_l: float, params: CropParams):
-    """Per line across the core (image columns; the core runs along x here): card-like and dark.
-
-    Args:
-        lab: (H, W, 3) uint8 CIELAB (`_lab8`), depth along x; may be a transposed view.
-        lo, hi: the cross-core band [lo, hi) of rows the lines are measured in.
-        dark_l: L* below which a line's median makes it dark (the lowest multi-Otsu threshold).
-
-    Returns:
-        card (W,) bool and dark (W,) bool.
-    """
-    card, dark = np.empty(lab.shape[1], bool), np.empty(lab.shape[1], bool)
-    for c0 in range(0, lab.shape[1], _CHUNK):  # float copies of a chunk only, at 500 dpi too
-        band_l, band_c = _lightness_chroma_of_lab8(np.ascontiguousarray(lab[lo:hi, c0:c0 + _CHUNK]))
-        share = ((band_c >= params.card_chroma) | (band_l >= params.white_l)).mean(axis=0)
-        card[c0:c0 + _CHUNK] = share >= params.card_fraction
-        dark[c0:c0 + _CHUNK] = np.median(band_l, axis=0) < dark_l
-    return card, dark
-
-
-def _extend_along_core(lab, seed, dark_l, params) -> tuple[int, int]:
-    """The robust method's extent [x0, x1) along the core (x), grown from the seed box."""
-    x0, y0, x1, y1 = seed
-    width = y1 - y0
-    card, dark = _line_kinds(lab, y0, y1, dark_l, params)
-    sediment = ~card & ~dark
-    max_gap, min_run = params.max_gap_widths * width, params.min_run_widths * width
-    runs = _runs(sediment)
-    # The run that holds most of the seed anchors the core.
-    overlap = [min(e, x1) - max(s, x0) for s, e in runs]
-    if not runs or max(overlap) <= 0:
-        return x0, x1
-    k = int(np.argmax(overlap))
-    segment = [runs[k]]
-    for step in (-1, 1):  # grow towards the top (left), then the base (right)
-        j = k + step
-        while 0 <= j < len(runs):
-            near, far = (runs[j][1], segment[0][0]) if step < 0 else (segment[-1][1], runs[j][0])
-            if far - near > max_gap or card[near:far].any():  # too long a gap, or a colour card
-                break
-            segment = [runs[j]] + segment if step < 0 else segment + [runs[j]]
-            j += step
-    # Slivers beyond a gap at either end (a card's grey patch, a label strip) are not core.
-    while len(segment) > 1 and segment[0][1] - segment[0][0] < min_run and segment[0] != runs[k]:
-        segment.pop(0)
-    while len(segment) > 1 and segment[-1][1] - segment[-1][0] < min_run and segment[-1] != runs[k]:
-        segment.pop()
-    # The seed is core by the paper's criterion even where its lines are dark (a dark lamina at
-    # the core top), so the extent covers it -- except across card-like lines: at a coarse scale
-    # the seed's dilation can reach over the gap to the colour card.
-    start, end = segment[0][0], segment[-1][1]
-    if x0 < start and not card[x0:start].any():
-        start = x0
-    if x1 > end and not card[end:x1].any():
-        end = x1
-    return start, end
-
-
 def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropResult:
     """Finds the crop box of the core in a section photograph.
 
@@ -278,6 +216,8 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     lab = _lab8(image)
+    if params.method == "robust":
+        return _find_robust(lab, params)
     mask, thresholds = _core_mask(np.ascontiguousarray(lab[..., 0]), params)
     axis = params.depth_axis
     if axis == "auto":
@@ -289,7 +229,7 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     if box is None:
         return CropResult(None, axis, thresholds, None)
     x0, y0, x1, y1 = box
-    if params.method == "robust":
+    if params.method == "seeded":
         # Dilating more than eroding grows the region by the difference (8 px with the paper's
         # 5x5 kernels, 0.04 cm at its 197 px/cm but 0.4 cm at 20 px/cm): take it back.
         grow = params.dilate_iterations * (params.dilate_kernel // 2) - \
@@ -298,12 +238,30 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
             x0, y0, x1, y1 = x0 + grow, y0 + grow, x1 - grow, y1 - grow
     trim = int(round(params.cross_crop * (y1 - y0)))
     seed = (x0, y0 + trim, x1, max(y0 + trim + 1, y1 - trim))
-    if params.method == "robust":
-        x0, x1 = _extend_along_core(lab, seed, thresholds[0], params)
+    if params.method == "seeded":
+        x0, x1 = seeded.extend_along_core(lab, seed, thresholds[0], params)
     crop = (x0, seed[1], x1, seed[3])
     if axis == "y":
         crop, seed = transpose_box(crop), transpose_box(seed)
     return CropResult(crop, axis, thresholds, seed)
+
+
+def _find_robust(lab: np.ndarray, params: CropParams) -> CropResult:
+    """`method="robust"`: `core_region.search`, then the cross crop (the paper's 10 %)."""
+    hist = np.bincount(lab[..., 0].ravel(), minlength=256)
+    if np.count_nonzero(hist) < params.num_classes:
+        raise ValueError(f"the image has fewer than {params.num_classes} grey levels in L*")
+    thresholds = tuple(float(t) / 2.55 for t in threshold_multiotsu(
+        hist=(hist, np.arange(256)), classes=params.num_classes))
+    found = core_region.search(lab, params)
+    if found is None:
+        return CropResult(None, "x" if params.depth_axis == "auto" else params.depth_axis,
+                          thresholds, None)
+    box, axis, region = found
+    x0, y0, x1, y1 = box if axis == "x" else transpose_box(box)
+    trim = int(round(params.cross_crop * (y1 - y0)))
+    crop = (x0, y0 + trim, x1, max(y0 + trim + 1, y1 - trim))
+    return CropResult(crop if axis == "x" else transpose_box(crop), axis, thresholds, region)
 
 
 def truth_status(box, true_box, tolerance_px: int) -> str:

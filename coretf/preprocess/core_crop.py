@@ -3,8 +3,9 @@
 Crops each photograph of a file or folder to the core by the method of Hutton (2025, `seeds/000_*`,
 §2.3.1; `coretf.preprocess.background`), in parallel (`coretf.preprocess.core_crop_batch`), and
 flags failed crops (colour card kept, crop length off the expected section length) for review.
-Outputs: the cropped images, `crops.csv` and `flagged.png` (the contact sheet of the sections to
-review); a rerun skips the sections already done.
+Outputs: the cropped images and `crops.csv` in --output, and under `<output>/review/` the files
+for a person, never read by the next step: `flagged.png` (the contact sheet of the sections to
+review), `<stem>_review.png` and the per-section `<stem>_crop.json` a rerun resumes from.
 
     python -m coretf.preprocess.core_crop --input=<file or folder> --output=<folder>
 """
@@ -23,14 +24,17 @@ def define_flags() -> None:
     """The command's flags (called under `__main__` only)."""
     defaults = background.CropParams()
     flags.DEFINE_string("input", None, "Section photograph, or a folder of them.", required=True)
-    flags.DEFINE_string("output", None, "Folder for the crops, crops.csv and flagged.png.",
-                        required=True)
+    flags.DEFINE_string("output", None, "Folder for the crops and crops.csv (review files go "
+                        "to <output>/review/).", required=True)
     flags.DEFINE_enum("method", defaults.method, background.METHODS,
-                      "robust: the paper's box extended along the core over dark gaps; paper: the "
-                      "largest contour only, as Hutton (2025) wrote it.")
+                      "robust: the core's colour classes found as the long rectangle, any tray "
+                      "colour; seeded: the paper's box extended along the core over dark gaps "
+                      "(the builder's *_cropped configs); paper: the largest contour only, as "
+                      "Hutton (2025) wrote it.")
     flags.DEFINE_integer("num_classes", defaults.num_classes, "Multi-Otsu classes on L*.")
     flags.DEFINE_list("core_classes", [str(c) for c in defaults.core_classes],
-                      "Classes (0 = darkest) that are core-like; the paper keeps the middle one.")
+                      "paper/seeded: classes (0 = darkest) that are core-like; the paper keeps "
+                      "the middle one (robust finds the core's classes itself).")
     flags.DEFINE_integer("erode_kernel", defaults.erode_kernel, "Square erosion kernel side, px.")
     flags.DEFINE_integer("erode_iterations", defaults.erode_iterations, "Erosion iterations.")
     flags.DEFINE_integer("dilate_kernel", defaults.dilate_kernel, "Square dilation kernel side, px.")
@@ -47,12 +51,17 @@ def define_flags() -> None:
     flags.DEFINE_float("white_l", defaults.white_l, "L* from which a pixel is card-like (white).")
     flags.DEFINE_float("card_fraction", defaults.card_fraction,
                        "Share of card-like pixels on an end line that flags a colour card.")
+    flags.DEFINE_integer("colour_classes", defaults.colour_classes,
+                         "robust: k-means CIELAB classes the core's colours are chosen from.")
+    flags.DEFINE_integer("work_px", defaults.work_px,
+                         "robust: short side (px) of the reduced copy the core is searched on.")
     flags.DEFINE_float("px_per_cm", None, "Image scale; without it the length is not checked.")
     flags.DEFINE_list("section_lengths_cm", ["120", "150"], "Expected section lengths, cm.")
     flags.DEFINE_float("length_tolerance", 0.05, "Relative tolerance of the length check.")
     flags.DEFINE_string("sections_csv", None,
                         "CSV with a 'file' column and optional px_per_cm, expected_length_cm, "
-                        "depth_axis per file (overrides the flags for that file).")
+                        "depth_axis, method, num_classes, core_classes ('1 2'), cross_crop, "
+                        "max_gap_widths per file (override the flags for that file).")
     flags.DEFINE_integer("workers", 2, "Processes (sections cropped in parallel).")
     flags.DEFINE_bool("overwrite", False, "Redo sections already cropped in --output.")
 
@@ -69,9 +78,9 @@ def main(argv) -> None:
             dilate_iterations=f.dilate_iterations, cross_crop=f.cross_crop,
             depth_axis=f.depth_axis, max_gap_widths=f.max_gap_widths,
             min_run_widths=f.min_run_widths, card_chroma=f.card_chroma, white_l=f.white_l,
-            card_fraction=f.card_fraction)
+            card_fraction=f.card_fraction, colour_classes=f.colour_classes, work_px=f.work_px)
         default = batch.SectionMeta(f.px_per_cm, tuple(float(v) for v in f.section_lengths_cm))
-        metas = batch.read_sections_csv(f.sections_csv, default) if f.sections_csv else {}
+        metas = batch.read_sections_csv(f.sections_csv, default, params) if f.sections_csv else {}
         files = coretf_io.list_images(f.input)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
@@ -83,7 +92,7 @@ def main(argv) -> None:
     bad = [r["message"] for r in rows if r["status"] == "error"]
     flagged = [r["file"] for r in rows if r["status"] not in ("ok", "error")]
     if flagged:
-        print(f"flagged for review ({f.output}/flagged.png): {', '.join(flagged)}")
+        print(f"flagged for review ({f.output}/{batch.REVIEW_DIR}/flagged.png): {', '.join(flagged)}")
     if bad:
         print("bad files:\n  " + "\n  ".join(bad))
 

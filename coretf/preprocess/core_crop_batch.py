@@ -1,5 +1,8 @@
 """The background-removal batch: a folder of section photographs to cropped images, `crops.csv`
-and `flagged.png` (the contact sheet of sections to review), in parallel, with a progress bar.
+and, under `review/`, `flagged.png` (the contact sheet of sections to review), in parallel, with
+a progress bar. Review files (`flagged.png`, `<stem>_review.png`, the per-section `<stem>_crop.json`
+a rerun resumes from) stay in `review/`, so the next step (predict, colour_record) reads only the
+crops in the output folder.
 
 The command is `python -m coretf.preprocess.core_crop` (flags there); the method is in
 `background`. Bad files get status "error" with a message naming the file and the problem, and
@@ -12,6 +15,7 @@ import concurrent.futures
 import dataclasses
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -25,6 +29,10 @@ CSV_COLUMNS = ("file", "status", "x0", "y0", "x1", "y1", "depth_axis", "length_p
                "expected_length_cm", "px_per_cm", "card_fraction", "method", "lstar_thresholds",
                "output", "message")
 _THUMB_LONG, _THUMB_SHORT = 1000, 90  # contact-sheet strip size (px), core along the long side
+REVIEW_DIR = "review"  # under the output folder: review files, never read as photographs
+# CropParams fields a row of --sections_csv may set for its file (empty cells: the flags').
+PARAM_COLUMNS = ("method", "num_classes", "core_classes", "depth_axis", "cross_crop",
+                 "max_gap_widths")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +42,14 @@ class SectionMeta:
     px_per_cm: float | None = None
     expected_lengths_cm: tuple[float, ...] = (120.0, 150.0)
     depth_axis: str | None = None  # None: the params' depth_axis
+    params: tuple[tuple[str, object], ...] = ()  # (CropParams field, value) set for this file
+
+    def crop_params(self, params: background.CropParams) -> background.CropParams:
+        """`params` with this file's settings."""
+        overrides = dict(self.params)
+        if self.depth_axis:
+            overrides["depth_axis"] = self.depth_axis
+        return dataclasses.replace(params, **overrides) if overrides else params
 
 
 def crop_file(path: str, output_dir: str, params: background.CropParams, meta: SectionMeta,
@@ -41,7 +57,7 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
     """Crops one section file into `output_dir`; never raises for a bad file.
 
     Writes `<stem>_crop.<png|tif>` (TIFF input stays TIFF, so 16 bit is kept) and, for a flagged
-    section, `<stem>_review.png` (a strip with the crop box) for the contact sheet.
+    section, `review/<stem>_review.png` (a strip with the crop box) for the contact sheet.
 
     Returns:
         A CSV row (dict over CSV_COLUMNS); status "error" with the message for an unreadable file.
@@ -54,8 +70,8 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
             raise coretf_io.ImageError(f"{path}: expected an RGB or RGBA photograph, got a "
                                        f"grayscale image of shape {image.shape}")
         image = image[..., :3]  # an alpha channel (a GIMP label) plays no part in the crop
-        if meta.depth_axis:
-            params = dataclasses.replace(params, depth_axis=meta.depth_axis)
+        params = meta.crop_params(params)
+        row["method"] = params.method
         result = background.find_core_box(image, params)
         check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
                                       expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
@@ -76,7 +92,7 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
         coretf_io.write_image(os.path.join(output_dir, name), image[y0:y1, x0:x1])
         row["output"] = name
     if check.status != "ok":
-        coretf_io.write_image(os.path.join(output_dir, stem + "_review.png"),
+        coretf_io.write_image(os.path.join(output_dir, REVIEW_DIR, stem + "_review.png"),
                               review_strip(image, result, f"{row['file']}: {check.status}"))
     return row
 
@@ -117,41 +133,63 @@ SECTIONS_CSV = tables.Table("file", (
     tables.Column("px_per_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
     tables.Column("expected_length_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
     tables.Column("depth_axis", background.DEPTH_AXES, default=None),
+    tables.Column("method", background.METHODS, default=None),
+    tables.Column("num_classes", int, default=None, checks=(tables.POSITIVE,)),
+    tables.Column("core_classes", tables.Pattern(r"\d+(\s*[ ;,]\s*\d+)*",
+                                                 "class numbers separated by spaces or ';'"),
+                  default=None),
+    tables.Column("cross_crop", float, default=None, checks=(tables.FINITE, tables.NON_NEGATIVE)),
+    tables.Column("max_gap_widths", float, default=None,
+                  checks=(tables.FINITE, tables.NON_NEGATIVE)),
 ))
 
 
-def read_sections_csv(path: str, default: SectionMeta) -> dict[str, SectionMeta]:
-    """Per-file metadata: a CSV with a `file` column (name or stem) and any of `px_per_cm`,
-    `expected_length_cm` and `depth_axis`; empty cells take `default`'s values.
+def read_sections_csv(path: str, default: SectionMeta,
+                      params: background.CropParams = background.CropParams()
+                      ) -> dict[str, SectionMeta]:
+    """Per-file settings: a CSV with a `file` column (name or stem) and any of `px_per_cm`,
+    `expected_length_cm`, `depth_axis` and the crop parameters of PARAM_COLUMNS (`method`,
+    `num_classes`, `core_classes` as "1 2" or "1;2", `cross_crop`, `max_gap_widths`); they
+    override the flags for that file, and empty cells take `default`'s and `params`' values.
 
     Raises:
-        ValueError: missing file or column, a malformed value or a file listed twice; the
-            message names the line.
+        ValueError: missing file or column, a malformed value, settings the crop refuses (e.g. a
+            core class beyond num_classes) or a file listed twice; the message names the line.
     """
     metas = {}
     for row in SECTIONS_CSV.read(path):
         lengths = default.expected_lengths_cm if row["expected_length_cm"] is None else (
             row["expected_length_cm"],)
-        metas[os.path.splitext(row.key)[0]] = SectionMeta(
-            default.px_per_cm if row["px_per_cm"] is None else row["px_per_cm"], lengths,
-            row["depth_axis"] or default.depth_axis)
+        overrides = {c: row[c] for c in PARAM_COLUMNS if c != "depth_axis" and row[c] is not None}
+        if "core_classes" in overrides:
+            overrides["core_classes"] = tuple(
+                int(v) for v in re.split(r"[\s;,]+", overrides["core_classes"].strip()))
+        meta = SectionMeta(default.px_per_cm if row["px_per_cm"] is None else row["px_per_cm"],
+                           lengths, row["depth_axis"] or default.depth_axis,
+                           tuple(sorted(overrides.items())))
+        try:
+            meta.crop_params(params)
+        except ValueError as error:
+            raise row.error(str(error)) from None
+        metas[os.path.splitext(row.key)[0]] = meta
     return metas
 
 
 def run_batch(files: list[str], output_dir: str, params: background.CropParams,
               default: SectionMeta, metas: dict[str, SectionMeta] | None = None, *, tolerance: float = 0.05,
               workers: int = 2, overwrite: bool = False, progress: bool = True) -> list[dict]:
-    """Crops every file, in `workers` processes, and writes `crops.csv` and `flagged.png`.
+    """Crops every file, in `workers` processes, and writes `crops.csv` and `review/flagged.png`.
 
-    A rerun skips files whose result (`<stem>_crop.json`) exists, unless `overwrite`. Bad files
-    get status "error" with the reason; the others go on.
+    A rerun skips files whose result (`review/<stem>_crop.json`) exists, unless `overwrite`. Bad
+    files get status "error" with the reason; the others go on.
 
     Returns:
         The CSV rows, in file order.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    review_dir = os.path.join(output_dir, REVIEW_DIR)
+    os.makedirs(review_dir, exist_ok=True)
     metas = metas or {}
-    done_path = lambda f: os.path.join(output_dir, os.path.splitext(os.path.basename(f))[0] + "_crop.json")
+    done_path = lambda f: os.path.join(review_dir, os.path.splitext(os.path.basename(f))[0] + "_crop.json")
     rows, todo = {}, []
     for f in files:
         if not overwrite and os.path.exists(done_path(f)):
@@ -173,10 +211,10 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
     coretf_io.write_csv(os.path.join(output_dir, "crops.csv"), CSV_COLUMNS, ordered)
     strips = []
     for row in ordered:
-        review = os.path.join(output_dir, os.path.splitext(row["file"])[0] + "_review.png")
+        review = os.path.join(review_dir, os.path.splitext(row["file"])[0] + "_review.png")
         if row["status"] not in ("ok", "error") and os.path.exists(review):
             strips.append(coretf_io.read_image(review))
-    sheet = os.path.join(output_dir, "flagged.png")
+    sheet = os.path.join(review_dir, "flagged.png")
     if strips:
         coretf_io.write_image(sheet, contact_sheet(strips))
     elif os.path.exists(sheet):

@@ -46,7 +46,7 @@ APPEARANCE_KEEP = np.array([
 ], np.float32)
 
 __all__ = ["APPEARANCE_KEEP", "CLUSTER_MEANS_LAB", "DISTURBANCE_CODES", "SyntheticSection",
-           "make_section", "section_mean_lab"]
+           "draw_core", "make_section", "paint_core", "section_mean_lab"]
 
 _TEX_CELL, _MOTTLE_CELL, _WARP_CELL = 0.025, 0.1, 0.25  # cm per grid cell
 # 256-entry float tables of APPEARANCE_KEEP's columns, for cv2.LUT on the code map.
@@ -113,11 +113,40 @@ def make_section(index: int, *, seed: int = 0, length_cm: float = 150.0, px_per_
     sid = f"S{index:04d}"
     height, width, core_box, card_box = scene.layout(length_cm, core_width_cm, p)
     cx0, cy0, cx1, cy1 = core_box
+    disturbance = np.zeros((height, width), np.uint8)
+    core, weight, texture_rng, camera_rng = draw_core(
+        seed, index, length_cm, core_width_cm, p, disturbance[cy0:cy1, cx0:cx1])
+    code_map, u0, du = core.code_map, core.u0, core.du
+    # The tray's texture is drawn from texture_rng after the core's: keep this order.
+    surroundings = scene.make_scene(p, height, width, core_box, card_box, sid, top, length_cm,
+                                    texture_rng, camera_rng)
+    image = scene.photograph(surroundings, width, camera_rng, (seed, index),
+                             functools.partial(paint_core, core))
+    mask = np.zeros((height, width), np.uint8)
+    mask[cy0:cy1, cx0:cx1] = code_map == 0
+    x_mid = (np.arange(cx1 - cx0) + 0.5) / p
+    cluster = np.interp(x_mid, u0 + du * np.arange(len(weight)), weight) >= 0.5
+    return SyntheticSection(sid, image, mask, disturbance, core_box, card_box, p, top,
+                            (cx1 - cx0) / p, cluster.astype(np.int8))
+
+
+def draw_core(seed: int, index: int, length_cm: float, core_width_cm: float, p: float,
+              code_map: np.ndarray):
+    """Makes every random draw of core `index` of the hole `seed` and rasterises its disturbances.
+
+    Args:
+      seed, index: the hole and the section, as in `make_section`.
+      length_cm, core_width_cm, p: the core's size (cm) and the resolution (px/cm).
+      code_map: (round(core_width_cm * p), round(length_cm * p)) uint8 zeros; receives the
+        disturbance codes (a view into a section's canvas, or an array of its own).
+
+    Returns:
+      (core, weight, texture_rng, camera_rng): the core for `paint_core`, the depth profile's
+      cluster weight, and the two streams a photograph of it goes on with (tray, camera).
+    """
     # Independent streams, so that e.g. the disturbances do not change with the texture code.
     colour_rng, texture_rng, disturbance_rng, camera_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(4))
-    disturbance = np.zeros((height, width), np.uint8)
-    code_map = disturbance[cy0:cy1, cx0:cx1]
     delta_map = np.zeros(code_map.shape + (3,), np.int8)
     zones, stamps = dist.generate(disturbance_rng, length_cm, core_width_cm)
     raster.rasterize(stamps, zones, code_map, delta_map, p)
@@ -136,17 +165,7 @@ def make_section(index: int, *, seed: int = 0, length_cm: float = 150.0, px_per_
                                      (1.5, 6.0)),
         warp_grid=grids.noise_grid(texture_rng, _WARP_CELL, core_width_cm, length_cm, (2.0, 5.0)),
         zones=zones, code_map=code_map, delta_map=delta_map)
-    # The tray's texture is drawn from texture_rng after the core's: keep this order.
-    surroundings = scene.make_scene(p, height, width, core_box, card_box, sid, top, length_cm,
-                                    texture_rng, camera_rng)
-    image = scene.photograph(surroundings, width, camera_rng, (seed, index),
-                             functools.partial(_core_lab, core))
-    mask = np.zeros((height, width), np.uint8)
-    mask[cy0:cy1, cx0:cx1] = code_map == 0
-    x_mid = (np.arange(cx1 - cx0) + 0.5) / p
-    cluster = np.interp(x_mid, u0 + du * np.arange(len(weight)), weight) >= 0.5
-    return SyntheticSection(sid, image, mask, disturbance, core_box, card_box, p, top,
-                            (cx1 - cx0) / p, cluster.astype(np.int8))
+    return core, weight, texture_rng, camera_rng
 
 
 def section_mean_lab(section: SyntheticSection) -> np.ndarray:
@@ -202,7 +221,7 @@ def _depth_profile(rng: np.random.Generator, length_cm: float):
     return float(u[0]), du, profile, weight
 
 
-def _core_lab(core: _Core, c0: int, c1: int) -> list[np.ndarray]:
+def paint_core(core: _Core, c0: int, c1: int) -> list[np.ndarray]:
     """L*, a*, b* planes, (Hc, c1 - c0) float32 each, of core columns [c0, c1)."""
     p = core.p
     code = core.code_map[:, c0:c1]

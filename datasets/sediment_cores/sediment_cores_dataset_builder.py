@@ -11,8 +11,9 @@ Configs: `synthetic` (default; procedurally generated sections with exact masks,
 `coretf.synthetic.cores`) and `manual` (a lab's own photographs), each with 128 px patches, plus
 `*_256` variants with 256 px patches, and `synthetic_tiny` (three short sections, 64 px patches)
 for smoke tests. The `*_cropped` configs remove the background first (`coretf.preprocess.
-background`, the paper's §2.3.1 with its robust extension along the core) and patch only the crop,
-so the paper's Table 3 (with and without background removal) can be rerun.
+background`, the paper's §2.3.1 with its extension along the core: `method="seeded"`, the
+method they were released with) and patch only the crop, so the paper's Table 3 (with and
+without background removal) can be rerun.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def crop_to_core(section: manual_sections.Section,
     Raises:
         ValueError: no core-like region in the section (the message names its source).
     """
-    params = background.CropParams(depth_axis="x")
+    params = background.CropParams(method="seeded", depth_axis="x")
     result = background.find_core_box(section.image, params)
     check = background.check_crop(section.image, result, params, px_per_cm=section.px_per_cm,
                                   expected_lengths_cm=expected_lengths_cm)

@@ -94,8 +94,12 @@ def test_checks_flag_card_and_lengths(section):
     blank[:, :100] = 200
     blank[:, 100:] = 90
     blank[::2, ::2] = 10
-    none = cc.find_core_box(blank, cc.CropParams(core_classes=(0,), erode_iterations=5))
+    none = cc.find_core_box(blank, cc.CropParams(method="seeded", core_classes=(0,),
+                                                 erode_iterations=5))
     assert none.box is None and cc.check_crop(blank, none).status == "no_core"
+    noise = np.random.default_rng(0).integers(0, 256, (80, 240, 3), dtype=np.uint8)
+    none = cc.find_core_box(noise)  # robust: speckle is no long rectangle
+    assert none.box is None and cc.check_crop(noise, none).status == "no_core"
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -154,25 +158,27 @@ def _read_csv(path):
 @needs_realdata
 def test_command_on_columns_with_a_bad_file(tmp_path):
     """The corebreakout columns (no card, no length) crop and get a status; a truncated file is
-    reported by name and the batch carries on; a rerun skips what is done. The slabbed sandstone
-    is the lighter classes here (a dark tray and no bright liner): --core_classes=1,2."""
+    reported by name and the batch carries on; a rerun skips what is done. column1 takes the
+    defaults (robust, depth axis auto); the sections table gives column3 the seeded method with
+    the lighter classes (`core_classes` 1 2: a light sandstone, no bright liner)."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     for name in ("column1.jpeg", "column3.jpeg"):
         shutil.copy(COLUMNS / name, inputs / name)
     (inputs / "broken.jpg").write_bytes((COLUMNS / "column2.jpeg").read_bytes()[:4000])
-    (inputs / "sections.csv").write_text("file,depth_axis\ncolumn3.jpeg,y\n")
+    (inputs / "sections.csv").write_text("file,depth_axis,method,core_classes\n"
+                                         "column3.jpeg,y,seeded,1 2\n")
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "coretf.preprocess.core_crop", f"--input={inputs}",
-         f"--output={out}", "--depth_axis=auto", "--core_classes=1,2",
-         f"--sections_csv={inputs / 'sections.csv'}"],
+         f"--output={out}", "--depth_axis=auto", f"--sections_csv={inputs / 'sections.csv'}"],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "broken.jpg: cannot be decoded" in result.stdout
     rows = _read_csv(out / "crops.csv")
     assert set(rows) == {"broken.jpg", "column1.jpeg", "column3.jpeg"}
     assert rows["broken.jpg"]["status"] == "error" and not (out / "broken_crop.png").exists()
+    assert rows["column1.jpeg"]["method"] == "robust" and rows["column3.jpeg"]["method"] == "seeded"
     for name in ("column1.jpeg", "column3.jpeg"):
         row = rows[name]
         assert row["status"] == "unchecked" and row["depth_axis"] == "y"
@@ -183,11 +189,18 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
         assert 0.05 * width < x0 and x1 < 0.95 * width and x1 - x0 > 0.6 * width  # no tray edge
         crop = coretf_io.read_image(out / row["output"])
         assert crop.shape == (y1 - y0, x1 - x0, 3)
-    sheet = coretf_io.read_image(out / "flagged.png")  # both columns are unchecked: flagged
+    # Review files live in review/, so the next step reads the crops only.
+    sheet = coretf_io.read_image(out / "review" / "flagged.png")  # unchecked: flagged
     assert sheet.ndim == 3 and sheet.shape[0] >= 2 * 90
+    assert sorted(os.listdir(out)) == ["column1_crop.png", "column3_crop.png", "crops.csv", "review"]
+    assert {os.path.basename(f) for f in coretf_io.list_images(str(out))} == {
+        "column1_crop.png", "column3_crop.png"}
+    assert {"column1_review.png", "column1_crop.json", "flagged.png"} <= set(os.listdir(out / "review"))
     stamp = os.path.getmtime(out / "column1_crop.png")
-    again = batch.run_batch(coretf_io.list_images(str(inputs)), str(out), cc.CropParams(core_classes=(1, 2)),
-                         batch.SectionMeta(), workers=1, progress=False)
+    metas = batch.read_sections_csv(str(inputs / "sections.csv"), batch.SectionMeta())
+    again = batch.run_batch(coretf_io.list_images(str(inputs)), str(out),
+                            cc.CropParams(depth_axis="auto"), batch.SectionMeta(), metas,
+                            workers=1, progress=False)
     assert os.path.getmtime(out / "column1_crop.png") == stamp
     assert [r["status"] for r in again] == ["error", "unchecked", "unchecked"]
 
@@ -211,6 +224,7 @@ def test_batch_on_synthetic_sections_with_scale(tmp_path):
     x0, y0, x1, y1 = (int(rows[1][k]) for k in ("x0", "y0", "x1", "y1"))
     assert crop16.dtype == np.uint16 and crop16.shape == (y1 - y0, x1 - x0, 3)
     np.testing.assert_array_equal(crop16, rgba16[y0:y1, x0:x1, :3])
+    assert not (tmp_path / "out" / "review" / "flagged.png").exists()
     assert not (tmp_path / "out" / "flagged.png").exists()
     with pytest.raises(ValueError, match="holds no images"):
         coretf_io.list_images(str(tmp_path / "out" / ".."))
@@ -234,6 +248,9 @@ def test_truth_status_golden():
     ("file,expected_length_cm\na.png,inf\n", "line 2: need expected_length_cm to be finite"),
     ("file,px_per_cm\na.png,20\na.png,30\n", "line 3: file 'a.png' listed twice"),
     ("file,px_per_cm\n", "lists no files"),
+    ("file,core_classes\na.png,1 x\n", "line 2: .*core_classes"),
+    ("file,num_classes,core_classes\na.png,3,1\nb.png,3,3\n", "line 3: core_classes"),
+    ("file,method\na.png,otsu\n", "line 2: .*method"),
 ])
 def test_bad_sections_csv_names_the_line(tmp_path, text, message):
     (tmp_path / "sections.csv").write_text(text)
@@ -247,3 +264,26 @@ def test_sections_csv_overrides_defaults(tmp_path):
     metas = batch.read_sections_csv(str(tmp_path / "sections.csv"), batch.SectionMeta(px_per_cm=40))
     assert metas["a"] == batch.SectionMeta(13.7, (131.41,), "x")
     assert metas["b"] == batch.SectionMeta(40.0, (120.0, 150.0), None)
+
+
+def test_sections_csv_sets_crop_parameters_per_file(tmp_path):
+    (tmp_path / "sections.csv").write_text(
+        "file,method,num_classes,core_classes,depth_axis,cross_crop\n"
+        "a.tif,paper,4,\"1,2\",y,0.2\nb.png,,,0;1,,\nc.png,,,,,\n")
+    metas = batch.read_sections_csv(str(tmp_path / "sections.csv"), batch.SectionMeta())
+    flags = cc.CropParams(depth_axis="auto")
+    a = metas["a"].crop_params(flags)
+    assert (a.method, a.num_classes, a.core_classes, a.depth_axis, a.cross_crop) == (
+        "paper", 4, (1, 2), "y", 0.2)
+    b = metas["b"].crop_params(flags)
+    assert (b.method, b.core_classes, b.depth_axis) == ("robust", (0, 1), "auto")
+    assert metas["c"].crop_params(flags) == flags
+
+
+def test_seeded_method_pins_the_builders_cropped_configs():
+    """`*_cropped` builder configs crop with method="seeded": its boxes on the builder's
+    sections are those the configs were released with (their data stay bit-identical)."""
+    for index in range(2):
+        section = cores.make_section(index, seed=0, length_cm=40.0, px_per_cm=P)
+        result = cc.find_core_box(section.image, cc.CropParams(method="seeded", depth_axis="x"))
+        assert result.box == (144, 54, 944, 177) and result.seed_box == (144, 54, 944, 177)

@@ -4,8 +4,7 @@ A microscope photo is rarely evenly lit: a light gradient across the stage, vign
 the corners, a white balance that tints the whole frame. A threshold on one colour feature
 (the paper's HSV saturation) then moves with the light, and small or pale particles fall on the
 plate's side where the plate is darker. Here the plate itself is the reference: its colour is
-estimated at every pixel from the pixels known to be plate (a normalised Gaussian convolution,
-wide enough to bridge the particles), and a pixel's departure from it is the colour distance
+estimated at every pixel from the pixels known to be plate (a smooth surface fitted to them), and a pixel's departure from it is the colour distance
 divided by the plate's brightness there, |I - B| / |B|. That is unchanged by any light that scales
 plate and particle alike (gradient, vignetting, exposure) and by a colour cast (B carries it).
 On the plate the departure is sensor noise and plate texture; particles depart by a large share
@@ -16,7 +15,6 @@ scikit-image, no Keras.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from scipy import ndimage
 from skimage import filters
@@ -28,9 +26,10 @@ _FLOOR = 1e-3
 def plate_colour(image: np.ndarray, plate: np.ndarray) -> np.ndarray:
     """The plate's colour at every pixel, from the pixels marked as plate.
 
-    A normalised convolution (Gaussian, sigma = 1/8 of the frame's longer side): wide enough that
-    the plate around a particle fills in under it, narrow enough to follow a gradient and
-    vignetting. It is smooth at that scale, so it is computed on a copy 1/8 the size.
+    A least-squares cubic surface in (x, y) per channel: the light of a microscope is smooth
+    across the frame (a gradient is the linear term, vignetting the quadratic one, a gradient
+    times vignetting the cubic), and a global fit reaches under the particles and into the corners,
+    where a local average would be pulled towards the brighter middle.
 
     Args:
         image: (h, w, 3) float32 RGB in [0, 1].
@@ -40,14 +39,14 @@ def plate_colour(image: np.ndarray, plate: np.ndarray) -> np.ndarray:
         (h, w, 3) float32 plate colour.
     """
     height, width = plate.shape
-    small = (max(2, width // 8), max(2, height // 8))
-    weight = cv2.resize(plate.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    total = cv2.resize(image * plate[..., None], small, interpolation=cv2.INTER_AREA)
-    sigma = max(small) / 8.0
-    weight, total = cv2.GaussianBlur(weight, (0, 0), sigma), cv2.GaussianBlur(total, (0, 0), sigma)
-    mean = image[plate].mean(0)  # where the plate is far from every plate pixel (weight ~ 0)
-    colour = np.where(weight[..., None] > 1e-3, total / np.maximum(weight, 1e-3)[..., None], mean)
-    return cv2.resize(colour.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    v, u = (2 * yy - height) / height, (2 * xx - width) / width
+    terms = np.stack([u**i * v**j for i in range(4) for j in range(4 - i)], axis=-1)  # 10 terms
+    step = max(1, int(np.sqrt(plate.sum() / 20000)))  # ~20,000 plate pixels are plenty for 10 terms
+    ys, xs = np.nonzero(plate)
+    ys, xs = ys[::step * step], xs[::step * step]
+    coefficients = np.linalg.lstsq(terms[ys, xs], image[ys, xs], rcond=None)[0]
+    return np.clip(terms @ coefficients, 1e-3, None).astype(np.float32)
 
 
 def departure(image: np.ndarray, plate: np.ndarray, segments: np.ndarray,

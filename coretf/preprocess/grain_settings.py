@@ -69,7 +69,7 @@ class ExtractionSettings:
     split_touching: bool = True
     gap_radius: int = 2
     gap_contrast: float = 0.04
-    neck_ratio: float = 0.93
+    neck_ratio: float = 0.85
     min_area_px: float | None = None
     min_area_um2: float | None = None
     um_per_px: float | None = None
@@ -110,7 +110,8 @@ class ExtractionSettings:
 
 # The paper's extraction (and, before the plate model and splitting, the defaults): the
 # `sediment_grains` builder extracts with these.
-PAPER_SETTINGS = ExtractionSettings(plate_model=False, split_touching=False, min_area_fraction=4e-4)
+PAPER_SETTINGS = ExtractionSettings(plate_model=False, split_touching=False, neck_ratio=0.93,
+                                    min_area_fraction=4e-4)
 
 
 def read_settings(path: str | os.PathLike, base: ExtractionSettings = ExtractionSettings()) -> ExtractionSettings:

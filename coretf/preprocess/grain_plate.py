@@ -15,6 +15,7 @@ scikit-image, no Keras.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 from skimage import filters
@@ -39,14 +40,18 @@ def plate_colour(image: np.ndarray, plate: np.ndarray) -> np.ndarray:
         (h, w, 3) float32 plate colour.
     """
     height, width = plate.shape
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    v, u = (2 * yy - height) / height, (2 * xx - width) / width
+    # The surface is smooth: fitted and evaluated on a copy 1/4 the size (plate = all 4x4 plate).
+    size = (max(4, width // 4), max(4, height // 4))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    known = cv2.resize(plate.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
+    if known.sum() < 10:
+        small, known, size = image, plate, (width, height)
+    yy, xx = np.mgrid[0:size[1], 0:size[0]].astype(np.float32)
+    v, u = (2 * yy + 1 - size[1]) / size[1], (2 * xx + 1 - size[0]) / size[0]
     terms = np.stack([u**i * v**j for i in range(4) for j in range(4 - i)], axis=-1)  # 10 terms
-    step = max(1, int(np.sqrt(plate.sum() / 20000)))  # ~20,000 plate pixels are plenty for 10 terms
-    ys, xs = np.nonzero(plate)
-    ys, xs = ys[::step * step], xs[::step * step]
-    coefficients = np.linalg.lstsq(terms[ys, xs], image[ys, xs], rcond=None)[0]
-    return np.clip(terms @ coefficients, 1e-3, None).astype(np.float32)
+    coefficients = np.linalg.lstsq(terms[known], small[known], rcond=None)[0]
+    surface = (terms @ coefficients).astype(np.float32)
+    return np.clip(cv2.resize(surface, (width, height), interpolation=cv2.INTER_LINEAR), 1e-3, None)
 
 
 def departure(image: np.ndarray, plate: np.ndarray, segments: np.ndarray,

@@ -178,19 +178,22 @@ def _truth(particles, placed, height: int, width: int):
     for i in range(len(particles) - 1, -1, -1):  # later particles lie on top
         visible[i] = sharp[i] & ~covers
         covers |= sharp[i]
-    boxes, keep, overlapping, cut = [], [], [], []
-    on_top = {p[4] for p in placed if p[4] is not None}
+    boxes, keep, cut = [], [], []
     for i, (p, mask) in enumerate(zip(particles, visible)):
         area = int(mask.sum())
         if area < 20 or area < 0.4 * sharp[i].sum():
             continue
-        full = float((p.alpha > 0.5).sum())
         ys, xs = np.nonzero(mask)
         boxes.append((ys.min(), xs.min(), ys.max() + 1, xs.max() + 1))
         keep.append(i)
-        overlapping.append(placed[i][4] is not None or i in on_top)
-        cut.append(sharp[i].sum() < full - 0.5)
-    return boxes, keep, overlapping, cut
+        cut.append(sharp[i].sum() < float((p.alpha > 0.5).sum()) - 0.5)
+    # Overlapping: lies on, or under, a particle that is counted too, and their outlines meet
+    # (a broken test placed on another may miss it with its broken side).
+    kept = set(keep)
+    pairs = [(i, placed[i][4]) for i in keep if placed[i][4] in kept
+             and (sharp[i] & cv2.dilate(sharp[placed[i][4]].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0).any()]
+    partners = {i for pair in pairs for i in pair}
+    return boxes, keep, [i in partners for i in keep], cut
 
 
 def _photograph(particles, layer: int, num_layers: int, scene: dict, height: int, width: int,

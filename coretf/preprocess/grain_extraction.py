@@ -127,7 +127,8 @@ def _working_mask(image: np.ndarray, settings: ExtractionSettings,
     particle_segments = ~high if background_high else high
     lookup = np.zeros(len(present), bool)
     lookup[np.nonzero(present)[0]] = particle_segments
-    if settings.plate_model:
+    plate_model = settings.plate_model and background_high
+    if plate_model:  # (a black plate reflects no light to model: its departures would be noise)
         # Particle-ness: the departure from the plate in units of twice its threshold, capped at
         # 1 so that a particle's own pattern (sutures, glints) makes no valley between particles.
         smooth = cv2.GaussianBlur(small.astype(np.float32) / 255.0, (0, 0), 1.0)
@@ -144,7 +145,7 @@ def _working_mask(image: np.ndarray, settings: ExtractionSettings,
         mask, gaps = ndimage.binary_fill_holes(particle > level), None
     else:
         mask, gaps = _separated_pixels(particle, level, settings)
-    if settings.plate_model:
+    if plate_model:
         mask = grain_plate.strong_regions(mask, distance, high)
     return mask, gaps, info
 

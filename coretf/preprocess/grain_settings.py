@@ -42,6 +42,8 @@ class ExtractionSettings:
         plate_model: particles are the pixels that depart from the plate's colour modelled across
             the frame (`coretf.preprocess.grain_plate`: gradients, vignetting and colour casts
             cancel) instead of the superpixels on the particle side of the threshold (the paper).
+            Plates brighter than the particles on their feature only (green, light): a black plate
+            reflects no light to model, and dividing by its brightness would amplify noise.
         split_touching: split touching and overlapping particles (the particle mask is taken per
             pixel, thin plate-coloured valleys between particles are cut, and each region is split
             by a watershed of its distance transform). The paper keeps touching pairs as one.

@@ -12,9 +12,14 @@ low HSV value; `plate="auto"` picks the feature that splits the superpixels best
 larger class background), single-layer photos work, particles touching the frame are flagged
 (the paper's "chopped" particles), and frames with no particle or an overexposed frame are
 refused with a message naming the file. On a dark plate the threshold is Otsu's on log value.
-`split_touching` (off by default: the paper keeps touching pairs as one particle) separates
-densely packed grains: a per-pixel mask with the thin gaps between grains cut, split by a
-distance-transform watershed of the layers' combined mask (`split_particles`). This module is
+The defaults go further for a lab's photographs (`PAPER_SETTINGS` keeps the paper's method,
+which the `sediment_grains` builder uses): on a green or light plate the superpixel
+classification only seeds a model of the plate's colour and light across the frame
+(`plate_model`, `coretf.preprocess.grain_plate`: gradients, vignetting, colour casts cancel),
+and particles are the pixels departing from it; touching and overlapping particles are split
+(`split_touching`: a per-pixel mask with the thin gaps between grains cut, split by a
+distance-transform watershed of the layers' combined mask, `split_particles`); the smallest
+particle is given in px or square micrometres (`min_area_px`, `min_area_um2`). This module is
 the method: NumPy, OpenCV, scikit-image, no Keras. Reading a lab's photo sets and cropping the
 particles out of their layers are in `coretf.preprocess.grain_photos`; the command is
 `python -m coretf.preprocess.grains` and the batch over folders `coretf.preprocess.grains_batch`.

@@ -1,16 +1,18 @@
 """The plate's colour and light modelled across the frame, and particle pixels as departures from it.
 
 A microscope photo is rarely evenly lit: a light gradient across the stage, vignetting towards
-the corners, a white balance that tints the whole frame. A threshold on one colour feature
-(the paper's HSV saturation) then moves with the light, and small or pale particles fall on the
+the corners, a white balance that tints the whole frame. A threshold on one colour feature (the
+paper's HSV saturation) then moves with the light, and small or pale particles fall on the
 plate's side where the plate is darker. Here the plate itself is the reference: its colour is
-estimated at every pixel from the pixels known to be plate (a smooth surface fitted to them), and a pixel's departure from it is the colour distance
-divided by the plate's brightness there, |I - B| / |B|. That is unchanged by any light that scales
-plate and particle alike (gradient, vignetting, exposure) and by a colour cast (B carries it).
-On the plate the departure is sensor noise and plate texture; particles depart by a large share
-of the plate's brightness, so Otsu's threshold on the log of the superpixels' mean departures splits
-the two without a set constant. Used by `coretf.preprocess.grain_extraction` (`plate_model`); NumPy, OpenCV,
-scikit-image, no Keras.
+estimated at every pixel from the pixels known to be plate (a smooth surface fitted to them),
+and a pixel's departure from it is the colour distance divided by the plate's brightness there,
+|I - B| / |B|. That is unchanged by any light that scales plate and particle alike (gradient,
+vignetting, exposure) and by a colour cast (B carries it). On the plate the departure is sensor
+noise and plate texture; particles depart by a large share of the plate's brightness, so Otsu's
+threshold on the log of the superpixels' mean departures splits the two without a set constant,
+and a region counts only where it also passes Otsu's threshold on the means themselves
+(hysteresis: plate texture reaches the first in specks, never the second). Used by
+`coretf.preprocess.grain_extraction` (`plate_model`); NumPy, OpenCV, scikit-image, no Keras.
 """
 
 from __future__ import annotations

@@ -12,9 +12,14 @@ low HSV value; `plate="auto"` picks the feature that splits the superpixels best
 larger class background), single-layer photos work, particles touching the frame are flagged
 (the paper's "chopped" particles), and frames with no particle or an overexposed frame are
 refused with a message naming the file. On a dark plate the threshold is Otsu's on log value.
-`split_touching` (off by default: the paper keeps touching pairs as one particle) separates
-densely packed grains: a per-pixel mask with the thin gaps between grains cut, split by a
-distance-transform watershed of the layers' combined mask (`split_particles`). This module is
+The defaults go further for a lab's photographs (`PAPER_SETTINGS` keeps the paper's method,
+which the `sediment_grains` builder uses): on a green or light plate the superpixel
+classification only seeds a model of the plate's colour and light across the frame
+(`plate_model`, `coretf.preprocess.grain_plate`: gradients, vignetting, colour casts cancel),
+and particles are the pixels departing from it; touching and overlapping particles are split
+(`split_touching`: a per-pixel mask with the thin gaps between grains cut, split by a
+distance-transform watershed of the layers' combined mask, `split_particles`); the smallest
+particle is given in px or square micrometres (`min_area_px`, `min_area_um2`). This module is
 the method: NumPy, OpenCV, scikit-image, no Keras. Reading a lab's photo sets and cropping the
 particles out of their layers are in `coretf.preprocess.grain_photos`; the command is
 `python -m coretf.preprocess.grains` and the batch over folders `coretf.preprocess.grains_batch`.
@@ -25,8 +30,6 @@ Settings can be kept in a JSON file (`read_settings`), which the command and the
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 
 import cv2
 import numpy as np
@@ -34,104 +37,17 @@ from scipy import ndimage
 from skimage import filters, morphology, segmentation
 
 from coretf import io as coretf_io
+from coretf.preprocess import grain_plate
+from coretf.preprocess.grain_settings import DEFAULT_MIN_AREA_PX  # noqa: F401 (the settings' names, here too)
+from coretf.preprocess.grain_settings import PAPER_SETTINGS  # noqa: F401
+from coretf.preprocess.grain_settings import PLATES  # noqa: F401
+from coretf.preprocess.grain_settings import SETTINGS_FILE  # noqa: F401
+from coretf.preprocess.grain_settings import ExtractionSettings
+from coretf.preprocess.grain_settings import read_settings  # noqa: F401
 
-PLATES = ("auto", "green", "dark", "light")
-SETTINGS_FILE = "extraction.json"  # settings in a manual folder, and the record of a command run
 # Plate -> (HSV channel used, background side): the green plate is the most saturated thing in
 # the photo (the paper's criterion); a dark plate is the darkest, a white one the brightest.
 _PLATE_RULES = {"green": ("saturation", "high"), "dark": ("value", "low"), "light": ("value", "high")}
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtractionSettings:
-    """How particles are found.
-
-    Attributes:
-        plate: "green" (saturation, the paper), "dark", "light", or "auto" (chosen per frame).
-        n_segments: SLIC superpixels per frame (scale-free: ~600 gives ~23 px superpixels on a
-            640 px wide working copy).
-        compactness: SLIC compactness (colour versus space).
-        work_width: frames are segmented on a copy at most this wide (boxes are scaled back).
-        min_area_fraction: particles smaller than this share of the frame are noise.
-        min_contrast: the two superpixel classes must differ by this much (saturation or value,
-            0-1) or the frame holds no particle.
-        threshold: a fixed threshold on the plate's feature instead of Otsu (over the superpixel
-            means; of their log value on a dark plate).
-        split_touching: split touching particles into grains (dense grains, e.g. sand on a
-            dark plate): the particle mask is taken per pixel instead of per superpixel, thin
-            plate-coloured valleys between particles are cut, and each region is split by a
-            watershed of its distance transform. Off by default: the paper keeps touching pairs
-            as one particle.
-        gap_radius: (split) valleys up to 2 * gap_radius + 1 px wide (working copy) are gaps.
-        gap_contrast: (split) a gap is this much closer to the plate (saturation or value, 0-1)
-            than the particles on either side.
-        neck_ratio: (split) a region is split at a neck whose half-width (distance to the plate,
-            + 1 px) is at most this share of that at the lower of the two centres it joins: a
-            relative depth, so that a big lobed particle needs a deeper neck than a small grain.
-    """
-
-    plate: str = "auto"
-    n_segments: int = 600
-    compactness: float = 10.0
-    work_width: int = 640
-    min_area_fraction: float = 4e-4
-    min_contrast: float = 0.12
-    threshold: float | None = None
-    split_touching: bool = False
-    gap_radius: int = 2
-    gap_contrast: float = 0.04
-    neck_ratio: float = 0.93
-
-    def __post_init__(self):
-        if self.plate not in PLATES:
-            raise ValueError(f"plate {self.plate!r}: must be one of {', '.join(PLATES)}")
-        checks = {"n_segments": self.n_segments >= 1, "compactness": self.compactness > 0,
-                  "work_width": self.work_width >= 16, "min_area_fraction": 0 <= self.min_area_fraction < 1,
-                  "min_contrast": 0 <= self.min_contrast < 1, "gap_radius": self.gap_radius >= 1,
-                  "gap_contrast": 0 <= self.gap_contrast < 1, "neck_ratio": 0 < self.neck_ratio < 1}
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(", ".join(f"{name} = {getattr(self, name)!r}" for name in bad) + " out of range "
-                             "(n_segments, gap_radius >= 1, work_width >= 16, compactness > 0, "
-                             "fractions and ratios within [0, 1))")
-
-
-def read_settings(path: str | os.PathLike) -> ExtractionSettings:
-    """Extraction settings from a JSON file.
-
-    The file holds an object of `ExtractionSettings` fields (those left out keep their defaults),
-    e.g. `{"plate": "dark", "split_touching": true}`, or is the `extraction.json` a run of
-    `python -m coretf.preprocess.grains` wrote (its "settings" are taken).
-
-    Raises:
-        ValueError: naming the file: not JSON, not an object, an unknown setting, a value of the
-            wrong type or out of range.
-    """
-    try:
-        with open(path) as f:
-            values = json.load(f)
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read extraction settings ({error})") from None
-    if isinstance(values, dict) and "settings" in values:
-        values = values["settings"]
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: extraction settings must be a JSON object, e.g. {{\"plate\": \"dark\"}}")
-    fields = {f.name: f.default for f in dataclasses.fields(ExtractionSettings)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(fields)})")
-    for name, value in values.items():
-        default = fields[name]
-        kind = float if default is None else type(default)
-        if isinstance(value, bool) != (kind is bool) or not (
-                isinstance(value, kind) or (kind is float and isinstance(value, int))
-                or (value is None and default is None)):
-            raise ValueError(f"{path}: {name} must be {'a number or null' if default is None else kind.__name__}, "
-                             f"not {value!r}")
-    try:
-        return ExtractionSettings(**values)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,13 +132,30 @@ def _working_mask(image: np.ndarray, settings: ExtractionSettings,
     particle_segments = ~high if background_high else high
     lookup = np.zeros(len(present), bool)
     lookup[np.nonzero(present)[0]] = particle_segments
-    if not settings.split_touching:
+    plate_model = settings.plate_model and background_high
+    if plate_model:  # (a black plate reflects no light to model: its departures would be noise)
+        # Particle-ness: the departure from the plate in units of twice its threshold, capped at
+        # 1 so that a particle's own pattern (sutures, glints) makes no valley between particles.
+        smooth = cv2.GaussianBlur(small.astype(np.float32) / 255.0, (0, 0), 1.0)
+        distance, low, high = grain_plate.departure(smooth, ndimage.binary_erosion(~lookup[labels], iterations=2),
+                                                    labels)
+        info.update(departure_low=low, departure_high=high)
+        particle, level = np.minimum(distance / (2 * low), 1.0), 0.5
+    elif settings.split_touching:
+        particle = filters.gaussian(1.0 - channels[feature] if background_high else channels[feature], sigma=1.0)
+        level = 1.0 - threshold if background_high else threshold
+    else:
         return ndimage.binary_fill_holes(lookup[labels]), None, info
-    mask, gaps = _separated_pixels(channels[feature], threshold, background_high, settings)
+    if not settings.split_touching:
+        mask, gaps = ndimage.binary_fill_holes(particle > level), None
+    else:
+        mask, gaps = _separated_pixels(particle, level, settings)
+    if plate_model:
+        mask = grain_plate.strong_regions(mask, distance, high)
     return mask, gaps, info
 
 
-def _separated_pixels(channel: np.ndarray, threshold: float, background_high: bool,
+def _separated_pixels(particle: np.ndarray, level: float,
                       settings: ExtractionSettings) -> tuple[np.ndarray, np.ndarray]:
     """Particle pixels by the plate threshold per pixel, with the thin gaps between particles cut.
 
@@ -233,16 +166,15 @@ def _separated_pixels(channel: np.ndarray, threshold: float, background_high: bo
     specks are filled back (`_fill_specks`), so a longer cut stays even where it ends inside.
 
     Args:
-        channel: (h, w) float32 feature of the working copy (saturation or value, 0-1).
-        threshold: the plate threshold on it.
-        background_high: the plate is on the high side of the threshold.
+        particle: (h, w) float32 particle-ness of the working copy, lightly smoothed (the plate
+            feature turned so that particles are high: saturation or value, 0-1; or the capped
+            departure from the plate model).
+        level: the plate threshold on it.
         settings: extraction settings (gap_radius, gap_contrast).
 
     Returns:
         (mask, gaps): (h, w) bool particle mask with the gaps cut, and the gaps.
     """
-    particle = filters.gaussian(1.0 - channel if background_high else channel, sigma=1.0)
-    level = 1.0 - threshold if background_high else threshold
     gaps = morphology.black_tophat(particle, morphology.disk(settings.gap_radius)) > settings.gap_contrast
     return _fill_specks((particle > level) & ~gaps, settings), gaps
 
@@ -324,7 +256,7 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
         union = _fill_specks(union & ~np.any(gaps, axis=0), settings)
     count, regions, areas = _particle_regions(union, (height, width), settings)
     masks = [_resize_nearest(mask, (height, width)) for mask in masks]
-    keep = areas >= settings.min_area_fraction * height * width
+    keep = areas >= settings.min_area(height, width)
     keep[0] = False
     particles = []
     layer_boxes = [ndimage.find_objects(np.where(mask, regions, 0), max_label=count - 1) for mask in masks]
@@ -346,7 +278,7 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
                                   widest_layer=best_layer, area_px=int(areas[label])))
     if not particles:
         raise coretf_io.ImageError(f"{name}: no particles found (every region is smaller than "
-                                   f"{settings.min_area_fraction:.2%} of the frame)")
+                                   f"{settings.min_area(height, width):.0f} px)")
     return sorted(particles, key=lambda p: (p.box[0], p.box[1]))
 
 

@@ -169,3 +169,41 @@ def boxes_from_label_mask(mask: np.ndarray, *, grain: int = 1, edge: int = 2,
     return [(s[0].start, s[1].start, s[0].stop, s[1].stop)
             for label, s in enumerate(ndimage.find_objects(grown), 1)
             if s is not None and (interior == label).sum() >= min_area]
+
+
+def detection_tally(predicted, true, groups: dict | None = None, min_iou: float = 0.5) -> dict:
+    """Matched, predicted and true counts of one photo, overall and per group of true boxes.
+
+    Args:
+        predicted, true: lists or (N, 4) arrays of (y0, x0, y1, x1) boxes.
+        groups: name -> (N_true,) bool, e.g. {"overlapping": ..., "cut": ...}.
+        min_iou: IoU at which a box matches.
+
+    Returns:
+        {"matched", "predicted", "true", "groups": {name: {"matched", "true"}}}; tallies of
+        several photos add up with `pooled_scores`.
+    """
+    found = np.zeros(len(true), bool)
+    found[[j for _, j, _ in match_boxes(predicted, true, min_iou)]] = True
+    return {"matched": int(found.sum()), "predicted": len(predicted), "true": len(true),
+            "groups": {name: {"matched": int(found[np.asarray(member, bool)].sum()),
+                              "true": int(np.sum(member))} for name, member in (groups or {}).items()}}
+
+
+def pooled_scores(tallies: list[dict]) -> dict:
+    """Precision and recall pooled over photos (`detection_tally`), and the recall per group.
+
+    Returns:
+        {"precision", "recall", "matched", "predicted", "true", "<group>_recall", ...}; a ratio
+        with nothing to count is None.
+    """
+    def ratio(a, b):
+        return round(a / b, 4) if b else None
+
+    total = {key: sum(t[key] for t in tallies) for key in ("matched", "predicted", "true")}
+    scores = {"precision": ratio(total["matched"], total["predicted"]),
+              "recall": ratio(total["matched"], total["true"]), **total}
+    for name in sorted({name for t in tallies for name in t["groups"]}):
+        matched = sum(t["groups"][name]["matched"] for t in tallies if name in t["groups"])
+        scores[f"{name}_recall"] = ratio(matched, sum(t["groups"][name]["true"] for t in tallies if name in t["groups"]))
+    return scores

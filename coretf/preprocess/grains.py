@@ -8,6 +8,7 @@ settings are kept in `<output>/extraction.json`; a rerun skips the sets already 
 other settings.
 
     python -m coretf.preprocess.grains --input=<lab folder> --output=<folder> [--plate=dark]
+        [--min_area_um2=2000 --um_per_px=3.5 | --min_area_px=150] [--nosplit_touching]
 """
 
 from __future__ import annotations
@@ -36,8 +37,14 @@ def define_flags() -> None:
                       "Plate colour: green (saturation), dark, light or auto.")
     flags.DEFINE_float("threshold", None, "Fixed threshold on the plate feature instead of Otsu.")
     flags.DEFINE_integer("n_segments", 600, "SLIC superpixels per frame.")
-    flags.DEFINE_bool("split_touching", False, "Split touching particles into grains (densely packed sand; "
-                      "off: touching particles stay one, as in the paper).")
+    flags.DEFINE_bool("plate_model", True, "Model the plate's colour and light across the frame (gradients, "
+                      "vignetting, colour casts cancel); off: one threshold over superpixels (the paper).")
+    flags.DEFINE_bool("split_touching", True, "Split touching and overlapping particles (off: touching "
+                      "particles stay one, as in the paper).")
+    flags.DEFINE_float("min_area_px", None, "Smallest particle, px at full resolution (default "
+                       f"{grain_extraction.DEFAULT_MIN_AREA_PX:g}).")
+    flags.DEFINE_float("min_area_um2", None, "Smallest particle, square micrometres (needs --um_per_px).")
+    flags.DEFINE_float("um_per_px", None, "The photos' scale, micrometres per px.")
     flags.DEFINE_integer("workers", 2, "Worker processes.")
 
 
@@ -50,8 +57,11 @@ def main(argv) -> None:
     try:
         settings = (grain_extraction.read_settings(values.settings) if values.settings
                     else grain_extraction.ExtractionSettings())
-        given = {name: values[name].value for name in ("plate", "threshold", "n_segments", "split_touching")
-                 if values[name].present or not values.settings}
+        names = ("plate", "threshold", "n_segments", "plate_model", "split_touching", "min_area_px",
+                 "min_area_um2", "um_per_px")
+        given = {name: values[name].value for name in names if values[name].present or not values.settings}
+        if any(values[name].present for name in ("min_area_px", "min_area_um2")):  # replaces the file's minimum
+            given.update(min_area_px=values.min_area_px, min_area_um2=values.min_area_um2, min_area_fraction=None)
         settings = dataclasses.replace(settings, **given)
         rows, errors = batch.process_folder(values.input, values.output, layers=values.layers,
                                             crop_size=values.crop_size, settings=settings, workers=values.workers)

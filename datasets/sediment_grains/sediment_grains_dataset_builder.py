@@ -38,11 +38,12 @@ size. A set with another number of layers, layers of different sizes or a frame 
 stops the build with a message naming the files (use `python -m coretf.preprocess.grains`, which
 reports bad sets and carries on, to find them all at once). At least three positions.
 
-Particles are found with the default extraction settings (plate chosen per frame, touching
-particles kept as one, as in the paper) unless the folder holds an `extraction.json`: an object
-of settings, e.g. {"plate": "dark", "split_touching": true} for sand on a black plate, or the
-extraction.json a run of `python -m coretf.preprocess.grains` wrote, so that the builder finds
-the particles that run found. The settings used are kept in the dataset's metadata.
+Particles are found with the paper's extraction settings (plate chosen per frame, one
+threshold over superpixels, touching particles kept as one) unless the folder holds an
+`extraction.json`: an object of settings (those left out stay the paper's), e.g.
+{"plate": "dark", "split_touching": true} for sand on a black plate, or the extraction.json a
+run of `python -m coretf.preprocess.grains` wrote (its defaults model the plate's light and
+split overlapping particles), so that the builder finds the particles that run found. The settings used are kept in the dataset's metadata.
 """
 
 
@@ -116,7 +117,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
-        settings = extraction.ExtractionSettings()
+        settings = extraction.PAPER_SETTINGS  # the builder's data stay the paper's extraction
         if config.source == "synthetic":
             sets = {f"P{i:04d}": i for i in range(config.num_sets)}
         elif config.source == "manual":
@@ -124,7 +125,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             sets = {f"{s.sample}/{s.position}": s for s in found}
             settings_file = dl_manager.manual_dir / extraction.SETTINGS_FILE
             if settings_file.exists():
-                settings = extraction.read_settings(settings_file)
+                settings = extraction.read_settings(settings_file, base=extraction.PAPER_SETTINGS)
         else:
             raise ValueError(f"config {config.name}: unknown source {config.source!r}")
         self.info.metadata["extraction"] = dataclasses.asdict(settings)

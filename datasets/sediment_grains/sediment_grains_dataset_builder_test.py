@@ -1,6 +1,7 @@
 """sediment_grains builder tests: both configs through TFDS's test case, then bad manual folders."""
 
 import collections
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -62,7 +63,7 @@ def _build(folder, tmp_path):
 
 def test_manual_folder_settings_file_sets_the_extraction(manual_dir, tmp_path):
     """An extraction.json in the manual folder reaches the extraction and is kept in the metadata."""
-    settings = extraction.ExtractionSettings(min_area_fraction=0.015)  # ~307 px of 160x128: small ones go
+    settings = dataclasses.replace(extraction.PAPER_SETTINGS, min_area_fraction=0.015)  # ~307 px of 160x128
     (manual_dir / extraction.SETTINGS_FILE).write_text(json.dumps({"min_area_fraction": 0.015}))
     builder = _build(manual_dir, tmp_path)
     found = collections.Counter()

@@ -1,6 +1,6 @@
 """The small CSV tables people write by hand: declared columns, parsed and checked.
 
-A lab's `sections.csv`, `specimens.csv` and `stacks.csv`, core_crop's `--sections_csv` and a
+A lab's `sections.csv`, `specimens.csv` and `stacks.csv`, core_crop's `--sections` and a
 splice table are each declared once as a `Table` of `Column`s: the column's type (text, a number,
 a whole number, a true/false word, one of a few words or a named pattern), whether it may be
 left out, and its conditions (> 0, finite, a unique key, ...). `Table.read` then refuses the

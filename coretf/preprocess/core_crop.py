@@ -58,8 +58,8 @@ def define_flags() -> None:
     flags.DEFINE_float("px_per_cm", None, "Image scale; without it the length is not checked.")
     flags.DEFINE_list("section_lengths_cm", ["120", "150"], "Expected section lengths, cm.")
     flags.DEFINE_float("length_tolerance", 0.05, "Relative tolerance of the length check.")
-    flags.DEFINE_string("sections_csv", None,
-                        "CSV with a 'file' column and optional px_per_cm, expected_length_cm, "
+    flags.DEFINE_string("sections", None,
+                        "CSV (or its folder) with a 'file' column and optional px_per_cm, expected_length_cm, "
                         "depth_axis, method, num_classes, core_classes ('1 2'), cross_crop, "
                         "max_gap_widths per file (override the flags for that file).")
     flags.DEFINE_integer("workers", 2, "Processes (sections cropped in parallel).")
@@ -80,7 +80,7 @@ def main(argv) -> None:
             min_run_widths=f.min_run_widths, card_chroma=f.card_chroma, white_l=f.white_l,
             card_fraction=f.card_fraction, colour_classes=f.colour_classes, work_px=f.work_px)
         default = batch.SectionMeta(f.px_per_cm, tuple(float(v) for v in f.section_lengths_cm))
-        metas = batch.read_sections_csv(f.sections_csv, default, params) if f.sections_csv else {}
+        metas = batch.read_sections_csv(f.sections, default, params) if f.sections else {}
         files = coretf_io.list_images(f.input)
     except ValueError as error:
         raise app.UsageError(str(error)) from None

@@ -30,7 +30,7 @@ CSV_COLUMNS = ("file", "status", "x0", "y0", "x1", "y1", "depth_axis", "length_p
                "output", "message")
 _THUMB_LONG, _THUMB_SHORT = 1000, 90  # contact-sheet strip size (px), core along the long side
 REVIEW_DIR = "review"  # under the output folder: review files, never read as photographs
-# CropParams fields a row of --sections_csv may set for its file (empty cells: the flags').
+# CropParams fields a row of --sections may set for its file (empty cells: the flags').
 PARAM_COLUMNS = ("method", "num_classes", "core_classes", "depth_axis", "cross_crop",
                  "max_gap_widths")
 
@@ -127,7 +127,7 @@ def contact_sheet(strips: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)
 
 
-# --sections_csv: empty cells (and absent columns) take the command's defaults.
+# --sections: empty cells (and absent columns) take the command's defaults.
 SECTIONS_CSV = tables.Table("file", (
     tables.Column("file", key=True),
     tables.Column("px_per_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
@@ -147,7 +147,7 @@ SECTIONS_CSV = tables.Table("file", (
 def read_sections_csv(path: str, default: SectionMeta,
                       params: background.CropParams = background.CropParams()
                       ) -> dict[str, SectionMeta]:
-    """Per-file settings: a CSV with a `file` column (name or stem) and any of `px_per_cm`,
+    """Per-file settings: a CSV (or the folder holding `sections.csv`) with a `file` column (name or stem) and any of `px_per_cm`,
     `expected_length_cm`, `depth_axis` and the crop parameters of PARAM_COLUMNS (`method`,
     `num_classes`, `core_classes` as "1 2" or "1;2", `cross_crop`, `max_gap_widths`); they
     override the flags for that file, and empty cells take `default`'s and `params`' values.
@@ -156,6 +156,8 @@ def read_sections_csv(path: str, default: SectionMeta,
         ValueError: missing file or column, a malformed value, settings the crop refuses (e.g. a
             core class beyond num_classes) or a file listed twice; the message names the line.
     """
+    if os.path.isdir(path):
+        path = os.path.join(path, "sections.csv")
     metas = {}
     for row in SECTIONS_CSV.read(path):
         lengths = default.expected_lengths_cm if row["expected_length_cm"] is None else (

@@ -171,7 +171,7 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "coretf.preprocess.core_crop", f"--input={inputs}",
-         f"--output={out}", "--depth_axis=auto", f"--sections_csv={inputs / 'sections.csv'}"],
+         f"--output={out}", "--depth_axis=auto", f"--sections={inputs / 'sections.csv'}"],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "broken.jpg: cannot be decoded" in result.stdout

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import tracemalloc
 
-import keras
 import numpy as np
 import pytest
 import tifffile
@@ -14,6 +13,7 @@ import tifffile
 from coretf import export as export_lib
 from coretf import io as coretf_io
 from coretf import inference
+from tests import exports
 
 PX_PER_CM = 10.0
 
@@ -21,15 +21,8 @@ PX_PER_CM = 10.0
 @pytest.fixture(scope="module")
 def pointwise(tmp_path_factory):
     """A per-pixel model (1x1 conv): tiled output must equal a whole-image pass exactly."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((None, None, 3))
-    logits = keras.layers.Conv2D(2, 1, kernel_initializer=keras.initializers.Constant(
-        [[[[4.0, -4.0], [-2.0, 2.0], [1.0, -1.0]]]]))(inputs)
-    model = keras.Model(inputs, logits)
     export_dir = str(tmp_path_factory.mktemp("model") / "export")
-    export_lib.export_saved_model(model, export_dir, {
-        "job": "sediment_cores", "input_multiple": 1, "confidence_class": 1, "iou_class": 0,
-        "class_names": ["disturbed_or_background", "undisturbed"], "px_per_cm": PX_PER_CM, "tile_size": 32})
+    model = exports.pointwise_export(export_dir, PX_PER_CM)
     return model, inference.Predictor(export_dir)
 
 

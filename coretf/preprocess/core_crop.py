@@ -3,7 +3,8 @@
 Crops each photograph of a file or folder to the core by the method of Hutton (2025, `seeds/000_*`,
 §2.3.1; `coretf.preprocess.background`), in parallel (`coretf.preprocess.core_crop_batch`), and
 flags failed crops (colour card kept, crop length off the expected section length) for review.
-Outputs: the cropped images and `crops.csv` in --output, and under `<output>/review/` the files
+Outputs: the cropped images (under the photographs' own names, so predict, colour_record and the
+tables a lab keeps name the same section) and `crops.csv` in --output (not the input folder), and under `<output>/review/` the files
 for a person, never read by the next step: `flagged.png` (the contact sheet of the sections to
 review), `<stem>_review.png` and the per-section `<stem>_crop.json` a rerun resumes from.
 
@@ -82,6 +83,7 @@ def main(argv) -> None:
         default = batch.SectionMeta(f.px_per_cm, tuple(float(v) for v in f.section_lengths_cm))
         metas = batch.read_sections_csv(f.sections, default, params) if f.sections else {}
         files = coretf_io.list_images(f.input)
+        coretf_io.check_output_dir(f.output, f.input)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     rows = batch.run_batch(files, f.output, params, default, metas,

@@ -12,6 +12,7 @@ the batch goes on; every output is written atomically, and a rerun skips section
 from __future__ import annotations
 
 import concurrent.futures
+import csv
 import dataclasses
 import json
 import os
@@ -56,7 +57,7 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
               tolerance: float = 0.05) -> dict:
     """Crops one section file into `output_dir`; never raises for a bad file.
 
-    Writes `<stem>_crop.<png|tif>` (TIFF input stays TIFF, so 16 bit is kept) and, for a flagged
+    Writes `<stem>.<png|tif>`, the section's own name (TIFF input stays TIFF, so 16 bit is kept) and, for a flagged
     section, `review/<stem>_review.png` (a strip with the crop box) for the contact sheet.
 
     Returns:
@@ -88,7 +89,7 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
     if result.box is not None:
         x0, y0, x1, y1 = result.box
         row.update(x0=x0, y0=y0, x1=x1, y1=y1)
-        name = stem + "_crop" + (".tif" if suffix.lower() in (".tif", ".tiff") else ".png")
+        name = stem + (".tif" if suffix.lower() in (".tif", ".tiff") else ".png")
         coretf_io.write_image(os.path.join(output_dir, name), image[y0:y1, x0:x1])
         row["output"] = name
     if check.status != "ok":
@@ -127,9 +128,10 @@ def contact_sheet(strips: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)
 
 
-# --sections: empty cells (and absent columns) take the command's defaults.
-SECTIONS_CSV = tables.Table("file", (
-    tables.Column("file", key=True),
+# --sections: empty cells (and absent columns) take the command's defaults. The rows are named by
+# a `file` column (name or stem) or, in the lab's sections.csv that predict, colour_record and the
+# manual builder read, by its `section` column (the photograph's stem).
+_SETTINGS = (
     tables.Column("px_per_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
     tables.Column("expected_length_cm", float, default=None, checks=(tables.FINITE, tables.POSITIVE)),
     tables.Column("depth_axis", background.DEPTH_AXES, default=None),
@@ -141,13 +143,16 @@ SECTIONS_CSV = tables.Table("file", (
     tables.Column("cross_crop", float, default=None, checks=(tables.FINITE, tables.NON_NEGATIVE)),
     tables.Column("max_gap_widths", float, default=None,
                   checks=(tables.FINITE, tables.NON_NEGATIVE)),
-))
+)
+SECTIONS_CSV = tables.Table("file", (tables.Column("file", key=True), *_SETTINGS))
+SECTIONS_BY_SECTION = tables.Table("section", (tables.Column("section", key=True), *_SETTINGS))
 
 
 def read_sections_csv(path: str, default: SectionMeta,
                       params: background.CropParams = background.CropParams()
                       ) -> dict[str, SectionMeta]:
-    """Per-file settings: a CSV (or the folder holding `sections.csv`) with a `file` column (name or stem) and any of `px_per_cm`,
+    """Per-file settings: a CSV (or the folder holding `sections.csv`) with a `file` column (name
+    or stem), or the lab's sections.csv with its `section` column (stem), and any of `px_per_cm`,
     `expected_length_cm`, `depth_axis` and the crop parameters of PARAM_COLUMNS (`method`,
     `num_classes`, `core_classes` as "1 2" or "1;2", `cross_crop`, `max_gap_widths`); they
     override the flags for that file, and empty cells take `default`'s and `params`' values.
@@ -158,8 +163,14 @@ def read_sections_csv(path: str, default: SectionMeta,
     """
     if os.path.isdir(path):
         path = os.path.join(path, "sections.csv")
+    table = SECTIONS_CSV
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            header = [name.strip() for name in next(csv.reader(handle), [])]
+        if "file" not in header and "section" in header:
+            table = SECTIONS_BY_SECTION
     metas = {}
-    for row in SECTIONS_CSV.read(path):
+    for row in table.read(path):
         lengths = default.expected_lengths_cm if row["expected_length_cm"] is None else (
             row["expected_length_cm"],)
         overrides = {c: row[c] for c in PARAM_COLUMNS if c != "depth_axis" and row[c] is not None}

@@ -177,7 +177,7 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
     assert "broken.jpg: cannot be decoded" in result.stdout
     rows = _read_csv(out / "crops.csv")
     assert set(rows) == {"broken.jpg", "column1.jpeg", "column3.jpeg"}
-    assert rows["broken.jpg"]["status"] == "error" and not (out / "broken_crop.png").exists()
+    assert rows["broken.jpg"]["status"] == "error" and not (out / "broken.png").exists()
     assert rows["column1.jpeg"]["method"] == "robust" and rows["column3.jpeg"]["method"] == "seeded"
     for name in ("column1.jpeg", "column3.jpeg"):
         row = rows[name]
@@ -192,17 +192,23 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
     # Review files live in review/, so the next step reads the crops only.
     sheet = coretf_io.read_image(out / "review" / "flagged.png")  # unchecked: flagged
     assert sheet.ndim == 3 and sheet.shape[0] >= 2 * 90
-    assert sorted(os.listdir(out)) == ["column1_crop.png", "column3_crop.png", "crops.csv", "review"]
+    assert sorted(os.listdir(out)) == ["column1.png", "column3.png", "crops.csv", "review"]
     assert {os.path.basename(f) for f in coretf_io.list_images(str(out))} == {
-        "column1_crop.png", "column3_crop.png"}
+        "column1.png", "column3.png"}
     assert {"column1_review.png", "column1_crop.json", "flagged.png"} <= set(os.listdir(out / "review"))
-    stamp = os.path.getmtime(out / "column1_crop.png")
+    stamp = os.path.getmtime(out / "column1.png")
     metas = batch.read_sections_csv(str(inputs / "sections.csv"), batch.SectionMeta())
     again = batch.run_batch(coretf_io.list_images(str(inputs)), str(out),
                             cc.CropParams(depth_axis="auto"), batch.SectionMeta(), metas,
                             workers=1, progress=False)
-    assert os.path.getmtime(out / "column1_crop.png") == stamp
+    assert os.path.getmtime(out / "column1.png") == stamp
     assert [r["status"] for r in again] == ["error", "unchecked", "unchecked"]
+    # The input folder as --output would overwrite the photographs: refused before any work.
+    same = subprocess.run(
+        [sys.executable, "-m", "coretf.preprocess.core_crop", f"--input={inputs}",
+         f"--output={inputs}/."], capture_output=True, text=True, timeout=120)
+    assert same.returncode == 2 and "is the input folder" in same.stderr
+    assert sorted(os.listdir(inputs)) == ["broken.jpg", "column1.jpeg", "column3.jpeg", "sections.csv"]
 
 
 def test_batch_on_synthetic_sections_with_scale(tmp_path):
@@ -264,6 +270,16 @@ def test_sections_csv_overrides_defaults(tmp_path):
     metas = batch.read_sections_csv(str(tmp_path / "sections.csv"), batch.SectionMeta(px_per_cm=40))
     assert metas["a"] == batch.SectionMeta(13.7, (131.41,), "x")
     assert metas["b"] == batch.SectionMeta(40.0, (120.0, 150.0), None)
+
+
+def test_sections_csv_may_be_the_labs_sections_table(tmp_path):
+    """The manual builder's sections.csv (rows named by `section`, the photograph's stem) gives
+    core_crop its scale and depth axis, so one table serves core_crop, predict and colour_record."""
+    (tmp_path / "sections.csv").write_text("section,px_per_cm,top_depth_cm,depth_axis\n"
+                                           "A-01,197,0,x\nA-02,40,150,y\n")
+    metas = batch.read_sections_csv(str(tmp_path), batch.SectionMeta(px_per_cm=10))
+    assert metas["A-01"].px_per_cm == 197 and metas["A-01"].depth_axis == "x"
+    assert metas["A-02"].px_per_cm == 40 and metas["A-02"].depth_axis == "y"
 
 
 def test_sections_csv_sets_crop_parameters_per_file(tmp_path):

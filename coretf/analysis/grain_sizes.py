@@ -38,14 +38,16 @@ def labels_from_mask(mask: np.ndarray, grain: int = 1, edge: int | None = 2, edg
 
 
 def measure_labels(labels: np.ndarray, mm_per_px: float | None = None, min_area_px: int = 1,
-                   offset: tuple[int, int] = (0, 0)) -> list[dict]:
+                   offset: tuple[int, int] = (0, 0), px_per_label: float = 1.0) -> list[dict]:
     """One row (COLUMNS) per labelled grain of a label image (0 = background).
 
     Args:
         labels: (H, W) integer labels.
         mm_per_px: image scale; without it the mm columns are empty (None).
-        min_area_px: grains with fewer pixels are left out.
+        min_area_px: grains with fewer label pixels are left out.
         offset: (y, x) of the label image in a larger frame (centroids are given in the frame).
+        px_per_label: image px per label px, for labels found on a reduced copy of the image:
+            the px columns (and through them the mm ones) are in the image's pixels.
     """
     if mm_per_px is not None and not (math.isfinite(mm_per_px) and mm_per_px > 0):
         raise ValueError(f"mm_per_px={mm_per_px}: must be a positive number")
@@ -55,17 +57,19 @@ def measure_labels(labels: np.ndarray, mm_per_px: float | None = None, min_area_
         if region.area < min_area_px:
             continue
         y0, x0, y1, x1 = region.bbox
+        k = float(px_per_label)
         perimeter = float(region.perimeter)
-        major, minor = float(region.axis_major_length), float(region.axis_minor_length)
-        row = {"grain": int(region.label), "centroid_x_px": float(region.centroid[1] + offset[1]),
-               "centroid_y_px": float(region.centroid[0] + offset[0]), "area_px": int(region.area),
-               "major_axis_px": major, "minor_axis_px": minor,
-               "equivalent_diameter_px": float(region.equivalent_diameter_area), "perimeter_px": perimeter,
+        major, minor = k * float(region.axis_major_length), k * float(region.axis_minor_length)
+        row = {"grain": int(region.label), "centroid_x_px": k * float(region.centroid[1]) + offset[1],
+               "centroid_y_px": k * float(region.centroid[0]) + offset[0],
+               "area_px": int(round(k * k * region.area)), "major_axis_px": major, "minor_axis_px": minor,
+               "equivalent_diameter_px": k * float(region.equivalent_diameter_area),
+               "perimeter_px": k * perimeter,
                "circularity": float(min(1.0, 4 * math.pi * region.area / perimeter**2)) if perimeter else None,
                "aspect_ratio": minor / major if major else None,
                "touches_edge": int(y0 == 0 or x0 == 0 or y1 == height or x1 == width)}
         scale = mm_per_px
-        row.update(area_mm2=None if scale is None else region.area * scale**2,
+        row.update(area_mm2=None if scale is None else k * k * region.area * scale**2,
                    major_axis_mm=None if scale is None else major * scale,
                    minor_axis_mm=None if scale is None else minor * scale,
                    equivalent_diameter_mm=None if scale is None else row["equivalent_diameter_px"] * scale)
@@ -118,6 +122,10 @@ def save_distribution_plot(path: str, values, stats: dict, *, unit: str, quantit
                            f"({figure_stats['low']:.3g}-{figure_stats['high']:.3g})")
     if values.min() > 0:
         axis.set_xscale("log")
+        ticker = plots.matplotlib.ticker
+        axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.xaxis.set_minor_formatter(ticker.FuncFormatter(
+            lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
     axis.set(xlabel=f"{quantity} ({unit})", ylabel="% finer (by number)", ylim=(0, 100),
              title=title or f"grain-size distribution; bands: {100 * stats['confidence']:.0f} % bootstrap intervals")
     axis.grid(alpha=0.3, which="both")

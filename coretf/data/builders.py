@@ -176,7 +176,9 @@ class Folds:
                      for k in self.keys]
             return tf.equal(self._table.lookup(tf.strings.join(parts, "/")), wanted)
 
-        return ds.filter(keep)
+        # The filter's count is known: said, so Keras' progress bar and validation loop know it
+        # too (an unknown count ends validation "out of data", with a warning, every epoch).
+        return ds.filter(keep).apply(tf.data.experimental.assert_cardinality(self.sizes[split]))
 
 
 def _plain(value):

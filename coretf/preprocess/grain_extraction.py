@@ -221,7 +221,14 @@ def _auto_rule(means: dict, counts: np.ndarray) -> tuple[str, str]:
 
 def extract_particles(layers: np.ndarray, settings: ExtractionSettings = ExtractionSettings(),
                       name: str = "photo set") -> list[Particle]:
-    """Particles of one stage position over all its focal layers.
+    """Particles of one stage position over all its focal layers (`extract_labelled` without
+    the label image)."""
+    return extract_labelled(layers, settings, name)[0]
+
+
+def extract_labelled(layers: np.ndarray, settings: ExtractionSettings = ExtractionSettings(),
+                     name: str = "photo set") -> tuple[list[Particle], np.ndarray, float]:
+    """Particles of one stage position over all its focal layers, and their outlines.
 
     Each layer is segmented on its own; a particle is a connected region of the union of the
     layers' masks (with `split_touching`, one watershed region of it: `split_particles`), and its
@@ -233,7 +240,10 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
         name: used in error messages.
 
     Returns:
-        Particles ordered top to bottom, left to right.
+        (particles, labels, px_per_label): the particles ordered top to bottom, left to right;
+        their regions as an (h, w) int32 image on the working copy (particle i is label i + 1,
+        0 = plate), the resolution the outlines were found at; and the frame's px per label px
+        (W / w), to measure sizes in the frame's pixels (`coretf.analysis.grain_sizes`).
 
     Raises:
         ImageError: a layer is overexposed, or no layer holds a particle.
@@ -254,11 +264,11 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
     union = np.any(masks, axis=0)
     if settings.split_touching:  # a gap seen sharp in one layer is blurred over in the others
         union = _fill_specks(union & ~np.any(gaps, axis=0), settings)
-    count, regions, areas = _particle_regions(union, (height, width), settings)
+    count, small, regions, areas = _particle_regions(union, (height, width), settings)
     masks = [_resize_nearest(mask, (height, width)) for mask in masks]
     keep = areas >= settings.min_area(height, width)
     keep[0] = False
-    particles = []
+    found_particles = []
     layer_boxes = [ndimage.find_objects(np.where(mask, regions, 0), max_label=count - 1) for mask in masks]
     layer_ids = [i for i in range(len(layers)) if i not in empty]
     for label in np.nonzero(keep)[0]:
@@ -274,29 +284,33 @@ def extract_particles(layers: np.ndarray, settings: ExtractionSettings = Extract
         if best is None:  # (split) a region made only of filled-back specks
             continue
         y0, x0, y1, x1 = (int(v) for v in best)
-        particles.append(Particle((y0, x0, y1, x1), edge=y0 == 0 or x0 == 0 or y1 == height or x1 == width,
-                                  widest_layer=best_layer, area_px=int(areas[label])))
-    if not particles:
+        found_particles.append((Particle((y0, x0, y1, x1), edge=y0 == 0 or x0 == 0 or y1 == height or x1 == width,
+                                         widest_layer=best_layer, area_px=int(areas[label])), label))
+    if not found_particles:
         raise coretf_io.ImageError(f"{name}: no particles found (every region is smaller than "
                                    f"{settings.min_area(height, width):.0f} px)")
-    return sorted(particles, key=lambda p: (p.box[0], p.box[1]))
+    found_particles.sort(key=lambda pair: (pair[0].box[0], pair[0].box[1]))
+    relabel = np.zeros(count, np.int32)
+    relabel[[label for _, label in found_particles]] = np.arange(1, len(found_particles) + 1)
+    return [p for p, _ in found_particles], relabel[small], width / small.shape[1]
 
 
 def _particle_regions(union: np.ndarray, shape: tuple[int, int],
-                      settings: ExtractionSettings) -> tuple[int, np.ndarray, np.ndarray]:
-    """Particle regions of the layers' union mask (working copy), labelled at full size.
+                      settings: ExtractionSettings) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Particle regions of the layers' union mask (working copy).
 
     Returns:
-        (count, regions, areas): labels 1..count-1 (0 = plate) as an (H, W) int32 image, and the
-        area in px of each label (areas[0] is the plate's).
+        (count, small, regions, areas): labels 1..count-1 (0 = plate) on the working copy and
+        resized to the frame (nearest neighbour: the same 8-connected regions), and the area in
+        frame px of each label (areas[0] is the plate's).
     """
     if settings.split_touching:
-        regions = _resize_nearest(split_particles(union, settings).astype(np.int32), shape)
-        count = int(regions.max()) + 1
-        return count, regions, np.bincount(regions.ravel(), minlength=count)
-    count, regions, stats, _ = cv2.connectedComponentsWithStats(_resize_nearest(union, shape).astype(np.uint8),
-                                                                 connectivity=8)
-    return count, regions, stats[:, cv2.CC_STAT_AREA]
+        small = split_particles(union, settings).astype(np.int32)
+    else:
+        small = cv2.connectedComponents(union.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
+    regions = _resize_nearest(small, shape)
+    count = int(small.max()) + 1
+    return count, small, regions, np.bincount(regions.ravel(), minlength=count)
 
 
 def split_particles(mask: np.ndarray, settings: ExtractionSettings = ExtractionSettings()) -> np.ndarray:

@@ -46,6 +46,7 @@ def find_photo_sets(folder: str, layers: int = NUM_LAYERS) -> list[PhotoSetFiles
         `<sample>/<position>_L1.png ... _L6.png` (a folder with one such position counts as a
         position folder);
       - with `layers=1`, every image is its own single-layer position.
+    Hidden files and masks (stems ending in `coretf.io.MASK_STEMS`, e.g. `*_mask.tif`) are not photos.
 
     Sets are not checked here (incomplete ones are reported when read, so a batch carries on).
 
@@ -57,7 +58,9 @@ def find_photo_sets(folder: str, layers: int = NUM_LAYERS) -> list[PhotoSetFiles
     found: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        images = sorted(f for f in files if os.path.splitext(f)[1].lower() in coretf_io.IMAGE_SUFFIXES)
+        images = sorted(f for f in files if os.path.splitext(f)[1].lower() in coretf_io.IMAGE_SUFFIXES
+                        and not f.startswith(".")
+                        and not os.path.splitext(f)[0].endswith(coretf_io.MASK_STEMS))
         if not images:
             continue
         relative = os.path.relpath(root, folder)

@@ -2,8 +2,12 @@
 
 Finds every photo set of a folder (`coretf.preprocess.grain_photos`), extracts its particles by
 the method of Golikov et al. (2022, `seeds/003_*`, §2, Fig. 1; `coretf.preprocess.grain_extraction`)
-and writes one crop per particle (its focal layers side by side), a box CSV per set,
-`particles.csv` and `errors.txt`, in parallel (`coretf.preprocess.grains_batch`). The run's
+and writes one crop per particle (its focal layers side by side), a box CSV and a detections
+overlay (`overlays/<sample>/<position>.png`) per set, `particles.csv`, `grains.csv` (each
+particle's area, axes, equivalent diameter, perimeter, circularity and aspect ratio, in px and,
+with --um_per_px, in mm), `grain_sizes.json` and `grain_sizes.png` (D10/D50/D90 with bootstrap
+intervals, particles cut by the frame left out) and `errors.txt`, in parallel
+(`coretf.preprocess.grains_batch`). The run's
 settings are kept in `<output>/extraction.json`; a rerun skips the sets already done and refuses
 other settings.
 
@@ -69,6 +73,9 @@ def main(argv) -> None:
         raise SystemExit(f"error: {error}") from None
     edge = sum(int(r["edge"]) for r in rows)
     print(f"{len(rows)} particles ({edge} touching the frame) -> {os.path.join(values.output, 'particles.csv')}")
+    sizes = batch.size_summary_line(values.output)
+    if sizes:
+        print(sizes)
     if errors:
         print(f"{len(errors)} photo set(s) skipped (also in {os.path.join(values.output, 'errors.txt')}):")
         for error in errors:

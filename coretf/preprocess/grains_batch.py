@@ -1,5 +1,7 @@
-"""The grain-extraction batch: a lab's folder of photo sets to particle crops, per-set box CSVs and
-`particles.csv`, in parallel, with a progress bar.
+"""The grain-extraction batch: a lab's folder of photo sets to particle crops, per-set box CSVs,
+`particles.csv`, each grain's size and shape (`grains.csv`, in mm with the photos' scale), the
+size distributions (`grain_sizes.json`, `grain_sizes.png`) and a detections overlay per set, in
+parallel, with a progress bar.
 
 The command is `python -m coretf.preprocess.grains` (flags there); the method is in
 `grain_extraction`, the photo sets are read by `grain_photos`.
@@ -18,14 +20,24 @@ import json
 import multiprocessing
 import os
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from coretf import io as coretf_io
+from coretf import plots, provenance
+from coretf.analysis import grain_sizes
 from coretf.preprocess import grain_extraction, grain_photos
 
 CSV_COLUMNS = ("sample", "position", "particle", "y0", "x0", "y1", "x1", "edge", "widest_layer",
                "area_px", "crop")
+# Size and shape of each particle's outline (coretf.analysis.grain_sizes; px of the frame, mm
+# with the photos' scale); "grain" is particle + 1 and "touches_edge" is "edge".
+SHAPE_COLUMNS = tuple(c for c in grain_sizes.COLUMNS if c not in ("grain", "touches_edge", "area_px"))
+GRAINS_COLUMNS = ("sample", "position", "particle", "edge", "area_px") + SHAPE_COLUMNS + ("crop",)
+SIZE_QUANTITIES = ("minor_axis", "major_axis", "equivalent_diameter")  # in grain_sizes.json
+OVERLAY_WIDTH = 1280  # px, at most: the detections overlay of a set
+_INSIDE, _CUT = (255, 210, 0), (255, 0, 200)  # outline colours: whole particles, cut by the frame
 
 
 def process_set(files: grain_photos.PhotoSetFiles, output: str, *, layers: int, crop_size: int,
@@ -35,7 +47,10 @@ def process_set(files: grain_photos.PhotoSetFiles, output: str, *, layers: int, 
     The set's CSV under `boxes/` is written last and atomically: its presence marks the set done.
     """
     stack = grain_photos.read_photo_set(files, layers)
-    particles = grain_extraction.extract_particles(stack, settings, f"{files.sample}/{files.position}")
+    name = f"{files.sample}/{files.position}"
+    particles, labels, px_per_label = grain_extraction.extract_labelled(stack, settings, name)
+    mm_per_px = settings.um_per_px / 1000.0 if settings.um_per_px else None
+    shapes = {r["grain"]: r for r in grain_sizes.measure_labels(labels, mm_per_px, px_per_label=px_per_label)}
     rows = []
     for index, particle in enumerate(particles):
         crop = os.path.join("crops", files.sample, f"{files.position}_{index:03d}.png")
@@ -44,9 +59,43 @@ def process_set(files: grain_photos.PhotoSetFiles, output: str, *, layers: int, 
         y0, x0, y1, x1 = particle.box
         rows.append({"sample": files.sample, "position": files.position, "particle": index, "y0": y0, "x0": x0,
                      "y1": y1, "x1": x1, "edge": int(particle.edge), "widest_layer": particle.widest_layer,
-                     "area_px": particle.area_px, "crop": crop.replace(os.sep, "/")})
-    coretf_io.write_csv(_set_csv(output, files), CSV_COLUMNS, rows)
+                     "area_px": particle.area_px, "crop": crop.replace(os.sep, "/"),
+                     **{c: _cell(shapes[index + 1][c]) for c in SHAPE_COLUMNS}})
+    coretf_io.write_image(_overlay_path(output, files), detections_overlay(stack, particles, labels, name))
+    coretf_io.write_csv(_set_csv(output, files), CSV_COLUMNS + SHAPE_COLUMNS, rows)
     return rows
+
+
+def _cell(value):
+    return "" if value is None else f"{value:.5g}" if isinstance(value, float) else value
+
+
+def detections_overlay(stack: np.ndarray, particles: list[grain_extraction.Particle], labels: np.ndarray,
+                       name: str) -> np.ndarray:
+    """The set's most used widest layer (at most OVERLAY_WIDTH px wide) with each particle's
+    outline and number; particles cut by the frame in another colour; a legend on top."""
+    layer = np.bincount([p.widest_layer for p in particles]).argmax()
+    height, width = stack.shape[1:3]
+    scale = min(1.0, OVERLAY_WIDTH / width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    image = cv2.resize(stack[layer], size, interpolation=cv2.INTER_AREA) if scale < 1 else stack[layer].copy()
+    shown = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    for index, particle in enumerate(particles):
+        colour = _CUT if particle.edge else _INSIDE
+        region = (shown == index + 1).astype(np.uint8)
+        contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(image, contours, -1, colour, 1 if size[0] < 800 else 2)
+        y0, x0, y1, x1 = (round(v * scale) for v in particle.box)
+        cv2.putText(image, str(index), (x0, max(10, y0 - 2)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.35 if size[0] < 800 else 0.5, colour, 1, cv2.LINE_AA)
+    cut = sum(p.edge for p in particles)
+    return plots.with_legend(image, [(_INSIDE, f"particle outline and number ({len(particles) - cut})"),
+                                     (_CUT, f"cut by the frame ({cut}; left out of the size distribution)")],
+                             title=f"{name}: {len(particles)} particles, focal layer {layer}")
+
+
+def _overlay_path(output: str, files: grain_photos.PhotoSetFiles) -> str:
+    return os.path.join(output, "overlays", files.sample, f"{files.position}.png")
 
 
 def _set_csv(output: str, files: grain_photos.PhotoSetFiles) -> str:
@@ -98,8 +147,9 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
 
     Writes `extraction.json` (the run's layers, crop size and settings) first, then
     `crops/<sample>/<position>_<particle>.png` (L layers side by side, crop_size high),
-    `boxes/<sample>/<position>.csv` per set, then `particles.csv` (all sets) and, when some sets
-    failed, `errors.txt`, all atomically.
+    `overlays/<sample>/<position>.png` and `boxes/<sample>/<position>.csv` per set, then
+    `particles.csv`, `grains.csv` (all sets), `grain_sizes.json`, `grain_sizes.png` and, when
+    some sets failed, `errors.txt`, all atomically.
 
     Args:
         input_dir: a lab's folder (layouts: `grain_photos.find_photo_sets`).
@@ -140,6 +190,56 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
         if os.path.exists(_set_csv(output, s)):
             rows.extend(_read_csv(_set_csv(output, s)))
     coretf_io.write_csv(os.path.join(output, "particles.csv"), CSV_COLUMNS, rows)
+    coretf_io.write_csv(os.path.join(output, "grains.csv"), GRAINS_COLUMNS, rows)
+    write_size_distributions(output, rows, settings)
     if errors:
         coretf_io.write_text(os.path.join(output, "errors.txt"), "\n".join(errors) + "\n")
     return rows, errors
+
+
+def write_size_distributions(output: str, rows: list[dict], settings: grain_extraction.ExtractionSettings) -> dict:
+    """`grain_sizes.json`: D10/D50/D90 with 95 % bootstrap intervals of each SIZE_QUANTITIES, per
+    sample and over all, of the particles not cut by the frame (a cut one's size is not its own),
+    in mm with the photos' scale (`um_per_px`), else in px; `grain_sizes.png`: the distribution
+    of the minor axis (the sieve's intermediate axis in a photograph) over all samples."""
+    unit = "mm" if settings.um_per_px else "px"
+    whole = [r for r in rows if str(r["edge"]) == "0" and r.get("minor_axis_px", "") != ""]
+    groups = {"all": whole}
+    for row in whole:
+        groups.setdefault(f"sample {row['sample']}", []).append(row)
+    summary = {"unit": unit, "um_per_px": settings.um_per_px, "particles": len(rows),
+               "cut_by_the_frame": sum(str(r["edge"]) != "0" for r in rows), "groups": {},
+               "provenance": provenance.record()}
+    for group, members in groups.items():
+        entry = summary["groups"][group] = {"n": len(members)}
+        for quantity in SIZE_QUANTITIES:
+            values = [float(r[f"{quantity}_{unit}"]) for r in members]
+            try:
+                entry[quantity] = grain_sizes.size_percentiles(values)
+            except ValueError as error:  # fewer than two grains
+                entry[quantity] = {"note": str(error)}
+    coretf_io.write_json(os.path.join(output, "grain_sizes.json"), summary)
+    stats = summary["groups"]["all"]["minor_axis"]
+    if "D50" in stats:
+        grain_sizes.save_distribution_plot(
+            os.path.join(output, "grain_sizes.png"), [float(r[f"minor_axis_{unit}"]) for r in whole], stats,
+            unit=unit, quantity="minor axis",
+            title=f"{stats['n']} particles of {len(groups) - 1} sample(s), not cut by the frame; "
+                  "bands: 95 % bootstrap intervals")
+    return summary
+
+
+def size_summary_line(output: str) -> str:
+    """One line on the run's D10/D50/D90 of the minor axis (from `grain_sizes.json`), or ""."""
+    path = os.path.join(output, "grain_sizes.json")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        summary = json.load(f)
+    stats = summary["groups"]["all"]["minor_axis"]
+    if "D50" not in stats:
+        return f"grain sizes: {stats['note']}"
+    figures = ", ".join(f"D{p} {stats[f'D{p}']['value']:.3g} ({stats[f'D{p}']['low']:.3g}-"
+                        f"{stats[f'D{p}']['high']:.3g})" for p in grain_sizes.PERCENTILES)
+    return (f"minor axis of {stats['n']} particles, {summary['unit']}: {figures} -> "
+            f"{os.path.join(output, 'grains.csv')}, grain_sizes.png")

@@ -37,6 +37,17 @@ def test_ellipse_axes_area_and_circularity_in_mm():
     assert not ellipse["touches_edge"]
 
 
+def test_labels_of_a_reduced_copy_are_measured_in_the_images_pixels():
+    """Outlines found on a half-size copy (px_per_label=2) give the full-size figures."""
+    full = grain_sizes.measure_labels(ellipses([(30, 15), (20, 20)], shape=(400, 400)), mm_per_px=0.1)
+    half = grain_sizes.measure_labels(ellipses([(15, 7.5), (10, 10)], shape=(200, 200)), mm_per_px=0.1,
+                                      px_per_label=2.0)
+    for a, b in zip(full, half):
+        for column in ("area_px", "major_axis_mm", "minor_axis_mm", "equivalent_diameter_mm", "area_mm2"):
+            assert b[column] == pytest.approx(a[column], rel=0.06), column
+    assert [r["centroid_x_px"] for r in half] == pytest.approx([100, 300], abs=1)  # 2 x (50, 150)
+
+
 def test_without_a_scale_the_mm_columns_are_empty():
     rows = grain_sizes.measure_labels(ellipses([(10, 5)]))
     assert rows[0]["major_axis_mm"] is None and rows[0]["major_axis_px"] == pytest.approx(20, rel=0.05)

@@ -55,7 +55,7 @@ def test_each_folded_conv_equals_conv_then_batchnorm(name):
     pairs = _conv_bn_pairs(model, folded)
     assert pairs and len(pairs) == _batchnorms(model)
     # Every conv sees the trained model's own input, so the check is local to the fold.
-    probe = keras.Model(model.inputs, [conv.input for conv, _, _ in pairs])
+    probe = keras.Model(model.input, [conv.input for conv, _, _ in pairs])
     for (conv, bn, folded_conv), inputs in zip(pairs, probe(x)):
         expected = bn(conv(inputs), training=False)
         np.testing.assert_allclose(folded_conv(inputs), expected, rtol=1e-4, atol=1e-4,

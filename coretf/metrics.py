@@ -148,6 +148,13 @@ class PixelAccuracy(_ClassMetric):
         return ops.divide_no_nan(self._totals["correct"], self._totals["pixels"])
 
 
-def segmentation_metrics(class_id: int = 0) -> list[keras.metrics.Metric]:
-    """The metric set every segmentation trainer reports."""
-    return [PixelAccuracy(), PatchIoU(class_id), PooledIoU(class_id), EmptyPatches(class_id)]
+def segmentation_metrics(class_id: int = 0, class_name: str = "") -> list[keras.metrics.Metric]:
+    """The metric set every segmentation trainer reports.
+
+    With `class_name` the IoU metrics carry it ("pore_patch_iou", "pore_pooled_iou",
+    "pore_empty_patches"), so TensorBoard and metrics.json say whose IoU it is; without it they
+    keep the core paper's names ("patch_iou": the disturbance's Patch-IoU).
+    """
+    prefix = f"{class_name}_" if class_name else ""
+    return [PixelAccuracy(), PatchIoU(class_id, name=f"{prefix}patch_iou"),
+            PooledIoU(class_id, name=f"{prefix}pooled_iou"), EmptyPatches(class_id, name=f"{prefix}empty_patches")]

@@ -220,9 +220,10 @@ class SegmentationJob(Job):
     iou_class: ClassVar[int]  # the class whose IoU the job reports
     confidence_class: ClassVar[int]  # the class of the `confidence` output
     confidence_meaning: ClassVar[str]
+    metric_class: ClassVar[str] = ""  # names the IoU metrics ("ice" -> "ice_pooled_iou"); "" = the core paper's
 
     def build_metrics(self) -> list:
-        return metrics_lib.segmentation_metrics(self.iou_class)
+        return metrics_lib.segmentation_metrics(self.iou_class, self.metric_class)
 
     def check_sides(self, *sides: tuple[str, int]) -> None:
         """Raises ValueError naming the flag when a patch or tile side is not a multiple of the

@@ -92,7 +92,8 @@ class IceCtJob(base.SegmentationJob):
 
     name = "ice_ct"
     config_class = IceConfig
-    monitor, monitor_mode = "val_pooled_iou", "max"
+    monitor, monitor_mode = "val_ice_pooled_iou", "max"
+    metric_class = "ice"
     class_names = CLASS_NAMES
     iou_class = confidence_class = ICE
     confidence_meaning = "probability of ice"

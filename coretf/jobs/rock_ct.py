@@ -155,6 +155,7 @@ class RockCtJob(base.SegmentationJob):
     monitor, monitor_mode, keep = "loss", "min", "last"
     class_names = CLASS_NAMES
     iou_class = confidence_class = PORE
+    metric_class = "pore"
     confidence_meaning = "probability of pore"
 
     def build_inputs(self, model_dir: str) -> base.Inputs:

@@ -124,6 +124,7 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict):
         """Inverse of `to_dict` (e.g. from a model directory's config.json); unknown keys are an error."""
+        values = {k: v for k, v in values.items() if k != "provenance"}  # config.json's record
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown settings {sorted(unknown)}")

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import tifffile
 
+from coretf import image_source
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
 from coretf import metrics as metrics_lib
@@ -80,13 +81,13 @@ def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
     return region
 
 
-def _open_input(path: str, transform) -> coretf_io.ImageSource:
+def _open_input(path: str, transform) -> image_source.ImageSource:
     """The image as the model expects it: the export's declared input transform applied to the
     whole image (e.g. ice-core CT slices denoised and normalised in their field of view, as in
     training), or the image itself, tile by tile for a tiled TIFF."""
     if transform is None:
-        return coretf_io.open_image(path)
-    return coretf_io.ArraySource(transform(coretf_io.read_image(path), path), path)
+        return image_source.open_image(path)
+    return image_source.ArraySource(transform(coretf_io.read_image(path), path), path)
 
 
 def _sample_grid(scale: float, start: int, stop: int) -> np.ndarray:
@@ -151,7 +152,7 @@ def _resample_bands(bands, inference_shape: tuple[int, int], shape: tuple[int, i
             buffer_start = keep_from
 
 
-def _preview(source: coretf_io.ImageSource, mask: np.ndarray, size: int) -> np.ndarray:
+def _preview(source: image_source.ImageSource, mask: np.ndarray, size: int) -> np.ndarray:
     """RGB uint8 preview at most `size` px long, the mask's zero class tinted red.
 
     The image is read in chunks along its longer axis, so this needs no image-sized buffer.

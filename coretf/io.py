@@ -7,10 +7,10 @@ reads BGR; that slip is one of the faults of the public code) and never writes a
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import csv
 import io
+import itertools
 import json
 import logging
 import os
@@ -204,7 +204,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_csv(path: str | os.PathLike, header: Sequence[str],
-              rows: Iterable[Sequence | Mapping]) -> None:
+              rows: Iterable[Sequence | Mapping], *, comment: bool = True) -> None:
     """Writes a CSV file with a header row, atomically.
 
     Args:
@@ -212,12 +212,44 @@ def write_csv(path: str | os.PathLike, header: Sequence[str],
         header: column names.
         rows: sequences in header order, or mappings keyed by column name (a missing key is an
             empty field).
+        comment: start with one `# ` line saying what made the file (`provenance_comment`);
+            `read_csv` and `csv_rows` skip it, as pandas does with `comment="#"`.
     """
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        if comment:
+            f.write(provenance_comment() + "\n")
         writer = csv.writer(f)
         writer.writerow(header)
         for row in rows:
             writer.writerow([row.get(c, "") for c in header] if isinstance(row, Mapping) else row)
+
+
+def provenance_comment() -> str:
+    """`# coretf <version> (commit <c>), TensorFlow <v>, Keras <v>, <date>: <command>`, one line."""
+    from coretf import provenance  # noqa: PLC0415 (provenance imports coretf, which imports this)
+
+    r = provenance.record()
+    commit = f" (commit {r['git_commit']})" if r["git_commit"] else ""
+    command = " ".join(r["command"].splitlines())
+    return (f"# coretf {r['coretf']}{commit}, TensorFlow {r['tensorflow']}, Keras {r['keras']}, "
+            f"{r['date']}: {command}")
+
+
+def csv_rows(lines: Iterable[str]) -> Iterator[list[str]]:
+    """`csv.reader` over a CSV file's lines, the `#` comment lines before the header skipped."""
+    lines = iter(lines)
+    for line in lines:
+        if not line.startswith("#"):
+            yield from csv.reader(itertools.chain([line], lines))
+            return
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts keyed by its header (`#` lines before the header skipped)."""
+    with open(path, newline="") as f:
+        rows = csv_rows(f)
+        header = next(rows, [])
+        return [dict(zip(header, row)) for row in rows]
 
 
 MASK_STEMS = ("_mask", "_label", "_labels")  # a file whose stem ends so is a mask, never a photograph
@@ -257,7 +289,12 @@ def check_output_dir(output: str, input_path: str, *, flag: str = "--output") ->
 
 
 def write_json(path: str | os.PathLike, payload) -> None:
-    """Writes `payload` as indented JSON with sorted keys, atomically."""
+    """Writes `payload` as indented JSON with sorted keys, atomically; an object gets a
+    "provenance" key (`coretf.provenance.record`) unless it has one."""
+    if isinstance(payload, dict) and "provenance" not in payload:
+        from coretf import provenance  # noqa: PLC0415
+
+        payload = {**payload, "provenance": provenance.record()}
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(payload, f, indent=2, sort_keys=True)
 
@@ -274,115 +311,3 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
             image = cv2.cvtColor(image, code)
         if not cv2.imwrite(tmp, image):
             raise ImageError(f"{path}: OpenCV could not write this image")
-
-
-class ImageSource(abc.ABC):
-    """Random access to an image's regions: `shape` (H, W), `channels`, `dtype`, `read(r0, r1, c0, c1)`.
-
-    `open_image` returns a `TiledTiffSource` for tiled TIFF/BigTIFF files, which decodes only the
-    tiles a region touches (memory stays flat however long the section), and an `ArraySource`
-    over the decoded image otherwise. Use as a context manager.
-    """
-
-    shape: tuple[int, int]
-    channels: int
-    dtype: np.dtype
-    name: str
-
-    @abc.abstractmethod
-    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """The (r1 - r0, c1 - c0, channels) region, in the file's dtype."""
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class ArraySource(ImageSource):
-    """An image held in memory, (H, W) or (H, W, C)."""
-
-    def __init__(self, image: np.ndarray, name: str = "<array>"):
-        self.image = image if image.ndim == 3 else image[..., None]
-        self.shape = self.image.shape[:2]
-        self.channels = self.image.shape[2]
-        self.dtype = self.image.dtype
-        self.name = name
-
-    def read(self, r0, r1, c0, c1):
-        return self.image[r0:r1, c0:c1]
-
-
-class TiledTiffSource(ImageSource):
-    """A tiled (Big)TIFF read tile by tile, keeping the most recently used tiles decoded."""
-
-    def __init__(self, path: str, cache_tiles: int = 256):
-        self.name = path
-        self._tiff = tifffile.TiffFile(path)
-        page = self._tiff.pages[0]
-        if page.planarconfig != 1 or len(page.chunked) != 3:
-            self._tiff.close()
-            raise ImageError(f"{path}: tiled TIFF with separate colour planes or depth is not supported")
-        self._page = page
-        self.shape = page.shape[:2]
-        self.channels = page.shape[2] if len(page.shape) == 3 else 1
-        self.dtype = np.dtype(page.dtype)
-        check_image(np.zeros((1, 1, self.channels) if self.channels > 1 else (1, 1), self.dtype), path)
-        self._tile = (page.tilelength, page.tilewidth)
-        self._cache: dict[int, np.ndarray] = {}
-        self._cache_tiles = cache_tiles
-
-    def _decode(self, index: int) -> np.ndarray:
-        tile = self._cache.pop(index, None)
-        if tile is None:
-            handle = self._tiff.filehandle
-            handle.seek(self._page.dataoffsets[index])
-            data = handle.read(self._page.databytecounts[index])
-            try:
-                tile = self._page.decode(data, index, jpegtables=self._page.jpegtables)[0]
-            except Exception as error:
-                raise ImageError(f"{self.name}: tile {index} cannot be decoded "
-                                 f"({type(error).__name__}: {error})") from error
-            tile = tile.reshape(self._tile + (self.channels,))
-            if tile.dtype.kind == "f" and not np.all(np.isfinite(tile)):
-                raise ImageError(f"{self.name}: float image contains NaN or Inf values")
-            if len(self._cache) >= self._cache_tiles:
-                self._cache.pop(next(iter(self._cache)))
-        self._cache[index] = tile  # most recently used last
-        return tile
-
-    def read(self, r0, r1, c0, c1):
-        th, tw = self._tile
-        across = self._page.chunked[1]
-        out = np.empty((r1 - r0, c1 - c0, self.channels), self.dtype)
-        for ty in range(r0 // th, (r1 - 1) // th + 1):
-            for tx in range(c0 // tw, (c1 - 1) // tw + 1):
-                tile = self._decode(ty * across + tx)
-                y0, x0 = max(r0, ty * th), max(c0, tx * tw)
-                y1, x1 = min(r1, (ty + 1) * th), min(c1, (tx + 1) * tw)
-                out[y0 - r0:y1 - r0, x0 - c0:x1 - c0] = tile[y0 - ty * th:y1 - ty * th,
-                                                             x0 - tx * tw:x1 - tx * tw]
-        return out
-
-    def close(self):
-        self._tiff.close()
-
-
-def open_image(path: str | os.PathLike) -> ImageSource:
-    """An `ImageSource` for an image file: tile by tile for tiled TIFFs, decoded whole otherwise."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: no such file")
-    if os.path.splitext(path)[1].lower() in (".tif", ".tiff"):
-        try:
-            with tifffile.TiffFile(path) as tiff:
-                tiled = tiff.pages[0].is_tiled
-        except Exception as error:
-            raise ImageError(f"{path}: cannot be decoded ({type(error).__name__}: {error})") from error
-        if tiled:
-            return TiledTiffSource(path)
-    return ArraySource(read_image(path), path)

@@ -164,11 +164,16 @@ class Table:
             text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as error:
             raise ValueError(f"{path}: not UTF-8 text ({error}); save the table as CSV UTF-8") from None
-        reader = csv.reader(io.StringIO(text, newline=""))
+        # `#` lines before the header (what made the file, e.g. coretf's own provenance line) are
+        # blanked, not dropped, so that every message keeps the file's line numbers.
+        lines = text.splitlines(keepends=True)
+        start = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+        reader = csv.reader(io.StringIO("\n" * start + "".join(lines[start:]), newline=""))
         rows: list[Row] = []
         first_line: dict[Any, int] = {}
         try:
-            header = [name.strip() for name in next(reader, [])]
+            header = next((row for row in reader if row), [])
+            header = [name.strip() for name in header]
             self._check_header(path, header)
             for cells in reader:
                 if not any(cell.strip() for cell in cells):

@@ -6,13 +6,18 @@ import stat
 import numpy as np
 import pytest
 
+import coretf
 from coretf import io as coretf_io
 
 
 def test_write_csv_takes_sequences_and_mappings(tmp_path):
     path = tmp_path / "out" / "table.csv"
     coretf_io.write_csv(path, ["a", "b"], [[1, 2], {"b": 4}, {"a": 5, "b": 6}])
-    assert path.read_text().splitlines() == ["a,b", "1,2", ",4", "5,6"]
+    comment, *lines = path.read_text().splitlines()
+    assert lines == ["a,b", "1,2", ",4", "5,6"]
+    # What made it: one comment line, which the readers skip (pandas: comment="#").
+    assert comment.startswith(f"# coretf {coretf.__version__}") and "TensorFlow" in comment
+    assert coretf_io.read_csv(path) == [{"a": "1", "b": "2"}, {"a": "", "b": "4"}, {"a": "5", "b": "6"}]
     assert [p.name for p in path.parent.iterdir()] == ["table.csv"]
 
 

@@ -11,6 +11,7 @@ import pytest
 import tifffile
 
 from coretf import export as export_lib
+from coretf import image_source
 from coretf import io as coretf_io
 from coretf import inference
 from tests import exports
@@ -85,8 +86,8 @@ def test_tiled_bigtiff_16_bit_reads_tile_by_tile_with_the_same_result(pointwise,
     image = _image(48, 300).astype(np.uint16) * 257
     coretf_io.write_image(tmp_path / "png.png", (image // 257).astype(np.uint8))
     tifffile.imwrite(tmp_path / "tiled.tif", image, tile=(16, 32), bigtiff=True, compression="zlib")
-    with coretf_io.open_image(tmp_path / "tiled.tif") as source:
-        assert isinstance(source, coretf_io.TiledTiffSource)
+    with image_source.open_image(tmp_path / "tiled.tif") as source:
+        assert isinstance(source, image_source.TiledTiffSource)
     for name in ("png.png", "tiled.tif"):
         inference.predict_image(predictor, str(tmp_path / name), str(tmp_path / "out"), progress=False)
     _, confidence_png, _ = _outputs(tmp_path / "out", "png")

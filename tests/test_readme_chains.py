@@ -7,7 +7,6 @@ section photographs (`coretf.synthetic.section_photos`, exact core boxes) and th
 next step reads and against figures computed here.
 """
 
-import csv
 import os
 import re
 import shlex
@@ -67,8 +66,7 @@ def _run(argv: list[str], cwd: Path, places: dict[str, str]) -> subprocess.Compl
 
 
 def _csv_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    return coretf_io.read_csv(path)
 
 
 @pytest.fixture(scope="module")

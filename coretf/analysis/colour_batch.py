@@ -170,6 +170,7 @@ def build_composite(output: str, splice_path: str, plot_step_cm: float = 0.1) ->
     status, plotted, lines, kept, steps = [], [], 0, 0, []
     with coretf_io.atomic_path(os.path.join(output, "composite_colour.csv")) as tmp, \
             open(tmp, "w", newline="") as f:
+        f.write(coretf_io.provenance_comment() + "\n")
         writer = csv.writer(f)
         writer.writerow(header)
         for row in table:

@@ -10,7 +10,6 @@ and splicing their records is `coretf.analysis.colour_batch`.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
@@ -204,6 +203,24 @@ def write_table_csv(path: str, header: tuple[str, ...], table: np.ndarray) -> No
     coretf_io.write_csv(path, header, ([format_number(v) for v in row] for row in table))
 
 
+def read_table_csv(path: str, header: tuple[str, ...], what: str = "the table") -> np.ndarray:
+    """Reads a `write_table_csv` file back as an (M, C) float64 array (empty fields as NaN).
+
+    Raises:
+      ValueError: the header is not `header`, or a field is not a number.
+    """
+    with open(path, newline="") as f:
+        rows = coretf_io.csv_rows(f)
+        found = tuple(next(rows, ()))
+        if found != tuple(header):
+            raise ValueError(f"{path}: not {what} (header {list(found)})")
+        try:
+            return np.array([[float(v) if v else np.nan for v in row] for row in rows],
+                            np.float64).reshape(-1, len(header))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+
 def read_record_csv(path: str, section_id: str) -> ColourRecord:
     """Reads a `<stem>_colour.csv` back (empty fields as NaN).
 
@@ -212,16 +229,7 @@ def read_record_csv(path: str, section_id: str) -> ColourRecord:
     """
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no colour record for section {section_id!r}")
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = tuple(next(reader, ()))
-        if header != RECORD_COLUMNS:
-            raise ValueError(f"{path}: not a colour record CSV (header {list(header)})")
-        try:
-            table = np.array([[float(v) if v else np.nan for v in row] for row in reader],
-                             np.float64).reshape(-1, len(RECORD_COLUMNS))
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+    table = read_table_csv(path, RECORD_COLUMNS, "a colour record CSV")
     stats = table[:, 3:12].reshape(-1, 3, 3)
     return ColourRecord(section_id, table[:, 0], table[:, 1], table[:, 2], stats[..., 0],
                         stats[..., 1], stats[..., 2], table[:, 12:15])

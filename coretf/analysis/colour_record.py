@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
-from coretf.analysis import colour_batch, colour_lines
+from coretf.analysis import colour_batch, colour_lines, resolution
 from coretf.analysis import splice as splice_lib
 
 
@@ -114,7 +114,7 @@ def main(argv) -> None:
         try:
             outputs = [base + suffix for suffix in colour_batch.OUTPUT_SUFFIXES]
             if not FLAGS.overwrite and all(os.path.exists(p) for p in outputs):
-                xcorr = np.genfromtxt(base + "_xcorr.csv", delimiter=",", skip_header=1, ndmin=2)
+                xcorr = colour_lines.read_table_csv(base + "_xcorr.csv", resolution.XCORR_COLUMNS)
                 earlier = colour_lines.read_record_csv(base + "_colour.csv", stem)
                 row.update(colour_batch.summary(earlier, xcorr), status="done earlier")
                 status.append(row)

@@ -15,7 +15,6 @@ scikit-learn, OpenCV, matplotlib; the encoder is a SavedModel (no coretf model c
 
 from __future__ import annotations
 
-import csv
 import os
 
 import cv2
@@ -263,8 +262,7 @@ def read_crops(folder: str) -> dict:
     table = os.path.join(folder, "particles.csv")
     if not os.path.exists(table):
         raise ValueError(f"{table}: missing (run python -m coretf.preprocess.grains first)")
-    with open(table, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = coretf_io.read_csv(table)
     if not rows:
         raise ValueError(f"{table}: lists no particles")
     stacks = []

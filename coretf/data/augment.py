@@ -142,7 +142,7 @@ class ColourStats:
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> ColourStats:
         """Inverse of `to_dict`."""
-        unknown = set(config) - {"section_sd", "cluster_means"}
+        unknown = set(config) - {"section_sd", "cluster_means", "provenance"}
         if unknown:
             raise ValueError(f"unknown ColourStats keys {sorted(unknown)}")
         means = config["cluster_means"]

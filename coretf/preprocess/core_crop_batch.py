@@ -12,7 +12,6 @@ the batch goes on; every output is written atomically, and a rerun skips section
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import dataclasses
 import json
 import os
@@ -166,7 +165,7 @@ def read_sections_csv(path: str, default: SectionMeta,
     table = SECTIONS_CSV
     if os.path.isfile(path):
         with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            header = [name.strip() for name in next(csv.reader(handle), [])]
+            header = [name.strip() for name in next(coretf_io.csv_rows(handle), [])]
         if "file" not in header and "section" in header:
             table = SECTIONS_BY_SECTION
     metas = {}

@@ -14,7 +14,6 @@ file can be copied into a `sediment_grains` manual folder so that the builder ex
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import multiprocessing
@@ -102,11 +101,6 @@ def _set_csv(output: str, files: grain_photos.PhotoSetFiles) -> str:
     return os.path.join(output, "boxes", files.sample, f"{files.position}.csv")
 
 
-def _read_csv(path: str) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _worker(job):
     files, output, layers, crop_size, settings = job
     try:
@@ -188,7 +182,7 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
     rows = []
     for s in sets:
         if os.path.exists(_set_csv(output, s)):
-            rows.extend(_read_csv(_set_csv(output, s)))
+            rows.extend(coretf_io.read_csv(_set_csv(output, s)))
     coretf_io.write_csv(os.path.join(output, "particles.csv"), CSV_COLUMNS, rows)
     coretf_io.write_csv(os.path.join(output, "grains.csv"), GRAINS_COLUMNS, rows)
     write_size_distributions(output, rows, settings)

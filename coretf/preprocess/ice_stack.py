@@ -284,8 +284,8 @@ def write_results(results: Iterator[tuple[int, str, object]], output_dir: str, s
                                   array if folder == "image" else array.astype(np.uint8) * np.uint8(255))
         coretf_io.write_json(os.path.join(output_dir, "slices", f"{stem}.json"), record(index, result))
         count += 1
-    rows = [_read_json(os.path.join(output_dir, "slices", f"{stems[k]}.json"))
-            for k in done_slices(output_dir, stems)]
+    rows = [{key: value for key, value in _read_json(os.path.join(output_dir, "slices", f"{stems[k]}.json")).items()
+             if key != "provenance"} for k in done_slices(output_dir, stems)]
     if rows:
         header = list(dict.fromkeys(key for row in rows for key in row))  # a rerun may add columns
         coretf_io.write_csv(os.path.join(output_dir, "thresholds.csv"), header, rows)

@@ -3,7 +3,6 @@ CIELAB as cv2.cvtColor computes it, exact per-line statistics on striped images,
 depth, splicing with known offsets, the halves' cross-correlation with a known shift, a synthetic
 section with its exact mask, and the command over a folder with bad input."""
 
-import csv
 import os
 import subprocess
 import sys
@@ -145,7 +144,7 @@ def test_record_csv_round_trip(tmp_path):
     path = str(tmp_path / "S_colour.csv")
     cr.write_record_csv(path, record)
     with open(path) as f:
-        rows = list(csv.reader(f))
+        rows = list(coretf_io.csv_rows(f))
     assert tuple(rows[0]) == cr.RECORD_COLUMNS == (
         "offset_cm", "depth_cm", "kept_fraction", "L_mean", "L_sd", "L_median", "a_mean", "a_sd",
         "a_median", "b_mean", "b_sd", "b_median", "L_mean_unfiltered", "a_mean_unfiltered",
@@ -328,8 +327,7 @@ def test_command_over_a_folder(tmp_path):
     assert result.returncode == 1, result.stderr  # the corrupt TIFF and S0007 fail
     assert f"FAILED {tmp_path / 'S0009.tif'}: " in result.stdout
     assert f"FAILED {tmp_path / 'splice.csv'}: section S0007: " in result.stdout
-    with open(out / "colour_record_status.csv") as f:
-        status = {row["section"]: row for row in csv.DictReader(f)}
+    status = {row["section"]: row for row in coretf_io.read_csv(out / "colour_record_status.csv")}
     assert [status[s]["status"] for s in ("S0000", "S0001", "S0002", "S0009")] == [
         "ok", "ok", "ok", "failed"]
     assert status["S0001"]["lines"] == "100" and status["S0002"]["lines"] == "100"
@@ -338,15 +336,13 @@ def test_command_over_a_folder(tmp_path):
             assert (out / f"{stem}{suffix}").stat().st_size > 0
     assert not (out / "S0009_colour.csv").exists()
     # The composite: 80 + 80 + 100 lines at 1 mm, S0007 has no record.
-    with open(out / "composite_colour.csv") as f:
-        composite = list(csv.DictReader(f))
+    composite = coretf_io.read_csv(out / "composite_colour.csv")
     assert len(composite) == 260
     assert [composite[i]["section"] for i in (0, 80, 160)] == ["S0000", "S0001", "S0002"]
     assert float(composite[80]["composite_depth_m"]) == pytest.approx(0.08)
     assert float(composite[80]["offset_cm"]) == pytest.approx(1.0)
     assert (out / "composite_colour.png").stat().st_size > 0
-    with open(out / "composite_status.csv") as f:
-        assert [r["status"] for r in csv.DictReader(f)] == ["ok", "ok", "ok", "failed"]
+    assert [r["status"] for r in coretf_io.read_csv(out / "composite_status.csv")] == ["ok", "ok", "ok", "failed"]
     s0 = cr.read_record_csv(str(out / "S0000_colour.csv"), "S0000")
     assert s0.depth_cm[0] == 0.0 and len(s0) == 100
     # A rerun skips what is done and still reports the bad file.

@@ -48,9 +48,9 @@ def test_outputs_csvs_and_galleries(tmp_path):
     latent = true[:, None].astype(np.float32) + np.random.default_rng(1).normal(0, 0.01, (20, 3))
     labels = grain_clustering.write_outputs(str(tmp_path), latent, layers, samples, [f"p{i}" for i in range(20)], k=2)
     assert grain_clustering.cluster_scores(true, labels)["ari"] == pytest.approx(1.0)
-    counts = (tmp_path / "sample_counts.csv").read_text().splitlines()
-    assert counts[0] == "cluster,A,B" and sum(int(v) for line in counts[1:] for v in line.split(",")[1:]) == 20
-    assert len((tmp_path / "clusters.csv").read_text().splitlines()) == 21
+    counts = coretf_io.read_csv(tmp_path / "sample_counts.csv")
+    assert list(counts[0]) == ["cluster", "A", "B"] and sum(int(r["A"]) + int(r["B"]) for r in counts) == 20
+    assert len(coretf_io.read_csv(tmp_path / "clusters.csv")) == 20
     gallery = coretf_io.read_image(tmp_path / "galleries" / "cluster_000.png")
     # 10 particles: two rows of eight 96 px tiles under a 35 px title band
     assert gallery.shape[:2] == (2 * 98 + 35, 8 * 98)

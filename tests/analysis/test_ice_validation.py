@@ -1,6 +1,5 @@
 """Physical validation: scores and microstructure of hand-drawn masks, Table II bookkeeping."""
 
-import csv
 
 import numpy as np
 import pytest
@@ -71,8 +70,7 @@ def test_table_counts_test_slices_and_weighs_all(tmp_path):
     assert rows["gmm_high"]["weight_error_pct"] == pytest.approx(100 * (14 - 16) / 16)
     assert rows["network"]["density_g_cm3"] == pytest.approx(8 / 64 * 0.917)
     validation.write(str(tmp_path))
-    with open(tmp_path / "table2.csv") as f:
-        assert len(list(csv.DictReader(f))) == len(iv.METHODS)
+    assert len(coretf_io.read_csv(tmp_path / "table2.csv")) == len(iv.METHODS)
     markdown = (tmp_path / "table2.md").read_text()
     assert "| A | U-Net on low-res | 1 | 93.3 | 87.5 | 98.4 | 100.0 | 100.0 | 100.0 | 0.115 |" in markdown
     picture = coretf_io.read_image(tmp_path / "fig11_overlays.png")

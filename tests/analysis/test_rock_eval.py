@@ -1,10 +1,10 @@
 """Threshold sweeps, PR-AUC, the cross-rock-type table, heat map and the claims check."""
 
-import csv
 
 import numpy as np
 import pytest
 
+from coretf import io as coretf_io
 from coretf.analysis import rock_eval
 
 
@@ -72,8 +72,7 @@ def test_tables_mark_in_sample_and_average_out_of_sample(tmp_path):
     rock_eval.write_tables(rows, str(tmp_path / "t.csv"), str(tmp_path / "t.md"),
                            models=["carbonate", "soil", "all"],
                            stacks=["carbonate_1", "carbonate_2", "soil_1", "soil_2"], threshold=0.5)
-    with open(tmp_path / "t.csv") as f:
-        table = list(csv.DictReader(f))
+    table = coretf_io.read_csv(tmp_path / "t.csv")
     assert len(table) == 12
     assert {r["stack"] for r in table if r["in_sample"] == "True" and r["model"] == "all"} == {
         "carbonate_1", "soil_1"}

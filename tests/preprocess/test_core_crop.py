@@ -1,7 +1,6 @@
 """Tests of background removal (coretf.preprocess.background): synthetic sections with a known core
 box, the failure checks, the batch command, and the real photographs in ../shared/realdata."""
 
-import csv
 import os
 import pathlib
 import re
@@ -151,8 +150,7 @@ def test_itrax_crop_excludes_card_and_keeps_the_core():
 
 
 def _read_csv(path):
-    with open(path, newline="") as f:
-        return {row["file"]: row for row in csv.DictReader(f)}
+    return {row["file"]: row for row in coretf_io.read_csv(path)}
 
 
 @needs_realdata

@@ -1,7 +1,6 @@
 """Grain extraction: measured against true boxes (synthetic and real photos), bad input, the command,
 the minimum particle area."""
 
-import csv
 import dataclasses
 import json
 import os
@@ -237,12 +236,12 @@ def test_command_processes_a_folder_reports_bad_sets_and_resumes(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "S2/Q: 5 layer image(s), expected 6" in result.stdout
-    rows = (out / "particles.csv").read_text().splitlines()
+    rows = (out / "particles.csv").read_text().splitlines()[1:]  # after the provenance line
     assert rows[0] == ",".join(grains_batch.CSV_COLUMNS) and len(rows) > 3
     crop = coretf_io.read_image(out / rows[1].split(",")[-1])
     assert crop.shape == (32, 6 * 32, 3)
     # Sizes and shapes per particle (no scale given: px only), their distribution, an overlay per set.
-    grains = list(csv.DictReader(open(out / "grains.csv")))
+    grains = coretf_io.read_csv(out / "grains.csv")
     assert len(grains) == len(rows) - 1 and tuple(grains[0]) == grains_batch.GRAINS_COLUMNS
     assert all(float(g["minor_axis_px"]) <= float(g["major_axis_px"]) and g["minor_axis_mm"] == ""
                for g in grains)
@@ -256,15 +255,16 @@ def test_command_processes_a_folder_reports_bad_sets_and_resumes(tmp_path):
     stamp = os.path.getmtime(out / "boxes" / "S1" / "P0.csv")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert os.path.getmtime(out / "boxes" / "S1" / "P0.csv") == stamp  # done sets are skipped
-    assert (out / "particles.csv").read_text().splitlines() == rows
-    assert json.loads((out / extraction.SETTINGS_FILE).read_text()) == {
+    assert (out / "particles.csv").read_text().splitlines()[1:] == rows
+    record = json.loads((out / extraction.SETTINGS_FILE).read_text())
+    assert record.pop("provenance")["coretf"] and record == {
         "layers": 6, "crop_size": 32, "settings": dataclasses.asdict(extraction.ExtractionSettings())}
 
     # Other settings on the same output would mix two extractions: refused, nothing written.
     changed = subprocess.run(command + ["--plate=dark"], capture_output=True, text=True, timeout=300)
     assert changed.returncode != 0
     assert "extracted with other settings (plate 'auto' -> 'dark'" in changed.stderr
-    assert (out / "particles.csv").read_text().splitlines() == rows
+    assert (out / "particles.csv").read_text().splitlines()[1:] == rows
     assert os.path.getmtime(out / "boxes" / "S1" / "P0.csv") == stamp
 
     # The record of a run is a settings file: a second run from it (flags override it) extracts alike.
@@ -284,8 +284,8 @@ def test_command_processes_a_folder_reports_bad_sets_and_resumes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((um2 / extraction.SETTINGS_FILE).read_text())["settings"] == dataclasses.asdict(
         extraction.ExtractionSettings(min_area_um2=30000.0, um_per_px=10.0))
-    assert len((um2 / "particles.csv").read_text().splitlines()) < len(rows)  # 300 px: the small ones go
-    grains = list(csv.DictReader(open(um2 / "grains.csv")))
+    assert len((um2 / "particles.csv").read_text().splitlines()) - 1 < len(rows)  # 300 px: the small ones go
+    grains = coretf_io.read_csv(um2 / "grains.csv")
     assert all(float(g["minor_axis_mm"]) == pytest.approx(0.01 * float(g["minor_axis_px"]), rel=1e-3)
                for g in grains)
     assert json.loads((um2 / "grain_sizes.json").read_text())["unit"] == "mm"

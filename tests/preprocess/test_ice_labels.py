@@ -1,7 +1,6 @@
 """Weak labels and baselines: the histogram GMM against scikit-learn, field of view, stacks, and
 the command on paired stacks, single slices and one stack (exit codes 0 / 1 / 2)."""
 
-import csv
 import json
 import pathlib
 import subprocess
@@ -110,8 +109,7 @@ def test_command_labels_a_stack_reports_bad_slices_and_resumes(stack):
     assert "l3.png: 60x64 uint8 differs from the stack's first slice l0.png" in result.stdout
     weak = coretf_io.read_image(stack / "out" / "weak" / "l0.png")
     assert weak.shape == (64, 64) and set(np.unique(weak)) <= {0, 255}
-    with open(stack / "out" / "thresholds.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = coretf_io.read_csv(stack / "out" / "thresholds.csv")
     assert [r["slice"] for r in rows] == ["l0.png", "l1.png"]
     assert 0.7 < float(rows[0]["weak_ice_fraction"]) < 0.9  # firn: ~0.79 ice
     # rerun after fixing nothing: done slices are skipped, bad ones reported again
@@ -143,8 +141,7 @@ def _run(*flags_):
 
 
 def _rows(folder):
-    with open(folder / "thresholds.csv") as f:
-        return list(csv.DictReader(f))
+    return coretf_io.read_csv(folder / "thresholds.csv")
 
 
 def test_command_labels_one_stack_slice_by_slice_reports_bad_files_and_resumes(tmp_path, specimens):

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from coretf import io as coretf_io
-from coretf import tables
+from coretf import plots, tables
 from coretf.preprocess import background
 
 CSV_COLUMNS = ("file", "status", "x0", "y0", "x1", "y1", "depth_axis", "length_px", "length_cm",
@@ -101,6 +101,9 @@ def _fmt(value) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
 
+_CROP_COLOUR, _REGION_COLOUR = (255, 0, 0), (255, 220, 0)
+
+
 def review_strip(image: np.ndarray, result: background.CropResult, label: str) -> np.ndarray:
     """A (~90, ~1000, 3) uint8 thumbnail, core along x, crop box in red and seed box in yellow."""
     image = coretf_io.to_uint8(image)
@@ -111,7 +114,7 @@ def review_strip(image: np.ndarray, result: background.CropResult, label: str) -
     scale = min(_THUMB_LONG / image.shape[1], _THUMB_SHORT / image.shape[0])
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    for box, colour in zip(boxes, [(255, 220, 0), (255, 0, 0)][-len(boxes):]):
+    for box, colour in zip(boxes, [_REGION_COLOUR, _CROP_COLOUR][-len(boxes):]):
         x0, y0, x1, y1 = (round(v * scale) for v in box)
         cv2.rectangle(thumb, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), colour, 1)
     header = np.full((18, thumb.shape[1], 3), 255, np.uint8)
@@ -228,7 +231,10 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
             strips.append(coretf_io.read_image(review))
     sheet = os.path.join(review_dir, "flagged.png")
     if strips:
-        coretf_io.write_image(sheet, contact_sheet(strips))
+        coretf_io.write_image(sheet, plots.with_legend(contact_sheet(strips), [
+            (_CROP_COLOUR, "crop (what the next step reads)"),
+            (_REGION_COLOUR, "the core's region found (robust), or the seed box (seeded)")],
+            title=f"{len(strips)} section(s) to review: file and status above each"))
     elif os.path.exists(sheet):
         os.remove(sheet)  # nothing flagged any more: no stale sheet
     return ordered

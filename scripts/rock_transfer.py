@@ -37,16 +37,16 @@ import os
 import pathlib
 import sys
 import tempfile
-import zipfile
 
 import numpy as np
 from absl import app, flags, logging
-from scipy import ndimage
-from skimage.filters import threshold_otsu
 
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
 from coretf.synthetic import rock_scan, rocks, rocks_varied
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rock_scans import PORESPY, SCANS, Scan, otsu, read_fixture  # noqa: E402,F401 (the scans, shared)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 flags.DEFINE_string("realdata", str(ROOT / ".." / "shared" / "realdata"), "The real-data folder.")
@@ -60,48 +60,10 @@ flags.DEFINE_float("curve_learning_rate", 5e-4, "First-epoch learning rate of th
 flags.DEFINE_integer("synthetic_slices", 264, "Training slices of each synthetic model, shared by all its stacks.")
 FLAGS = flags.FLAGS
 
-PORESPY = "porespy_fixtures"
 HELD_OUT = 8  # Bentheimer slices kept out of every curve model's training
 
 
-@dataclasses.dataclass(frozen=True)
-class Scan:
-    """One real volume scanned: which file, which slices (axis 0), how."""
-
-    volume: str
-    slices: tuple[int, ...]
-    scanner: rock_scan.RockScanner
-
-
-SCANS = {  # three scanners, none the training generators'; 8 slices >= 25 voxels apart
-    "Bentheimer": Scan("bentheimer.npz", tuple(range(10, 250, 30)) + tuple(range(290, 490, 25)),
-                       rock_scan.RockScanner(factor=0.5, pore=0.22, solid=0.60, blur_px=0.9,
-                                             noise_sd=0.07, rings=0.03, cupping=0.15)),
-    "Berea": Scan("test_berea.zip", tuple(range(12, 200, 25)),
-                  rock_scan.RockScanner(factor=1.0, pore=0.32, solid=0.58, blur_px=1.4,
-                                        noise_sd=0.06, rings=0.04, cupping=0.08)),
-    "Leopard": Scan("image_Leopard_slice100.npy", tuple(range(6, 100, 12)),
-                    rock_scan.RockScanner(factor=1.5, pore=0.20, solid=0.68, blur_px=2.0,
-                                          noise_sd=0.09, rings=0.025, cupping=0.20)),
-}
 TRAIN_SCAN = "Bentheimer"
-
-
-def read_fixture(path: pathlib.Path) -> np.ndarray:
-    """A PoreSpy fixture as a (D, H, W) bool volume, True = pore (polarity per PROVENANCE.md:
-    bentheimer.npz True = pore; the Leopard .npy 1 = pore; the Berea .raw 0 = pore, 255 = solid)."""
-    if path.suffix == ".npz":
-        return np.load(path)["arr_0"].astype(bool)
-    if path.suffix == ".npy":
-        return np.load(path) == 1
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            raw = np.frombuffer(archive.read(archive.namelist()[0]), np.uint8)
-        side = round(len(raw) ** (1 / 3))
-        if side**3 != len(raw):
-            raise ValueError(f"{path}: {len(raw)} bytes is not a cube of uint8 voxels")
-        return raw.reshape(side, side, side) == 0
-    raise ValueError(f"{path}: not a PoreSpy fixture (.npz, .npy or .zip)")
 
 
 def slice_sets() -> dict[str, tuple[str, list[str]]]:
@@ -142,13 +104,6 @@ def pore_figures(predicted: list[np.ndarray], truth: list[np.ndarray]) -> dict:
             "pore_fraction": round(sum(int(p.sum()) for p in predicted) / pixels, 4),
             "true_pore_fraction": round(sum(int(t.sum()) for t in truth) / pixels, 4),
             "slices": len(truth)}
-
-
-def otsu(image: np.ndarray, median: bool = False) -> np.ndarray:
-    """Pore = at or below Otsu's threshold of the slice (optionally after a 3x3 median)."""
-    if median:
-        image = ndimage.median_filter(image, size=3)
-    return image <= threshold_otsu(image)
 
 
 def baselines(scans_dir: pathlib.Path) -> dict:

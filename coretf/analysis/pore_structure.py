@@ -124,28 +124,31 @@ def summary(comparison: dict) -> dict:
             "predicted_over_true": comparison["predicted_over_true"]}
 
 
-def save_plot(path: str, comparisons: dict[str, dict], unit: str = "voxels") -> None:
-    """Chord-length distributions (x) and S2(r), predicted against true, one row per stack."""
+def save_plot(path: str, comparisons: dict[str, dict], unit: str = "voxels",
+              predicted_label: str = "predicted") -> None:
+    """Chord-length distributions (x) and S2(r), predicted (named `predicted_label` in the
+    legends) against true, one row per stack."""
     names = sorted(comparisons)
-    figure, axes = plt.subplots(len(names), 2, figsize=(10, 2.6 * len(names)), squeeze=False)
+    figure, axes = plt.subplots(len(names), 2, figsize=(10, 3.0 * len(names)), squeeze=False)
     styles = {"true": dict(color="black", lw=2), "predicted": dict(color="tab:red", lw=1.5, ls="--")}
     for row, name in zip(axes, names):
         for kind, style in styles.items():
             m = comparisons[name][kind]
+            label = predicted_label if kind == "predicted" else kind
             lengths = np.asarray(m["chord_lengths"]["x"])
             if lengths.size:
                 edges = np.histogram_bin_edges(np.concatenate(
                     [comparisons[name][k]["chord_lengths"]["x"] for k in styles]), bins=30)
                 counts, _ = np.histogram(lengths, bins=edges, density=True)
-                row[0].step(edges[:-1], counts, where="post", label=f"{kind} (mean "
+                row[0].step(edges[:-1], counts, where="post", label=f"{label} (mean "
                             f"{m['chords']['x']['mean']:.1f})", **style)
             row[1].plot(m["two_point"]["distance"], m["two_point"]["s2"],
-                        label=f"{kind} (porosity {m['porosity']:.3f})", **style)
+                        label=f"{label} (porosity {m['porosity']:.3f})", **style)
             row[1].axhline(m["porosity"] ** 2, color=style["color"], lw=0.5, ls=":",
-                           label=f"{kind} porosity^2")
-        row[0].set(title=f"{name}: pore chord lengths along x", xlabel=f"chord length ({unit})",
+                           label=f"{label} porosity^2")
+        row[0].set(title=f"{name}\npore chord lengths along x", xlabel=f"chord length ({unit})",
                    ylabel="probability density")
-        row[1].set(title=f"{name}: two-point correlation", xlabel=f"distance r ({unit})",
+        row[1].set(title=f"{name}\ntwo-point correlation", xlabel=f"distance r ({unit})",
                    ylabel="S2(r) = P(both pore)")
         if row[0].lines:
             row[0].legend(fontsize=8)

@@ -18,12 +18,14 @@ is passed on as an argument.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 
 from absl import app, flags
 
 from coretf import config as config_lib
+from coretf import io as coretf_io
 from coretf.jobs import base
 
 
@@ -187,8 +189,13 @@ def run_command(main: Callable, define_flags: Callable[[], None] | None = None) 
     """
     if define_flags is not None:
         define_flags()
+    if "max_pixels" not in flags.FLAGS:  # every command's: the guard before any image is decoded
+        flags.DEFINE_integer("max_pixels", coretf_io.DEFAULT_MAX_PIXELS,
+                             "Largest image read, in pixels its header declares (refused above, "
+                             "before decoding).", lower_bound=1, module_name=_module_key(main))
 
     def checked_main(argv):
+        os.environ[coretf_io.MAX_PIXELS_ENV] = str(flags.FLAGS.max_pixels)  # workers inherit it
         try:
             return main(argv)
         except app.UsageError as error:  # absl would print the whole help above it

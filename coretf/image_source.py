@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tifffile
 
-from coretf.io import ImageError, check_image, read_image
+from coretf.io import ImageError, check_declared_size, check_image, declared_shape, read_image
 
 
 class ImageSource(abc.ABC):
@@ -118,6 +118,7 @@ def open_image(path: str | os.PathLike) -> ImageSource:
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
     if os.path.splitext(path)[1].lower() in (".tif", ".tiff"):
+        check_declared_size(declared_shape(None, path, path), path)
         try:
             with tifffile.TiffFile(path) as tiff:
                 tiled = tiff.pages[0].is_tiled

@@ -30,6 +30,76 @@ class ImageError(ValueError):
     """An input image that cannot be used; the message names the file and the problem."""
 
 
+# The pixel count an image may declare before it is decoded: a 6 m section photographed at
+# 500 dpi with its tray (118,000 x 6,000 px) is 0.7 Gpx. Commands set it with --max_pixels
+# (through the environment, so that worker processes see it too).
+DEFAULT_MAX_PIXELS = 1_000_000_000
+MAX_PIXELS_ENV = "CORETF_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The current limit: $CORETF_MAX_PIXELS (set by every command's --max_pixels) or the default."""
+    return int(float(os.environ.get(MAX_PIXELS_ENV) or DEFAULT_MAX_PIXELS))
+
+
+def declared_shape(head: bytes | None, path_or_file, name: str) -> tuple[int, int, int] | None:
+    """(height, width, planes) an image's header declares, without decoding its pixels.
+
+    PNG (IHDR) and JPEG (the SOF marker) from `head`, the file's first bytes (the whole file
+    for JPEG, whose SOF may follow large EXIF blocks); TIFF from its first series' shape
+    (tifffile reads the IFDs only). None when the header says nothing readable (the decoder
+    then reports the file).
+    """
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix == ".png" and head is not None:
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+            return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), 1
+        return None
+    if suffix in (".jpg", ".jpeg") and head is not None:
+        return _jpeg_shape(head)
+    if suffix in (".tif", ".tiff"):
+        try:
+            with tifffile.TiffFile(path_or_file) as tiff:
+                page, shape = tiff.pages[0], tuple(tiff.series[0].shape)
+                samples = page.samplesperpixel if shape and shape[-1] == page.samplesperpixel > 1 else 1
+                pixels = int(np.prod(shape, dtype=np.int64)) // samples
+                return page.imagelength, page.imagewidth, max(1, pixels // max(1, page.imagelength * page.imagewidth))
+        except Exception:  # a corrupt header: the decoder names the problem
+            return None
+    return None
+
+
+def _jpeg_shape(data: bytes) -> tuple[int, int, int] | None:
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            return int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big"), 1
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
+
+
+def check_declared_size(shape: tuple[int, int, int] | None, name: str) -> None:
+    """Refuses an image whose header declares more pixels than `max_pixels()`, naming the flag."""
+    if shape is None:
+        return
+    height, width, planes = shape
+    count, limit = height * width * planes, max_pixels()
+    if count > limit:
+        pages = f" x {planes} pages" if planes > 1 else ""
+        raise ImageError(f"{name}: declares {width} x {height} px{pages} ({count / 1e6:,.0f} Mpx), more "
+                         f"than --max_pixels={limit} ({limit / 1e6:,.0f} Mpx); not read (raise "
+                         "--max_pixels if the image is that large)")
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file into an (H, W) or (H, W, C) array in RGB(A) order.
 
@@ -40,13 +110,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         uint8 or uint16 array, (H, W) for grayscale, (H, W, 3) RGB or (H, W, 4) RGBA.
 
     Raises:
-        ImageError: the file is missing, corrupt or truncated, or has an unsupported bit depth,
-            channel count or NaN values.
+        ImageError: the file is missing, corrupt or truncated, declares more pixels than
+            `max_pixels()`, or has an unsupported bit depth, channel count or NaN values.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
     if os.path.splitext(path)[1].lower() in (".tif", ".tiff"):
+        check_declared_size(declared_shape(None, path, path), path)
         # tifffile reads from the path so that (Big)TIFF files can be memory-mapped later on.
         try:
             return check_image(tifffile.imread(path), path)
@@ -76,6 +147,7 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
         raise ImageError(f"{name}: unsupported file type {suffix!r} (expected one of {IMAGE_SUFFIXES})")
     if not data:
         raise ImageError(f"{name}: empty file")
+    check_declared_size(declared_shape(data, io.BytesIO(data), name), name)
     try:
         if suffix in (".tif", ".tiff"):
             image = tifffile.imread(io.BytesIO(data))

@@ -71,8 +71,8 @@ def main(argv):
             table = read_table(FLAGS.sections)
         predictor = inference.Predictor(FLAGS.model)
         label_map = labels_lib.LabelMap.parse(FLAGS.label_map) if FLAGS.label_map else None
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    except ValueError as error:  # nothing could start: one line, exit 2 (run_command)
+        raise app.UsageError(str(error)) from None
     failed, skipped, done = [], [], []
     for path in tqdm(inputs, desc="images", unit="image", disable=len(inputs) < 2):
         stem = os.path.splitext(os.path.basename(path))[0]

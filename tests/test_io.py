@@ -4,6 +4,7 @@ import os
 import stat
 
 import numpy as np
+import tifffile
 import pytest
 
 import coretf
@@ -73,3 +74,59 @@ def test_folders_list_photographs_not_masks(tmp_path):
     assert [os.path.basename(p) for p in coretf_io.list_images(str(tmp_path))] == ["A.png", "B.tif", "C_overlay.png"]
     assert [os.path.basename(p) for p in coretf_io.list_images(str(tmp_path), exclude_stems=("_overlay",))] == [
         "A.png", "B.tif"]
+
+
+def _claiming(path, data: bytes, width: int, height: int) -> None:
+    """Writes `data` (a small PNG, JPEG or TIFF) to `path` with its header's size patched."""
+    import struct
+
+    data = bytearray(data)
+    suffix = os.path.splitext(str(path))[1]
+    if suffix == ".png":
+        data[16:24] = struct.pack(">II", width, height)
+    elif suffix == ".jpg":
+        i = data.index(b"\xff\xc0")
+        data[i + 5:i + 9] = struct.pack(">HH", height, width)
+    else:
+        path.write_bytes(bytes(data))
+        with tifffile.TiffFile(path) as tiff:
+            offsets = [tiff.pages[0].tags[n].valueoffset for n in ("ImageWidth", "ImageLength")]
+        for offset, value in zip(offsets, (width, height)):
+            data[offset:offset + 4] = struct.pack("<I", value)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", "_tiled.tif"])
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path, suffix):
+    """A header claiming 100,000 x 100,000 px (10 Gpx; JPEG's limit is 65,535 a side) is refused
+    by every reader with the file, its declared size and the flag, before any pixel is decoded."""
+    import cv2
+
+    from coretf import image_source
+
+    small = np.zeros((64, 64, 3), np.uint8)
+    side = 60000 if suffix == ".jpg" else 100000
+    if suffix.endswith(".tif"):
+        source = tmp_path / "source.tif"
+        tifffile.imwrite(source, small, tile=(32, 32) if "tiled" in suffix else None)
+        data = source.read_bytes()
+    else:
+        data = cv2.imencode(suffix, small)[1].tobytes()
+    path = tmp_path / f"claim{suffix}"
+    _claiming(path, data, side, side)
+    pattern = f"claim{suffix}: declares {side} x {side} px .* more than --max_pixels=1000000000"
+    with pytest.raises(coretf_io.ImageError, match=pattern):
+        coretf_io.read_image(path)
+    with pytest.raises(coretf_io.ImageError, match=pattern):
+        image_source.open_image(path)
+    with pytest.raises(coretf_io.ImageError, match=pattern):
+        coretf_io.decode_image(path.read_bytes(), path.name)
+
+
+def test_the_limit_is_the_environments(tmp_path, monkeypatch):
+    path = tmp_path / "a.png"
+    coretf_io.write_image(path, np.zeros((40, 50), np.uint8))
+    assert coretf_io.read_image(path).shape == (40, 50)
+    monkeypatch.setenv(coretf_io.MAX_PIXELS_ENV, "1999")
+    with pytest.raises(coretf_io.ImageError, match=r"a.png: declares 50 x 40 px .*--max_pixels=1999"):
+        coretf_io.read_image(path)

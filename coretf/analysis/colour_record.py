@@ -103,8 +103,8 @@ def main(argv) -> None:
             table = read_table(FLAGS.sections)
         if FLAGS.splice:  # a malformed splice table should stop the run before any work
             splice_lib.composite_order(splice_lib.read_splice_table(FLAGS.splice))
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    except ValueError as error:  # nothing could start: one line, exit 2 (run_command)
+        raise app.UsageError(str(error)) from None
     status, failed = [], []
     for path in tqdm(images, desc="sections", unit="section", disable=len(images) < 2):
         stem = os.path.splitext(os.path.basename(path))[0]

@@ -13,6 +13,8 @@ review), `<stem>_review.png` and the per-section `<stem>_crop.json` a rerun resu
 
 from __future__ import annotations
 
+import sys
+
 from absl import app, flags
 
 from coretf import flags as coretf_flags
@@ -97,6 +99,7 @@ def main(argv) -> None:
         print(f"flagged for review ({f.output}/{batch.REVIEW_DIR}/flagged.png): {', '.join(flagged)}")
     if bad:
         print("bad files:\n  " + "\n  ".join(bad))
+        sys.exit(1)  # some files failed (0: all done, flagged ones included; 2: nothing could start)
 
 
 def cli() -> None:

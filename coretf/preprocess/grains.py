@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 from absl import app, flags, logging
 
@@ -70,7 +71,7 @@ def main(argv) -> None:
         rows, errors = batch.process_folder(values.input, values.output, layers=values.layers,
                                             crop_size=values.crop_size, settings=settings, workers=values.workers)
     except ValueError as error:  # a bad settings file or input folder, an output made otherwise
-        raise SystemExit(f"error: {error}") from None
+        raise app.UsageError(str(error)) from None
     edge = sum(int(r["edge"]) for r in rows)
     print(f"{len(rows)} particles ({edge} touching the frame) -> {os.path.join(values.output, 'particles.csv')}")
     sizes = batch.size_summary_line(values.output)
@@ -80,6 +81,7 @@ def main(argv) -> None:
         print(f"{len(errors)} photo set(s) skipped (also in {os.path.join(values.output, 'errors.txt')}):")
         for error in errors:
             print(f"  {error}")
+        sys.exit(1)  # some photo sets failed (0: all done, 2: nothing could start)
 
 
 def cli() -> None:

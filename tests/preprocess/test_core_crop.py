@@ -171,7 +171,7 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
         [sys.executable, "-m", "coretf.preprocess.core_crop", f"--input={inputs}",
          f"--output={out}", "--depth_axis=auto", f"--sections={inputs / 'sections.csv'}"],
         capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 1, result.stderr[-2000:]  # one file failed, the others done
     assert "broken.jpg: cannot be decoded" in result.stdout
     rows = _read_csv(out / "crops.csv")
     assert set(rows) == {"broken.jpg", "column1.jpeg", "column3.jpeg"}
@@ -207,6 +207,26 @@ def test_command_on_columns_with_a_bad_file(tmp_path):
          f"--output={inputs}/."], capture_output=True, text=True, timeout=120)
     assert same.returncode == 2 and "is the input folder" in same.stderr
     assert sorted(os.listdir(inputs)) == ["broken.jpg", "column1.jpeg", "column3.jpeg", "sections.csv"]
+
+
+def test_an_image_declaring_too_many_pixels_is_reported_and_the_batch_goes_on(tmp_path):
+    """--max_pixels is checked against each header before decoding: the oversized file is
+    named with its declared size, the others are cropped, and the exit code says one failed."""
+    folder = tmp_path / "in"
+    small = cores.make_section(0, seed=1, length_cm=25.0, px_per_cm=P)
+    coretf_io.write_image(folder / "S0000.png", small.image)
+    big = cores.make_section(1, seed=1, length_cm=60.0, px_per_cm=P)
+    coretf_io.write_image(folder / "S0001.png", big.image)
+    height, width = big.image.shape[:2]
+    limit = (height * width + small.image.shape[0] * small.image.shape[1]) // 2
+    result = subprocess.run(
+        [sys.executable, "-m", "coretf.preprocess.core_crop", f"--input={folder}",
+         f"--output={tmp_path / 'out'}", f"--max_pixels={limit}", "--workers=1"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"S0001.png: declares {width} x {height} px" in result.stdout
+    assert f"--max_pixels={limit}" in result.stdout
+    assert (tmp_path / "out" / "S0000.png").exists() and not (tmp_path / "out" / "S0001.png").exists()
 
 
 def test_batch_on_synthetic_sections_with_scale(tmp_path):

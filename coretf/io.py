@@ -347,19 +347,6 @@ def list_images(path: str, *, exclude_stems: tuple[str, ...] = (), flag: str = "
     return [os.path.join(path, n) for n in names]
 
 
-def check_output_dir(output: str, input_path: str, *, flag: str = "--output") -> None:
-    """Refuses an output folder that is the input folder (or the folder of the input file), since
-    the outputs would be read as inputs on the next run (or overwrite them).
-
-    Raises:
-        ValueError: naming both flags.
-    """
-    source = input_path if os.path.isdir(input_path) else os.path.dirname(input_path) or "."
-    if os.path.realpath(output) == os.path.realpath(source):
-        raise ValueError(f"{flag}={output} is the input folder; give a folder of its own "
-                         "(the next run would read the outputs as inputs)")
-
-
 def write_json(path: str | os.PathLike, payload) -> None:
     """Writes `payload` as indented JSON with sorted keys, atomically; an object gets a
     "provenance" key (`coretf.provenance.record`) unless it has one."""

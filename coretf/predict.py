@@ -25,6 +25,7 @@ from coretf import flags as coretf_flags
 from coretf import inference
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
+from coretf import outputs
 
 
 def define_flags() -> None:
@@ -71,6 +72,7 @@ def main(argv):
             table = read_table(FLAGS.sections)
         predictor = inference.Predictor(FLAGS.model)
         label_map = labels_lib.LabelMap.parse(FLAGS.label_map) if FLAGS.label_map else None
+        outputs.prepare(FLAGS.output, FLAGS.input, first_image=inputs[0])
     except ValueError as error:  # nothing could start: one line, exit 2 (run_command)
         raise app.UsageError(str(error)) from None
     failed, skipped, done = [], [], []

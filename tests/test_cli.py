@@ -129,3 +129,26 @@ def test_a_refusal_inside_a_command_is_one_line_and_exit_2(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "nowhere" in lines[0], result.stderr[-2000:]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["coretf.preprocess.core_crop", "coretf.preprocess.grains",
+                                     "coretf.preprocess.ice_labels", "coretf.analysis.colour_record"])
+def test_an_unusable_output_folder_stops_every_batch_command_before_any_work(tmp_path, command):
+    """--output a file: one line naming it, exit 2, nothing written (predict: tests/test_predict.py
+    has the model it needs)."""
+    image = tmp_path / "in" / "sub" / "S01_L1.png"
+    import numpy as np
+
+    from coretf import io as coretf_io
+
+    coretf_io.write_image(image, np.full((64, 96, 3), 128, np.uint8))
+    (tmp_path / "taken").write_text("a file, not a folder\n")
+    inputs = tmp_path / "in" if command.endswith("grains") else image.parent
+    extra = ["--layers=1"] if command.endswith("grains") else (
+        ["--px_per_cm=10"] if command.endswith("colour_record") else [])
+    result = subprocess.run([sys.executable, "-m", command, f"--input={inputs}",
+                             f"--output={tmp_path / 'taken' / 'out'}", *extra],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "taken/out: cannot be created" in lines[0], result.stderr[-2000:]

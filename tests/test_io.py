@@ -1,6 +1,7 @@
 """The atomic writers of coretf.io: nothing partial under a final name, usual permissions."""
 
 import os
+import pathlib
 import stat
 
 import numpy as np
@@ -130,3 +131,61 @@ def test_the_limit_is_the_environments(tmp_path, monkeypatch):
     monkeypatch.setenv(coretf_io.MAX_PIXELS_ENV, "1999")
     with pytest.raises(coretf_io.ImageError, match=r"a.png: declares 50 x 40 px .*--max_pixels=1999"):
         coretf_io.read_image(path)
+
+
+def test_output_folders_are_checked_before_any_work(tmp_path):
+    from coretf import outputs
+
+    inputs = tmp_path / "in"
+    coretf_io.write_image(inputs / "a.png", np.zeros((40, 50, 3), np.uint8))
+    with pytest.raises(ValueError, match="--output=.* is the input folder"):
+        outputs.prepare(str(inputs), str(inputs))
+    with pytest.raises(ValueError, match="is inside the input folder"):
+        outputs.prepare(str(inputs / "out"), str(inputs), recursive=True)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="--output=.*file/out: cannot be created"):
+        outputs.prepare(str(tmp_path / "file" / "out"), str(inputs))
+
+
+def test_an_unwritable_output_folder_is_one_line(tmp_path, monkeypatch):
+    """(As the write probe sees a read-only folder; root, as in CI, may write anywhere.)"""
+    import tempfile
+
+    from coretf import outputs
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with pytest.raises(ValueError, match=r"--output=.*locked: cannot be written to \(Permission denied\)"):
+        outputs.prepare(str(tmp_path / "locked"), str(tmp_path / "in"))
+
+
+def test_free_space_is_checked_against_the_first_items_outputs(tmp_path):
+    from coretf import outputs
+
+    image = tmp_path / "in" / "a.png"
+    coretf_io.write_image(image, np.zeros((40, 50, 3), np.uint8))
+    outputs.prepare(str(tmp_path / "out"), str(image.parent), first_image=str(image))
+    with pytest.raises(ValueError, match=r"MB free, the first item \(a.png\) alone needs"):
+        outputs.prepare(str(tmp_path / "out"), str(image.parent), first_image=str(image),
+                        bytes_per_pixel=1e12)
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_rerun(tmp_path):
+    """What atomic_path / atomic_dir leave after kill -9 is recognised and removed; nothing else."""
+    from coretf import outputs
+
+    out = tmp_path / "out"
+    with coretf_io.atomic_path(out / "review" / "sec2_crop.png") as tmp:
+        left_file = pathlib.Path(tmp).name  # the name a kill -9 before the rename leaves
+        pathlib.Path(tmp).write_bytes(b"done")
+    with coretf_io.atomic_dir(out / "export") as tmp:
+        left_dir = pathlib.Path(tmp).name
+    (out / "review" / left_file).write_bytes(b"half")
+    (out / left_dir).mkdir()
+    (out / left_dir / "saved_model.pb").write_bytes(b"half")
+    (out / ".hidden_by_the_lab").write_bytes(b"")
+    assert outputs.prepare(str(out)) == 2
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        ".hidden_by_the_lab", "export", "review", "review/sec2_crop.png"]

@@ -187,6 +187,10 @@ def test_command_segments_a_folder_reports_bad_files_and_skips_done_ones(pointwi
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "0 segmented, 1 already done, 0 failed" in result.stdout
     assert os.path.getmtime(tmp_path / "out" / "good.json") == before
+    # The input folder as --output: refused before any work, one line, exit 2.
+    same = subprocess.run(command[:-1] + [f"--output={inputs}"], capture_output=True, text=True, timeout=300)
+    assert same.returncode == 2 and "is the input folder" in same.stderr
+    assert sorted(os.listdir(inputs)) == ["good.png"]
 
 
 def test_colour_record_over_the_predicted_mask(pointwise, tmp_path):

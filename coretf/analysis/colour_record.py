@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
+from coretf import outputs
 from coretf.analysis import colour_batch, colour_lines, resolution
 from coretf.analysis import splice as splice_lib
 
@@ -103,6 +104,7 @@ def main(argv) -> None:
             table = read_table(FLAGS.sections)
         if FLAGS.splice:  # a malformed splice table should stop the run before any work
             splice_lib.composite_order(splice_lib.read_splice_table(FLAGS.splice))
+        outputs.prepare(FLAGS.output, FLAGS.input, first_image=images[0], bytes_per_pixel=0.1)
     except ValueError as error:  # nothing could start: one line, exit 2 (run_command)
         raise app.UsageError(str(error)) from None
     status, failed = [], []
@@ -112,8 +114,8 @@ def main(argv) -> None:
         base = os.path.join(FLAGS.output, stem)
         started = time.perf_counter()
         try:
-            outputs = [base + suffix for suffix in colour_batch.OUTPUT_SUFFIXES]
-            if not FLAGS.overwrite and all(os.path.exists(p) for p in outputs):
+            written = [base + suffix for suffix in colour_batch.OUTPUT_SUFFIXES]
+            if not FLAGS.overwrite and all(os.path.exists(p) for p in written):
                 xcorr = colour_lines.read_table_csv(base + "_xcorr.csv", resolution.XCORR_COLUMNS)
                 earlier = colour_lines.read_record_csv(base + "_colour.csv", stem)
                 row.update(colour_batch.summary(earlier, xcorr), status="done earlier")

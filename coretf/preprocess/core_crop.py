@@ -19,6 +19,7 @@ from absl import app, flags
 
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
+from coretf import outputs
 from coretf.preprocess import background
 from coretf.preprocess import core_crop_batch as batch
 
@@ -85,7 +86,7 @@ def main(argv) -> None:
         default = batch.SectionMeta(f.px_per_cm, tuple(float(v) for v in f.section_lengths_cm))
         metas = batch.read_sections_csv(f.sections, default, params) if f.sections else {}
         files = coretf_io.list_images(f.input)
-        coretf_io.check_output_dir(f.output, f.input)
+        outputs.prepare(f.output, f.input, first_image=files[0], bytes_per_pixel=4)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     rows = batch.run_batch(files, f.output, params, default, metas,

@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from coretf import io as coretf_io
+from coretf import outputs
 from coretf import plots, provenance
 from coretf.analysis import grain_sizes
 from coretf.preprocess import grain_extraction, grain_photos
@@ -158,10 +159,11 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
         (rows of particles.csv, error messages of the sets that failed).
 
     Raises:
-        ValueError: the input folder is missing or holds no image, or `output` holds a run made
-            with other settings.
+        ValueError: the input folder is missing or holds no image, `output` is unusable
+            (`coretf.outputs.prepare`) or holds a run made with other settings.
     """
     sets = grain_photos.find_photo_sets(input_dir, layers)
+    outputs.prepare(output, input_dir, first_image=sets[0].paths[0], bytes_per_pixel=0.5, recursive=True)
     _check_run(output, layers, crop_size, settings)
     todo = [s for s in sets if not os.path.exists(_set_csv(output, s))]
     errors = []

@@ -27,6 +27,7 @@ import sys
 from absl import flags
 
 from coretf import flags as coretf_flags
+from coretf import outputs
 from coretf.io import ImageError
 from coretf.preprocess import ice_batch, ice_fov, ice_stack
 
@@ -78,6 +79,8 @@ def main(argv) -> None:
                  else ice_batch.list_inputs(values.input))[0]
         if isinstance(fov, ice_fov.FieldOfView):
             _check_circle(fov, first)
+        outputs.prepare(values.output, values.high_dir if paired else values.input, first_image=first,
+                        bytes_per_pixel=4)
         if paired:
             count, bad = ice_stack.write_stack_labels(values.high_dir, values.low_dir,
                                                       values.output, workers=values.workers,
@@ -87,7 +90,7 @@ def main(argv) -> None:
             count, done, bad = ice_batch.write_slice_labels(values.input, values.output, fov=fov,
                                                             workers=values.workers)
             what = "slice" + "s" * (count != 1) + (f" ({done} done before)" if done else "")
-    except ImageError as error:
+    except ValueError as error:  # an ImageError, or an unusable --output (coretf.outputs)
         _fail_to_start(str(error))
     print(f"labelled {count} {what} into {os.path.abspath(values.output)}")
     if bad:

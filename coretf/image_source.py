@@ -63,31 +63,46 @@ class TiledTiffSource(ImageSource):
     def __init__(self, path: str, cache_tiles: int = 256):
         self.name = path
         self._tiff = tifffile.TiffFile(path)
+        try:
+            self._open_page()
+        except Exception as error:  # a corrupt header: the file named, never an IndexError
+            self._tiff.close()
+            if isinstance(error, ImageError):
+                raise
+            raise ImageError(f"{path}: cannot be decoded ({type(error).__name__}: {error})") from error
+        self._cache: dict[int, np.ndarray] = {}
+        self._cache_tiles = cache_tiles
+
+    def _open_page(self) -> None:
         page = self._tiff.pages[0]
         if page.planarconfig != 1 or len(page.chunked) != 3:
-            self._tiff.close()
-            raise ImageError(f"{path}: tiled TIFF with separate colour planes or depth is not supported")
+            raise ImageError(f"{self.name}: tiled TIFF with separate colour planes or depth is not supported")
+        if min(page.shape[:2]) < 1 or min(page.tilelength, page.tilewidth) < 1:
+            raise ImageError(f"{self.name}: declares an empty image or tile ({page.shape}, tile "
+                             f"{page.tilelength} x {page.tilewidth})")
+        tiles = int(np.prod(page.chunked))
+        if len(page.dataoffsets) < tiles or len(page.databytecounts) < tiles:
+            raise ImageError(f"{self.name}: {len(page.dataoffsets)} tile offsets for {tiles} tiles "
+                             "(truncated or corrupt header)")
         self._page = page
         self.shape = page.shape[:2]
         self.channels = page.shape[2] if len(page.shape) == 3 else 1
         self.dtype = np.dtype(page.dtype)
-        check_image(np.zeros((1, 1, self.channels) if self.channels > 1 else (1, 1), self.dtype), path)
+        check_image(np.zeros((1, 1, self.channels) if self.channels > 1 else (1, 1), self.dtype), self.name)
         self._tile = (page.tilelength, page.tilewidth)
-        self._cache: dict[int, np.ndarray] = {}
-        self._cache_tiles = cache_tiles
 
     def _decode(self, index: int) -> np.ndarray:
         tile = self._cache.pop(index, None)
         if tile is None:
-            handle = self._tiff.filehandle
-            handle.seek(self._page.dataoffsets[index])
-            data = handle.read(self._page.databytecounts[index])
             try:
+                handle = self._tiff.filehandle
+                handle.seek(self._page.dataoffsets[index])
+                data = handle.read(self._page.databytecounts[index])
                 tile = self._page.decode(data, index, jpegtables=self._page.jpegtables)[0]
-            except Exception as error:
+                tile = tile.reshape(self._tile + (self.channels,))
+            except Exception as error:  # tifffile raises many types for corrupt tiles
                 raise ImageError(f"{self.name}: tile {index} cannot be decoded "
                                  f"({type(error).__name__}: {error})") from error
-            tile = tile.reshape(self._tile + (self.channels,))
             if tile.dtype.kind == "f" and not np.all(np.isfinite(tile)):
                 raise ImageError(f"{self.name}: float image contains NaN or Inf values")
             if len(self._cache) >= self._cache_tiles:

@@ -269,6 +269,15 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def item_error(path: str | os.PathLike, error: BaseException) -> str:
+    """The report line of one failed item of a batch: the error's message if it names the file,
+    else the file, the exception's type and its message (an error nobody foresaw, still named)."""
+    path, message = os.fspath(path), str(error)
+    if path in message or os.path.basename(path) in message:
+        return message
+    return f"{path}: {type(error).__name__}: {message}"
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Writes `text` to `path`, atomically."""
     with atomic_path(path) as tmp, open(tmp, "w") as f:

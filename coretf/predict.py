@@ -14,10 +14,10 @@ record (`<name>.json`, with Image-IoU when --truth is given); the formats are li
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
-import tensorflow as tf
 from absl import app, flags, logging
 from tqdm.auto import tqdm
 
@@ -94,8 +94,14 @@ def main(argv):
                 batch_size=FLAGS.batch_size, truth=FLAGS.truth, label_map=label_map,
                 preview_size=FLAGS.preview_size,
                 colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0)
-        except (coretf_io.ImageError, ValueError, tf.errors.InvalidArgumentError) as error:
-            failed.append((path, str(error)))
+        except OSError as error:
+            if error.errno == errno.ENOSPC:  # the disk is full: this item's files are removed, stop
+                failed.append((path, f"no space left on the output disk ({FLAGS.output}); batch stopped"))
+                break
+            failed.append((path, coretf_io.item_error(path, error)))
+            continue
+        except Exception as error:  # any failure of one image is reported, never the batch's end
+            failed.append((path, coretf_io.item_error(path, error)))
             continue
         done.append(path)
         name = predictor.class_name

@@ -139,9 +139,10 @@ def main(argv) -> None:
                        seconds=time.perf_counter() - started)
             tqdm.write(f"{stem}: {row['kept_lines']}/{row['lines']} lines kept, "
                        f"{row['seconds']:.1f} s")
-        except (ValueError, OSError) as error:  # ImageError is a ValueError
-            row.update(status="failed", message=str(error))
-            failed.append(str(error))  # messages name the file
+        except Exception as error:  # any failure of one section is its row, never the batch's end
+            message = coretf_io.item_error(path, error)
+            row.update(status="failed", message=message)
+            failed.append(message)
         status.append(row)
     colour_batch.write_status_csv(os.path.join(FLAGS.output, "colour_record_status.csv"), status,
                                   colour_batch.STATUS_COLUMNS)

@@ -75,9 +75,8 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
         result = background.find_core_box(image, params)
         check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
                                       expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
-    except (ValueError, OSError) as error:  # ImageError is a ValueError
-        message = str(error) if str(error).startswith(path) else f"{path}: {error}"
-        row.update(status="error", message=message)
+    except Exception as error:  # any failure of one file is its row, never the batch's end
+        row.update(status="error", message=coretf_io.item_error(path, error))
         return row
     stem, suffix = os.path.splitext(os.path.basename(path))
     row.update(status=check.status, depth_axis=result.depth_axis, length_px=check.length_px,

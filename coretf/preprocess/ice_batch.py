@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 
-import cv2
 import numpy as np
 
 from coretf import io as coretf_io
@@ -73,7 +72,7 @@ def label_files(paths: Sequence[str], *, fov: ice_stack.FovSpec = "auto", worker
                                           **ice_stack.fov_arguments(fov))
         except ImageError as error:
             return error
-        except (ValueError, cv2.error) as error:  # a slice no check foresaw: named, not fatal
+        except Exception as error:  # a slice no check foresaw: named, not fatal
             return ImageError(f"{paths[k]}: cannot be labelled ({type(error).__name__}: {error})")
 
     done = set(skip)

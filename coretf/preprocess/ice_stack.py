@@ -25,7 +25,6 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -209,7 +208,7 @@ def label_stack(high_dir: str, low_dir: str, *, workers: int = 2, skip: Sequence
                               fov=fov)
         except ImageError as error:
             return error
-        except (ValueError, cv2.error) as error:  # a slice no check foresaw: named, not fatal
+        except Exception as error:  # a slice no check foresaw: named, not fatal
             return ImageError(f"{names[2]}: cannot be labelled ({type(error).__name__}: {error})")
 
     for reader, path in ((read_high, high[0]), (read_low, low[0])):

@@ -321,3 +321,27 @@ def test_seeded_method_pins_the_builders_cropped_configs():
         section = cores.make_section(index, seed=0, length_cm=40.0, px_per_cm=P)
         result = cc.find_core_box(section.image, cc.CropParams(method="seeded", depth_axis="x"))
         assert result.box == (144, 54, 944, 177) and result.seed_box == (144, 54, 944, 177)
+
+
+def test_an_error_nobody_foresaw_fails_its_file_only(tmp_path, monkeypatch):
+    """Any exception from one section (here a ZeroDivisionError inside the crop) is that file's
+    row, named with its type; the batch's other files are cropped."""
+    folder = tmp_path / "in"
+    for index in range(2):
+        coretf_io.write_image(folder / f"S{index:04d}.png",
+                              cores.make_section(index, seed=1, length_cm=25.0, px_per_cm=P).image)
+    real = cc.find_core_box
+
+    def flaky(image, params):
+        if flaky.calls == 0:
+            flaky.calls += 1
+            raise ZeroDivisionError("division by zero")
+        return real(image, params)
+
+    flaky.calls = 0
+    monkeypatch.setattr(cc, "find_core_box", flaky)
+    rows = [batch.crop_file(str(folder / f"S{i:04d}.png"), str(tmp_path / "out"), cc.CropParams(),
+                            batch.SectionMeta()) for i in range(2)]
+    assert rows[0]["status"] == "error"
+    assert rows[0]["message"] == f"{folder / 'S0000.png'}: ZeroDivisionError: division by zero"
+    assert rows[1]["status"] != "error" and (tmp_path / "out" / "S0001.png").exists()

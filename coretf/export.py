@@ -146,8 +146,13 @@ def segmentation_serve(model: keras.Model, multiple: int, confidence_class: int)
     """The serving function of a segmentation model: pad, run, crop back, probabilities."""
 
     def serve(images):
+        channels = images.shape[-1]
+        takes = (f"coretf serving: `images` must be float32 (batch, height, width, {channels}) in "
+                 f"[0, 1], at least {multiple} px a side")
+        tf.debugging.assert_rank(images, 4, message=takes)
         tf.debugging.assert_all_finite(images, "coretf serving: input images contain NaN or Inf")
         height, width = tf.shape(images)[1], tf.shape(images)[2]
+        tf.debugging.assert_greater_equal(tf.minimum(height, width), multiple, message=takes)
         pad_h, pad_w = (-height) % multiple, (-width) % multiple
         padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
         logits = tf.cast(model(padded, training=False), tf.float32)[:, :height, :width, :]
@@ -184,6 +189,7 @@ def segmentation_spec(model: keras.Model, metadata: dict, *, name: str = "export
     metadata = {**metadata, "dtype_policy": dtype_policy, "batchnorm_folded": fold,
                 "folded_difference": check_equal(model, serving_model, multiple, dtype_policy)}
     channels = int(model.inputs[0].shape[-1])  # 3 for photographs, 1 for CT slices
+    metadata.update(input_channels=channels, input_range=[0.0, 1.0], min_side=multiple)
     return SavedModelSpec(
         name=name,
         serve=segmentation_serve(serving_model, multiple, int(metadata["confidence_class"])),

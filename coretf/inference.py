@@ -34,8 +34,8 @@ import tifffile
 from coretf import image_source
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
-from coretf import metrics as metrics_lib
 from coretf import plots, provenance, serving, tiling
+from coretf import truth as truth_lib
 
 DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
 OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_overlay.png", ".json")
@@ -69,8 +69,18 @@ class Predictor:
         return self.served(batch)["probabilities"]
 
 
-def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
-    """A raw region (H, W, C) of any supported dtype -> float32 [0, 1] with the model's channels."""
+def _to_model_input(region: np.ndarray, channels: int, name: str = "image") -> np.ndarray:
+    """A raw region (H, W, C) of any supported dtype -> float32 [0, 1] with the model's channels.
+
+    Raises:
+        ImageError: a float region with values outside [0, 1] (e.g. 0-255 saved as float).
+    """
+    if region.dtype.kind == "f" and region.size:
+        low, high = float(region.min()), float(region.max())
+        if low < -1e-6 or high > 1 + 1e-6:
+            raise coretf_io.ImageError(
+                f"{name}: a float image with values in [{low:g}, {high:g}]; the model takes floats in "
+                "[0, 1] (8- and 16-bit images are scaled): rescale it, or save it as 8 or 16 bit")
     region = coretf_io.to_float(region)
     if region.shape[-1] == 4:
         region = region[..., :3]  # alpha is a label (GIMP-style), not colour
@@ -79,6 +89,21 @@ def _to_model_input(region: np.ndarray, channels: int) -> np.ndarray:
     elif channels == 3 and region.shape[-1] == 1:
         region = np.repeat(region, 3, axis=-1)
     return region
+
+
+def check_input(source: image_source.ImageSource, predictor: "Predictor", convert_grayscale: bool = False) -> None:
+    """Refuses, naming the file, an image the model was not made for: a grayscale image for a
+    model of RGB photographs (unless `convert_grayscale`), or a side shorter than the model's
+    minimum (`min_side` in the export's metadata, else its downsampling factor)."""
+    if predictor.channels == 3 and source.channels == 1 and not convert_grayscale:
+        raise coretf_io.ImageError(
+            f"{source.name}: a grayscale image for a model of RGB photographs; give "
+            "--convert_grayscale to repeat its grey into R, G and B")
+    metadata = predictor.metadata
+    least = max(2, int(metadata.get("min_side", metadata.get("input_multiple", 1))))
+    if min(source.shape) < least:
+        raise coretf_io.ImageError(f"{source.name}: {source.shape[1]} x {source.shape[0]} px, smaller than "
+                                   f"the model's minimum of {least} px a side")
 
 
 def _open_input(path: str, transform) -> image_source.ImageSource:
@@ -180,69 +205,6 @@ def _preview(source: image_source.ImageSource, mask: np.ndarray, size: int) -> n
     return np.clip(image * kept + tinted * (1 - kept), 0, 255).astype(np.uint8)
 
 
-def image_iou(predicted_kept: np.ndarray, true_kept: np.ndarray, tile: int, *, of_kept: bool = False,
-              valid: np.ndarray | None = None) -> dict:
-    """The paper's Image-IoU (mean Patch-IoU over the section's tiles) and the pooled IoU of one class.
-
-    Inputs are boolean (H, W), True = the confidence class (undisturbed sediment for cores, pore
-    for rocks). The IoU is that of the other class (the disturbance, as in Hutton 2025), or of the
-    confidence class itself with `of_kept` (the export's iou_class is its confidence_class).
-    Pixels outside `valid` (ignored in the truth) count nowhere, and a tile with none counts in no
-    figure.
-    """
-    valid = np.ones(predicted_kept.shape, bool) if valid is None else valid
-    predicted, true = (predicted_kept, true_kept) if of_kept else (~predicted_kept, ~true_kept)
-    predicted, true = predicted & valid, true & valid
-    ious = []
-    for r in tiling.tile_starts(predicted.shape[0], tile, 0):
-        for c in tiling.tile_starts(predicted.shape[1], tile, 0):
-            if not valid[r:r + tile, c:c + tile].any():
-                continue
-            p, t = predicted[r:r + tile, c:c + tile], true[r:r + tile, c:c + tile]
-            ious.append((np.sum(p & t) + metrics_lib.SMOOTH) / (np.sum(p | t) + metrics_lib.SMOOTH))
-    union = np.sum(predicted | true)
-    counted = int(valid.sum())
-    return {"image_iou": float(np.mean(ious)) if ious else None, "patches": len(ious),
-            "pooled_iou": float(np.sum(predicted & true) / union) if union else 1.0,
-            "accuracy": float(np.sum((predicted == true) & valid) / counted) if counted else None,
-            "ignored_share": float(1 - counted / valid.size)}
-
-
-def read_truth(truth: str, image_path: str, shape: tuple[int, int], class_names=(),
-               confidence_class: int = 1, label_map: labels_lib.LabelMap | None = None):
-    """The true mask of an image: (kept, valid) boolean (H, W) arrays, kept = the confidence class
-    (undisturbed for cores), valid = not ignored.
-
-    The mask is `<truth>/<name>_mask.png` (or .tif, or `<truth>/<name>.png` in a folder of masks),
-    or the input's alpha channel when `truth == "alpha"`. Without a label map (`label_map`, else `<truth>/labels.csv`), non-zero = the
-    confidence class and nothing is ignored.
-    """
-    stem = os.path.splitext(os.path.basename(image_path))[0]
-    if truth == "alpha":
-        image = coretf_io.read_image(image_path)
-        if image.ndim != 3 or image.shape[2] != 4:
-            raise coretf_io.ImageError(f"{image_path}: --truth=alpha but the image has no alpha channel")
-        mask, name = image[..., 3], image_path
-    else:
-        # <name>_mask first; a masks/ folder may also name a mask after its image (not the image's own folder)
-        stems = [f"{stem}_mask"] + ([stem] if os.path.abspath(truth) != os.path.dirname(os.path.abspath(image_path)) else [])
-        names = [os.path.join(truth, f"{s}{suffix}") for s in stems for suffix in (".png", ".tif", ".tiff")]
-        name = next((n for n in names if os.path.isfile(n)), names[0])
-        mask = coretf_io.read_image(name)
-    if mask.shape[:2] != tuple(shape):
-        raise coretf_io.ImageError(f"{name}: mask is {mask.shape[1]}x{mask.shape[0]} px but the image "
-                                   f"is {shape[1]}x{shape[0]} px")
-    if label_map is None and truth != "alpha":
-        label_map = labels_lib.folder_label_map(truth, None)
-    if label_map is None:
-        grey = mask if mask.ndim == 2 else mask[..., 0]
-        return grey > 0, np.ones(grey.shape, bool)
-    if not class_names:
-        raise ValueError(f"{name}: the model's export names no classes, so a label map cannot say which is which")
-    classes = label_map.apply(mask, class_names, name)
-    return classes == confidence_class, classes != labels_lib.IGNORE
-
-
 def predict_image(
     predictor: Predictor,
     path: str,
@@ -260,6 +222,7 @@ def predict_image(
     preview_size: int = 4000,
     colour_record: bool = False,
     top_depth_cm: float = 0.0,
+    convert_grayscale: bool = False,
     progress: bool = True,
 ) -> dict:
     """Segments one image and writes its outputs (listed in the module docstring). Returns the record.
@@ -280,6 +243,11 @@ def predict_image(
             predicted undisturbed pixels; for photographs cropped to the core
             (`coretf.preprocess.core_crop`), since every pixel of a line counts. Needs px/cm.
         top_depth_cm: depth of the section top, for the colour record.
+        convert_grayscale: give a grayscale image to an RGB model (grey repeated in R, G, B);
+            without it such an image is refused.
+
+    Raises:
+        ImageError: the image does not suit the model (`check_input`), or cannot be read.
     """
     started = time.perf_counter()
     metadata = predictor.metadata
@@ -288,6 +256,10 @@ def predict_image(
     stem = os.path.splitext(os.path.basename(path))[0]
     with _open_input(path, predictor.served.transform) as source:
         height, width = source.shape
+        check_input(source, predictor, convert_grayscale)
+        if truth:  # read first: a truth that does not fit leaves no outputs behind
+            true_kept, valid = truth_lib.read_truth(truth, path, (height, width), class_names,
+                                          predictor.confidence_class, label_map)
         if depth_axis == "auto":
             depth_axis = "x" if width >= height else "y"
         if depth_axis not in ("x", "y"):
@@ -309,7 +281,7 @@ def predict_image(
 
         def read_stream(r0, r1, c0, c1):
             region = source.read(c0, c1, r0, r1).swapaxes(0, 1) if along_x else source.read(r0, r1, c0, c1)
-            return _to_model_input(region, predictor.channels)
+            return _to_model_input(region, predictor.channels, path)
 
         def predict_stream(batch):
             return predictor(np.ascontiguousarray(batch.transpose(0, 2, 1, 3))).transpose(0, 2, 1, 3)
@@ -385,9 +357,7 @@ def predict_image(
         "provenance": provenance.record(),
     }
     if truth:
-        true_kept, valid = read_truth(truth, path, (height, width), class_names, predictor.confidence_class,
-                                      label_map)
-        record["truth"] = image_iou(mask > 0, true_kept, int(metadata.get("tile_size", tile)),
+        record["truth"] = truth_lib.image_iou(mask > 0, true_kept, int(metadata.get("tile_size", tile)),
                                     of_kept=metadata.get("iou_class") == metadata.get("confidence_class"),
                                     valid=valid)
         record["truth"]["iou_of"] = class_names[metadata.get("iou_class", 0)] if class_names else None

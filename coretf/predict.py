@@ -54,6 +54,8 @@ def define_flags() -> None:
                          "<name>_xcorr.csv/.png) over the predicted undisturbed pixels; for "
                          "photographs cropped to the core (coretf.preprocess.core_crop).")
     flags.DEFINE_boolean("overwrite", False, "Redo images whose outputs exist.")
+    flags.DEFINE_boolean("convert_grayscale", False, "Give grayscale images to an RGB model (grey "
+                         "repeated in R, G and B); without it they are refused.")
 
 
 def main(argv):
@@ -93,7 +95,8 @@ def main(argv):
                 resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile, overlap=FLAGS.overlap,
                 batch_size=FLAGS.batch_size, truth=FLAGS.truth, label_map=label_map,
                 preview_size=FLAGS.preview_size,
-                colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0)
+                colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0,
+                convert_grayscale=FLAGS.convert_grayscale)
         except OSError as error:
             if error.errno == errno.ENOSPC:  # the disk is full: this item's files are removed, stop
                 failed.append((path, f"no space left on the output disk ({FLAGS.output}); batch stopped"))

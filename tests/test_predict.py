@@ -147,7 +147,7 @@ def test_true_mask_of_another_size_is_an_error_naming_it(pointwise, tmp_path):
     with pytest.raises(coretf_io.ImageError, match="s_mask.png: mask is 60x32 px but the image is 64x32"):
         inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"),
                                 truth=str(tmp_path / "truth"), progress=False)
-    assert not os.path.exists(tmp_path / "out" / "s.json")
+    assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []  # no partial result
 
 
 def test_memory_stays_flat_with_section_length_for_a_tiled_tiff(pointwise, tmp_path):
@@ -274,3 +274,40 @@ def test_ct_slices_are_resampled_to_the_models_voxel_size(pointwise, tmp_path):
     assert record["parameters"]["model_um_per_voxel"] == 60.0
     mask, confidence, _ = _outputs(tmp_path / "out", "slice")
     assert mask.shape == confidence.shape == (96, 96) and "ice_fraction" in record
+
+
+def test_images_the_model_was_not_made_for_are_refused_by_name(pointwise, tmp_path):
+    """A grayscale photograph for an RGB model (unless --convert_grayscale), a float image in
+    0-255 instead of 0-1, and a 1 x 1 px image: each refused with the file and what to do."""
+    model, predictor = pointwise
+    grey = tmp_path / "grey.png"
+    coretf_io.write_image(grey, _image(32, 96)[..., 0])
+    with pytest.raises(coretf_io.ImageError, match="grey.png: a grayscale image for a model of RGB "
+                                                   "photographs; give --convert_grayscale"):
+        inference.predict_image(predictor, str(grey), str(tmp_path / "out"), progress=False)
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+    inference.predict_image(predictor, str(grey), str(tmp_path / "out"), convert_grayscale=True,
+                            progress=False)
+    mask, _, _ = _outputs(tmp_path / "out", "grey")
+    rgb = np.repeat(_image(32, 96)[..., :1], 3, axis=-1)
+    np.testing.assert_array_equal(mask > 0, _expected(model, rgb) > 0.5)
+    float_255 = tmp_path / "float.tif"
+    tifffile.imwrite(float_255, _image(32, 96).astype(np.float32))
+    with pytest.raises(coretf_io.ImageError, match=r"float.tif: a float image with values in \[.*255\]"):
+        inference.predict_image(predictor, str(float_255), str(tmp_path / "out"), progress=False)
+    tiny = tmp_path / "tiny.png"
+    coretf_io.write_image(tiny, np.zeros((1, 1, 3), np.uint8))
+    with pytest.raises(coretf_io.ImageError, match="tiny.png: 1 x 1 px, smaller than the model's minimum"):
+        inference.predict_image(predictor, str(tiny), str(tmp_path / "out"), progress=False)
+    assert sorted(os.listdir(tmp_path / "out")) == ["grey.json", "grey_confidence.tif", "grey_mask.png",
+                                                     "grey_overlay.png"]
+
+
+def test_serving_says_what_it_takes(pointwise):
+    import tensorflow as tf
+
+    _, predictor = pointwise
+    serve = tf.saved_model.load(predictor.model_dir).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"float32 \(batch, height, width, 3\) in "
+                                                             r"\[0, 1\], at least 1 px a side"):
+        serve(images=tf.zeros([1, 0, 4, 3]))  # an image of height 0

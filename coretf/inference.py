@@ -75,13 +75,7 @@ def _to_model_input(region: np.ndarray, channels: int, name: str = "image") -> n
     Raises:
         ImageError: a float region with values outside [0, 1] (e.g. 0-255 saved as float).
     """
-    if region.dtype.kind == "f" and region.size:
-        low, high = float(region.min()), float(region.max())
-        if low < -1e-6 or high > 1 + 1e-6:
-            raise coretf_io.ImageError(
-                f"{name}: a float image with values in [{low:g}, {high:g}]; the model takes floats in "
-                "[0, 1] (8- and 16-bit images are scaled): rescale it, or save it as 8 or 16 bit")
-    region = coretf_io.to_float(region)
+    region = coretf_io.to_float(coretf_io.check_unit_range(region, name))
     if region.shape[-1] == 4:
         region = region[..., :3]  # alpha is a label (GIMP-style), not colour
     if channels == 1 and region.shape[-1] == 3:

@@ -200,6 +200,21 @@ def to_grey(image: np.ndarray, name: str) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(colour), cv2.COLOR_RGB2GRAY)
 
 
+def check_unit_range(image: np.ndarray, name: str) -> np.ndarray:
+    """A float photograph must hold values in [0, 1] (0-255 saved as float is refused, not
+    clipped to white); integer images pass. Returns the image.
+
+    Raises:
+        ImageError: naming the file and the values found.
+    """
+    if image.dtype.kind == "f" and image.size:
+        low, high = float(image.min()), float(image.max())
+        if low < -1e-6 or high > 1 + 1e-6:
+            raise ImageError(f"{name}: a float image with values in [{low:g}, {high:g}]; floats must be "
+                             "in [0, 1] (8- and 16-bit images are scaled): rescale it, or save it as 8 or 16 bit")
+    return image
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Scales an 8-bit, 16-bit or [0, 1] float image to uint8 (16-bit: rounded v / 257)."""
     if image.dtype == np.uint8:

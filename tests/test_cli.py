@@ -10,7 +10,9 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import tifffile
 from absl import flags
 
 from coretf import flags as coretf_flags
@@ -37,6 +39,7 @@ OWN_FLAGS = {
     "coretf.analysis.ice_validation": ("--model", "--output"),
     "coretf.preprocess.grains": ("--input", "--output"),
     "coretf.analysis.grain_clusters": ("--model", "--input", "--output"),
+    "coretf.build": ("--dataset", "--config", "--manual_dir", "--data_dir"),
 }
 
 
@@ -152,3 +155,25 @@ def test_an_unusable_output_folder_stops_every_batch_command_before_any_work(tmp
     assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "taken/out: cannot be created" in lines[0], result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda d: (d / "sections.csv").write_text((d / "sections.csv").read_text().replace("A-01,20.0", "A-01,inf", 1)),
+     r"sections.csv, line 2: need px_per_cm to be finite for section 'A-01', got inf"),
+    (lambda d: tifffile.imwrite(d / "A-03.tif", np.full((40, 300, 3), 200.0, np.float32)),
+     r"A-03.tif: a float image with values in \[200, 200\]; floats must be in \[0, 1\]"),
+])
+def test_a_manual_build_refused_is_one_line(tmp_path, breakage, message):
+    """`python -m coretf.build` (the builders' own messages, no traceback, exit 2)."""
+    import re
+    import shutil
+
+    lab = tmp_path / "lab"
+    shutil.copytree(ROOT / "datasets" / "sediment_cores" / "dummy_data", lab)
+    breakage(lab)
+    result = subprocess.run([sys.executable, "-m", "coretf.build", "--dataset=sediment_cores", "--config=manual",
+                             f"--manual_dir={lab}", f"--data_dir={tmp_path / 'data'}"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and re.search(message, lines[0]), result.stderr[-2000:]

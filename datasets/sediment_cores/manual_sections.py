@@ -156,7 +156,7 @@ def read_section(manual_dir: epath.PathLike, row: SectionRow) -> Section:
     """
     manual_dir = epath.Path(manual_dir)
     path = find_image(manual_dir, row.section_id)
-    image = coretf_io.decode_image(path.read_bytes(), str(path))
+    image = coretf_io.check_unit_range(coretf_io.decode_image(path.read_bytes(), str(path)), str(path))
     if image.ndim != 3:
         raise ValueError(f"{path}: expected an RGB or RGBA photograph, got a grayscale image")
     mask_path = find_mask(manual_dir, row.section_id)

@@ -78,6 +78,9 @@ def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False
     return image[..., :3], (~keep if invert_label else keep)
 
 
+MIN_SIDE_PX = 16  # across the core (two halves of 8 px) and along it
+
+
 def measure_section(path: str, masks: str | None, output: str, placement: Placement, *,
                     srgb: bool = True, min_kept: float = 0.9, max_lag_cm: float = 5.0,
                     step_cm: float = 0.1,
@@ -94,6 +97,11 @@ def measure_section(path: str, masks: str | None, output: str, placement: Placem
     axis = placement.depth_axis
     if axis == "auto":  # PRODUCT: undeclared orientation means the long axis is depth
         axis = "x" if image.shape[1] >= image.shape[0] else "y"
+    along, across = image.shape[1::-1] if axis == "x" else image.shape[:2]
+    if min(along, across) < MIN_SIDE_PX:
+        raise coretf_io.ImageError(
+            f"{path}: {image.shape[1]} x {image.shape[0]} px is not a core photograph (a record needs "
+            f"at least {MIN_SIDE_PX} px across the core, for its two halves, and {MIN_SIDE_PX} depth lines)")
     record = colour_lines.section_record(stem, image, mask, px_per_cm=placement.px_per_cm,
                                          top_depth_cm=placement.top_depth_cm, depth_axis=axis,
                                          top_px=placement.top_px, srgb=srgb, min_kept=min_kept,

@@ -386,3 +386,13 @@ def test_reading_images_and_masks(tmp_path):
             colour_batch.read_image_and_mask(str(tmp_path / name), str(tmp_path / "masks"))
     assert coretf_io.list_images(str(tmp_path), exclude_stems=colour_batch.NOT_PHOTOGRAPHS) == [
         str(tmp_path / n) for n in ("A.png", "B.tif", "C.png", "D.png", "F.tif", "G.png")]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 4), (10, 10, 4), (12, 400, 4)])
+def test_an_image_too_small_for_a_record_is_refused_by_name(tmp_path, shape):
+    path = tmp_path / "tiny.png"
+    coretf_io.write_image(path, np.full(shape, 120, np.uint8))  # RGBA: alpha is the mask
+    with pytest.raises(coretf_io.ImageError, match=r"tiny.png: .* px is not a core photograph"):
+        colour_batch.measure_section(str(path), None, str(tmp_path / "out"),
+                                     colour_batch.Placement(10.0, 0.0, "x"))
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")

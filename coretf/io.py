@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import itertools
 import json
@@ -282,6 +283,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def disk_full(error: BaseException) -> bool:
+    """The output disk is full (ENOSPC): a batch stops there rather than fail every item after."""
+    return isinstance(error, OSError) and error.errno == errno.ENOSPC
 
 
 def item_error(path: str | os.PathLike, error: BaseException) -> str:

@@ -14,7 +14,6 @@ record (`<name>.json`, with Image-IoU when --truth is given); the formats are li
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
@@ -97,13 +96,10 @@ def main(argv):
                 preview_size=FLAGS.preview_size,
                 colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0,
                 convert_grayscale=FLAGS.convert_grayscale)
-        except OSError as error:
-            if error.errno == errno.ENOSPC:  # the disk is full: this item's files are removed, stop
+        except Exception as error:  # any failure of one image is reported, never the batch's end
+            if coretf_io.disk_full(error):  # this item's temporary files are gone; stop here
                 failed.append((path, f"no space left on the output disk ({FLAGS.output}); batch stopped"))
                 break
-            failed.append((path, coretf_io.item_error(path, error)))
-            continue
-        except Exception as error:  # any failure of one image is reported, never the batch's end
             failed.append((path, coretf_io.item_error(path, error)))
             continue
         done.append(path)

@@ -189,3 +189,18 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_rerun(tmp_path):
     assert outputs.prepare(str(out)) == 2
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         ".hidden_by_the_lab", "export", "review", "review/sec2_crop.png"]
+
+
+def test_a_full_disk_fails_the_item_cleanly(tmp_path, monkeypatch):
+    """ENOSPC while writing: the temporary file is removed, nothing under the final name, and
+    the error is recognised as a full disk (the batch commands stop on it)."""
+    import errno as errno_lib
+
+    def full(*args, **kwargs):
+        raise OSError(errno_lib.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(coretf_io.json, "dump", full)
+    with pytest.raises(OSError) as caught:
+        coretf_io.write_json(tmp_path / "out" / "s.json", {"a": 1})
+    assert coretf_io.disk_full(caught.value) and not coretf_io.disk_full(ValueError("x"))
+    assert os.listdir(tmp_path / "out") == []

@@ -140,9 +140,14 @@ def main(argv) -> None:
             tqdm.write(f"{stem}: {row['kept_lines']}/{row['lines']} lines kept, "
                        f"{row['seconds']:.1f} s")
         except Exception as error:  # any failure of one section is its row, never the batch's end
-            message = coretf_io.item_error(path, error)
+            full = coretf_io.disk_full(error)
+            message = (f"{path}: no space left on the output disk ({FLAGS.output}); batch stopped"
+                       if full else coretf_io.item_error(path, error))
             row.update(status="failed", message=message)
             failed.append(message)
+            if full:
+                status.append(row)
+                break
         status.append(row)
     colour_batch.write_status_csv(os.path.join(FLAGS.output, "colour_record_status.csv"), status,
                                   colour_batch.STATUS_COLUMNS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import io
 import itertools
 import json
@@ -283,20 +282,6 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def disk_full(error: BaseException) -> bool:
-    """The output disk is full (ENOSPC): a batch stops there rather than fail every item after."""
-    return isinstance(error, OSError) and error.errno == errno.ENOSPC
-
-
-def item_error(path: str | os.PathLike, error: BaseException) -> str:
-    """The report line of one failed item of a batch: the error's message if it names the file,
-    else the file, the exception's type and its message (an error nobody foresaw, still named)."""
-    path, message = os.fspath(path), str(error)
-    if path in message or os.path.basename(path) in message:
-        return message
-    return f"{path}: {type(error).__name__}: {message}"
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -12,6 +12,7 @@ their final names), so that nothing half-written survives a kill -9 and a rerun.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -106,3 +107,17 @@ def remove_temporaries(folder: str) -> int:
             dirs.remove(name)
             removed += 1
     return removed
+
+
+def disk_full(error: BaseException) -> bool:
+    """The output disk is full (ENOSPC): a batch stops there rather than fail every item after."""
+    return isinstance(error, OSError) and error.errno == errno.ENOSPC
+
+
+def item_error(path: str | os.PathLike, error: BaseException) -> str:
+    """The report line of one failed item of a batch: the error's message if it names the file,
+    else the file, the exception's type and its message (an error nobody foresaw, still named)."""
+    path, message = os.fspath(path), str(error)
+    if path in message or os.path.basename(path) in message:
+        return message
+    return f"{path}: {type(error).__name__}: {message}"

@@ -97,10 +97,10 @@ def main(argv):
                 colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0,
                 convert_grayscale=FLAGS.convert_grayscale)
         except Exception as error:  # any failure of one image is reported, never the batch's end
-            if coretf_io.disk_full(error):  # this item's temporary files are gone; stop here
+            if outputs.disk_full(error):  # this item's temporary files are gone; stop here
                 failed.append((path, f"no space left on the output disk ({FLAGS.output}); batch stopped"))
                 break
-            failed.append((path, coretf_io.item_error(path, error)))
+            failed.append((path, outputs.item_error(path, error)))
             continue
         done.append(path)
         name = predictor.class_name

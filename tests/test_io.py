@@ -202,5 +202,7 @@ def test_a_full_disk_fails_the_item_cleanly(tmp_path, monkeypatch):
     monkeypatch.setattr(coretf_io.json, "dump", full)
     with pytest.raises(OSError) as caught:
         coretf_io.write_json(tmp_path / "out" / "s.json", {"a": 1})
-    assert coretf_io.disk_full(caught.value) and not coretf_io.disk_full(ValueError("x"))
+    from coretf import outputs
+
+    assert outputs.disk_full(caught.value) and not outputs.disk_full(ValueError("x"))
     assert os.listdir(tmp_path / "out") == []

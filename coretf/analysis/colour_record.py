@@ -140,9 +140,9 @@ def main(argv) -> None:
             tqdm.write(f"{stem}: {row['kept_lines']}/{row['lines']} lines kept, "
                        f"{row['seconds']:.1f} s")
         except Exception as error:  # any failure of one section is its row, never the batch's end
-            full = coretf_io.disk_full(error)
+            full = outputs.disk_full(error)
             message = (f"{path}: no space left on the output disk ({FLAGS.output}); batch stopped"
-                       if full else coretf_io.item_error(path, error))
+                       if full else outputs.item_error(path, error))
             row.update(status="failed", message=message)
             failed.append(message)
             if full:

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from coretf import io as coretf_io
+from coretf import outputs
 from coretf import plots, tables
 from coretf.preprocess import background
 
@@ -76,7 +77,7 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
         check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
                                       expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
     except Exception as error:  # any failure of one file is its row, never the batch's end
-        row.update(status="error", message=coretf_io.item_error(path, error))
+        row.update(status="error", message=outputs.item_error(path, error))
         return row
     stem, suffix = os.path.splitext(os.path.basename(path))
     row.update(status=check.status, depth_axis=result.depth_axis, length_px=check.length_px,

@@ -107,7 +107,7 @@ def _worker(job):
     try:
         return files, process_set(files, output, layers=layers, crop_size=crop_size, settings=settings), None
     except Exception as error:  # any failure of one set is reported, never the batch's end
-        return files, None, coretf_io.item_error(f"{files.sample}/{files.position}", error)
+        return files, None, outputs.item_error(f"{files.sample}/{files.position}", error)
 
 
 def _check_run(output: str, layers: int, crop_size: int,

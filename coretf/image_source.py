@@ -128,17 +128,16 @@ class TiledTiffSource(ImageSource):
 
 
 def open_image(path: str | os.PathLike) -> ImageSource:
-    """An `ImageSource` for an image file: tile by tile for tiled TIFFs, decoded whole otherwise."""
+    """An `ImageSource` for an image file: tile by tile for tiled TIFFs, decoded whole otherwise
+    (`read_image`, which refuses a missing file and checks the declared size itself)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: no such file")
-    if os.path.splitext(path)[1].lower() in (".tif", ".tiff"):
-        check_declared_size(declared_shape(None, path, path), path)
+    if os.path.splitext(path)[1].lower() in (".tif", ".tiff") and os.path.isfile(path):
         try:
             with tifffile.TiffFile(path) as tiff:
                 tiled = tiff.pages[0].is_tiled
         except Exception as error:
             raise ImageError(f"{path}: cannot be decoded ({type(error).__name__}: {error})") from error
         if tiled:
+            check_declared_size(declared_shape(None, path, path), path)
             return TiledTiffSource(path)
     return ArraySource(read_image(path), path)

@@ -65,10 +65,6 @@ def _run(argv: list[str], cwd: Path, places: dict[str, str]) -> subprocess.Compl
     return result
 
 
-def _csv_rows(path: Path) -> list[dict]:
-    return coretf_io.read_csv(path)
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """Two photographs (depth along x and along y), the lab's sections.csv and a splice table."""
@@ -110,7 +106,7 @@ def test_core_crop_predict_colour_record_as_written(lab, tmp_path):
 
     _run(crop, tmp_path, places)
     crops = tmp_path / _flag(crop, "output")
-    rows = {r["file"]: r for r in _csv_rows(crops / "crops.csv")}
+    rows = {r["file"]: r for r in coretf_io.read_csv(crops / "crops.csv")}
     assert set(rows) == {"S01.png", "S02.png"}
     for name, photo in made.items():
         row = rows[f"{name}.png"]
@@ -142,16 +138,16 @@ def test_core_crop_predict_colour_record_as_written(lab, tmp_path):
         mask = coretf_io.read_image(predicted / f"{name}_mask.png") > 0
         if photo.conditions.depth_axis == "y":
             image, mask = image.transpose(1, 0, 2), mask.T
-        record = _csv_rows(out / f"{name}_colour.csv")
+        record = coretf_io.read_csv(out / f"{name}_colour.csv")
         assert len(record) == image.shape[1]  # one row per depth line
         kept = np.array([float(r["kept_fraction"]) for r in record])
         np.testing.assert_allclose(kept, mask.mean(0), atol=1e-6)
         lab_image = cv2.cvtColor(coretf_io.to_float(image), cv2.COLOR_RGB2Lab)
         unfiltered = np.array([float(r["L_mean_unfiltered"]) for r in record])
         np.testing.assert_allclose(unfiltered, lab_image[..., 0].mean(0), atol=1e-3)
-    status = _csv_rows(out / "composite_status.csv")
+    status = coretf_io.read_csv(out / "composite_status.csv")
     assert [r["status"] for r in status] == ["ok", "ok"], status
-    composite = _csv_rows(out / "composite_colour.csv")
+    composite = coretf_io.read_csv(out / "composite_colour.csv")
     depth = np.array([float(r["composite_depth_m"]) for r in composite])
     assert abs(len(depth) - (10 + 8) * PX_PER_CM) <= 2
     assert depth.min() >= 0.0 and depth.max() < 0.18 and np.all(np.diff(depth) > 0)

@@ -1,7 +1,9 @@
-"""Training callbacks: best-epoch checkpointing that survives a restart, and TensorBoard pictures."""
+"""Training callbacks: the run's state for an exact resume, best-epoch checkpointing that survives
+a restart, and TensorBoard pictures."""
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -10,8 +12,77 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from coretf.io import write_json
+from coretf.io import atomic_path, write_json
 from coretf.labels import IGNORE
+
+
+def seed_states(model: keras.Model) -> list:
+    """The states of the model's random-number generators (Keras SeedGenerators: dropout, sampling).
+
+    `save_weights` leaves them out, so a model restored from weights alone draws other random
+    numbers than the run it continues.
+    """
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+class TrainingState(keras.callbacks.Callback):
+    """The run's state after each finished epoch, so that a rerun after a kill ends where an
+    uninterrupted run would.
+
+    Saved: the weights with the optimizer's state (moments, step count, hence the learning-rate
+    schedule) in `state_<epoch>.weights.h5`, and in `state.json` the number of finished epochs,
+    that file's name and the random-number generators' states (`seed_states`, in the model's order). The training
+    stream's position follows from the epoch count: the runner skips that many epochs of batches
+    of the seeded pipeline (`coretf.runner`). Each file is written whole under a temporary name
+    and `state.json` is replaced last, so a kill at any moment leaves the previous epoch's state
+    intact. Put it after the other callbacks: an epoch counts as finished once every callback has
+    recorded it.
+
+    Args:
+        directory: where the state files live (`<model_dir>/checkpoints`).
+    """
+
+    def __init__(self, directory: str):
+        super().__init__()
+        self.directory = directory
+        self.record_path = os.path.join(directory, "state.json")
+
+    def finished_epochs(self) -> int:
+        """How many epochs the saved state holds (0 without one)."""
+        if not os.path.exists(self.record_path):
+            return 0
+        with open(self.record_path) as f:
+            return int(json.load(f)["epoch"])
+
+    def restore(self, model: keras.Model) -> int:
+        """Loads the saved state into a compiled `model`. Returns the finished epochs (0: none saved)."""
+        if not os.path.exists(self.record_path):
+            return 0
+        with open(self.record_path) as f:
+            record = json.load(f)
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(os.path.join(self.directory, record["weights"]))
+        states = seed_states(model)  # in the model's order (their names vary between instances)
+        saved = [np.asarray(value) for value in record["seed_states"]]
+        if [v.shape for v in saved] != [tuple(v.shape) for v in states]:
+            raise ValueError(f"{self.record_path}: {len(saved)} random-number generator(s) saved, "
+                             f"the model has {len(states)}; was the model changed? Delete "
+                             f"{self.directory} to start again")
+        for variable, value in zip(states, saved):
+            variable.assign(value.astype(variable.dtype))
+        return int(record["epoch"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        name = f"state_{epoch + 1:03d}.weights.h5"
+        with atomic_path(os.path.join(self.directory, name)) as tmp:
+            self.model.save_weights(tmp)
+        write_json(self.record_path, {
+            "epoch": epoch + 1, "weights": name,
+            "seed_states": [np.asarray(v.numpy()).tolist() for v in seed_states(self.model)]})
+        for old in glob.glob(os.path.join(self.directory, "state_*.weights.h5")):
+            if os.path.basename(old) != name:
+                os.remove(old)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -50,8 +121,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         better = best is None or (value > best["value"] if self.mode == "max" else value < best["value"])
         if not (better and math.isfinite(value)):
             return
-        os.makedirs(self.directory, exist_ok=True)
-        self.model.save_weights(self.weights_path, overwrite=True)
+        with atomic_path(self.weights_path) as tmp:
+            self.model.save_weights(tmp)
         record = {"epoch": epoch + 1, "value": value, "logs": {k: float(v) for k, v in logs.items()}}
         write_json(self.record_path, record)
 

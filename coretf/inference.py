@@ -34,8 +34,9 @@ import tifffile
 from coretf import image_source
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
-from coretf import plots, provenance, serving, tiling
+from coretf import outputs, plots, provenance, serving, tiling
 from coretf import truth as truth_lib
+from coretf.analysis import colour_batch, colour_lines
 
 DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
 OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_overlay.png", ".json")
@@ -248,113 +249,114 @@ def predict_image(
     class_names = metadata.get("class_names") or []
     class_name = predictor.class_name
     stem = os.path.splitext(os.path.basename(path))[0]
-    with _open_input(path, predictor.served.transform) as source:
-        height, width = source.shape
-        check_input(source, predictor, convert_grayscale)
-        if truth:  # read first: a truth that does not fit leaves no outputs behind
-            true_kept, valid = truth_lib.read_truth(truth, path, (height, width), class_names,
-                                          predictor.confidence_class, label_map)
-        if depth_axis == "auto":
-            depth_axis = "x" if width >= height else "y"
-        if depth_axis not in ("x", "y"):
-            raise ValueError(f"{path}: depth axis must be x, y or auto, got {depth_axis!r}")
-        model_scale = metadata.get("px_per_cm")
-        model_voxel = metadata.get("um_per_voxel")
-        scale = resolution_factor * (model_scale / px_per_cm if (px_per_cm and model_scale) else 1.0)
-        if um_per_voxel and model_voxel:
-            scale *= um_per_voxel / model_voxel
-        tile = tile or max(DEFAULT_TILE, int(metadata.get("tile_size", 0)))
-        multiple = int(metadata.get("input_multiple", 1))
-        if tile % multiple:
-            raise ValueError(f"--tile={tile}: must be a multiple of {multiple} for this model")
-        overlap = min(DEFAULT_OVERLAP, tile // 4) if overlap < 0 else overlap
-        # Stream frame: rows run along depth. The model frame has depth along x, i.e. it is the
-        # stream frame transposed.
-        along_x = depth_axis == "x"
-        shape = (width, height) if along_x else (height, width)
+    out = {suffix: os.path.join(output_dir, stem + suffix) for suffix in OUTPUT_SUFFIXES}
+    written = [*out.values(), *(os.path.join(output_dir, stem + suffix) for suffix in
+                                (colour_batch.OUTPUT_SUFFIXES if colour_record else ()))]
+    with outputs.one_item(written):  # a failure after the first file leaves none of them
+        with _open_input(path, predictor.served.transform) as source:
+            height, width = source.shape
+            check_input(source, predictor, convert_grayscale)
+            if truth:  # read first: a truth that does not fit leaves no outputs behind
+                true_kept, valid = truth_lib.read_truth(truth, path, (height, width), class_names,
+                                              predictor.confidence_class, label_map)
+            if depth_axis == "auto":
+                depth_axis = "x" if width >= height else "y"
+            if depth_axis not in ("x", "y"):
+                raise ValueError(f"{path}: depth axis must be x, y or auto, got {depth_axis!r}")
+            model_scale = metadata.get("px_per_cm")
+            model_voxel = metadata.get("um_per_voxel")
+            scale = resolution_factor * (model_scale / px_per_cm if (px_per_cm and model_scale) else 1.0)
+            if um_per_voxel and model_voxel:
+                scale *= um_per_voxel / model_voxel
+            tile = tile or max(DEFAULT_TILE, int(metadata.get("tile_size", 0)))
+            multiple = int(metadata.get("input_multiple", 1))
+            if tile % multiple:
+                raise ValueError(f"--tile={tile}: must be a multiple of {multiple} for this model")
+            overlap = min(DEFAULT_OVERLAP, tile // 4) if overlap < 0 else overlap
+            # Stream frame: rows run along depth. The model frame has depth along x, i.e. it is the
+            # stream frame transposed.
+            along_x = depth_axis == "x"
+            shape = (width, height) if along_x else (height, width)
 
-        def read_stream(r0, r1, c0, c1):
-            region = source.read(c0, c1, r0, r1).swapaxes(0, 1) if along_x else source.read(r0, r1, c0, c1)
-            return _to_model_input(region, predictor.channels, path)
+            def read_stream(r0, r1, c0, c1):
+                region = source.read(c0, c1, r0, r1).swapaxes(0, 1) if along_x else source.read(r0, r1, c0, c1)
+                return _to_model_input(region, predictor.channels, path)
 
-        def predict_stream(batch):
-            return predictor(np.ascontiguousarray(batch.transpose(0, 2, 1, 3))).transpose(0, 2, 1, 3)
+            def predict_stream(batch):
+                return predictor(np.ascontiguousarray(batch.transpose(0, 2, 1, 3))).transpose(0, 2, 1, 3)
 
-        inference_shape = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
-        reader = _ScaledReader(read_stream, shape, inference_shape)
-        bands = tiling.iter_bands(predict_stream, reader, inference_shape, tile=tile, overlap=overlap,
-                                  batch_size=batch_size, progress=progress, description=stem)
-        mask = np.zeros((height, width), np.uint8)
-        # Confidence TIFF tiles span the whole image across depth and 256 px along it, so they
-        # arrive in file order as the bands stream in.
-        across = -(-shape[1] // 16) * 16
-        tiff_tile = (across, 256) if along_x else (256, across)
+            inference_shape = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
+            reader = _ScaledReader(read_stream, shape, inference_shape)
+            bands = tiling.iter_bands(predict_stream, reader, inference_shape, tile=tile, overlap=overlap,
+                                      batch_size=batch_size, progress=progress, description=stem)
+            mask = np.zeros((height, width), np.uint8)
+            # Confidence TIFF tiles span the whole image across depth and 256 px along it, so they
+            # arrive in file order as the bands stream in.
+            across = -(-shape[1] // 16) * 16
+            tiff_tile = (across, 256) if along_x else (256, across)
 
-        def confidence_tiles():
-            pending, pending_start = None, 0
-            for first, band in _resample_bands(bands, inference_shape, shape):
-                kept = band.argmax(-1) == predictor.confidence_class
-                rows = slice(first, first + len(band))
-                if along_x:
-                    mask[:, rows] = kept.T * np.uint8(255)
-                else:
-                    mask[rows] = kept * np.uint8(255)
-                confidence = band[..., predictor.confidence_class]
-                pending = confidence if pending is None else np.concatenate([pending, confidence])
-                while len(pending) >= 256 or (pending_start + len(pending) == shape[0] and len(pending)):
-                    chunk, pending = pending[:256], pending[256:]
-                    block = np.zeros((256, across), np.float32)
-                    block[:len(chunk), :shape[1]] = chunk
-                    pending_start += len(chunk)
-                    yield np.ascontiguousarray(block.T if along_x else block)
+            def confidence_tiles():
+                pending, pending_start = None, 0
+                for first, band in _resample_bands(bands, inference_shape, shape):
+                    kept = band.argmax(-1) == predictor.confidence_class
+                    rows = slice(first, first + len(band))
+                    if along_x:
+                        mask[:, rows] = kept.T * np.uint8(255)
+                    else:
+                        mask[rows] = kept * np.uint8(255)
+                    confidence = band[..., predictor.confidence_class]
+                    pending = confidence if pending is None else np.concatenate([pending, confidence])
+                    while len(pending) >= 256 or (pending_start + len(pending) == shape[0] and len(pending)):
+                        chunk, pending = pending[:256], pending[256:]
+                        block = np.zeros((256, across), np.float32)
+                        block[:len(chunk), :shape[1]] = chunk
+                        pending_start += len(chunk)
+                        yield np.ascontiguousarray(block.T if along_x else block)
 
-        os.makedirs(output_dir, exist_ok=True)
-        out = {suffix: os.path.join(output_dir, stem + suffix) for suffix in OUTPUT_SUFFIXES}
-        with coretf_io.atomic_path(out["_confidence.tif"]) as tmp:
-            tifffile.imwrite(tmp, data=confidence_tiles(), shape=(height, width), dtype=np.float32,
-                             tile=tiff_tile, compression="zlib", bigtiff=True)
-        inference_seconds = time.perf_counter() - started
-        coretf_io.write_image(out["_mask.png"], mask)
-        names = metadata.get("class_names") or []
-        tinted = (names[1 - predictor.confidence_class] if len(names) == 2
-                  else f"not {predictor.class_name}")
-        coretf_io.write_image(out["_overlay.png"], plots.with_legend(
-            _preview(source, mask, preview_size), [((255, 60, 60), f"predicted {tinted} (tinted red)")],
-            title=f"{stem}: {metadata.get('job', 'model')} prediction"))
-        source_dtype = str(source.dtype)
-        if colour_record:
-            from coretf.analysis import colour_batch, colour_lines
-
-            section_scale = px_per_cm or model_scale
-            if not section_scale:
-                raise ValueError(f"{path}: the colour record needs the section's px/cm")
-            colour = colour_lines.section_record(
-                stem, source.read(0, height, 0, width)[..., :3], mask, px_per_cm=section_scale,
-                top_depth_cm=top_depth_cm, depth_axis=depth_axis)
-            colour_batch.write_outputs(os.path.join(output_dir, stem), colour, section_scale)
-    record = {
-        "input": os.path.abspath(path),
-        "outputs": {k.strip("_").split(".")[0]: os.path.abspath(v) for k, v in out.items() if k != ".json"},
-        "model": {"path": os.path.abspath(predictor.model_dir), "sha256": predictor.hash,
-                  "metadata": metadata},
-        "parameters": {"px_per_cm": px_per_cm or model_scale, "model_px_per_cm": model_scale,
-                       "um_per_voxel": um_per_voxel or model_voxel, "model_um_per_voxel": model_voxel,
-                       "depth_axis": depth_axis, "resolution_factor": resolution_factor,
-                       "inference_scale": scale, "tile": tile, "overlap": overlap,
-                       "batch_size": batch_size},
-        "image": {"height": height, "width": width, "dtype": source_dtype,
-                  "inference_height": inference_shape[1] if along_x else inference_shape[0],
-                  "inference_width": inference_shape[0] if along_x else inference_shape[1]},
-        f"{class_name}_fraction": float(np.mean(mask > 0)),
-        "colour_record": os.path.join(os.path.abspath(output_dir), f"{stem}_colour.csv") if colour_record else None,
-        "seconds": {"inference": inference_seconds},
-        "provenance": provenance.record(),
-    }
-    if truth:
-        record["truth"] = truth_lib.image_iou(mask > 0, true_kept, int(metadata.get("tile_size", tile)),
-                                    of_kept=metadata.get("iou_class") == metadata.get("confidence_class"),
-                                    valid=valid)
-        record["truth"]["iou_of"] = class_names[metadata.get("iou_class", 0)] if class_names else None
-    record["seconds"]["total"] = time.perf_counter() - started
-    coretf_io.write_json(out[".json"], record)
-    return record
+            os.makedirs(output_dir, exist_ok=True)
+            with coretf_io.atomic_path(out["_confidence.tif"]) as tmp:
+                tifffile.imwrite(tmp, data=confidence_tiles(), shape=(height, width), dtype=np.float32,
+                                 tile=tiff_tile, compression="zlib", bigtiff=True)
+            inference_seconds = time.perf_counter() - started
+            coretf_io.write_image(out["_mask.png"], mask)
+            names = metadata.get("class_names") or []
+            tinted = (names[1 - predictor.confidence_class] if len(names) == 2
+                      else f"not {predictor.class_name}")
+            coretf_io.write_image(out["_overlay.png"], plots.with_legend(
+                _preview(source, mask, preview_size), [((255, 60, 60), f"predicted {tinted} (tinted red)")],
+                title=f"{stem}: {metadata.get('job', 'model')} prediction"))
+            source_dtype = str(source.dtype)
+            if colour_record:
+                section_scale = px_per_cm or model_scale
+                if not section_scale:
+                    raise ValueError(f"{path}: the colour record needs the section's px/cm")
+                colour = colour_lines.section_record(
+                    stem, source.read(0, height, 0, width)[..., :3], mask, px_per_cm=section_scale,
+                    top_depth_cm=top_depth_cm, depth_axis=depth_axis)
+                colour_batch.write_outputs(os.path.join(output_dir, stem), colour, section_scale)
+        record = {
+            "input": os.path.abspath(path),
+            "outputs": {k.strip("_").split(".")[0]: os.path.abspath(v) for k, v in out.items() if k != ".json"},
+            "model": {"path": os.path.abspath(predictor.model_dir), "sha256": predictor.hash,
+                      "metadata": metadata},
+            "parameters": {"px_per_cm": px_per_cm or model_scale, "model_px_per_cm": model_scale,
+                           "um_per_voxel": um_per_voxel or model_voxel, "model_um_per_voxel": model_voxel,
+                           "depth_axis": depth_axis, "resolution_factor": resolution_factor,
+                           "inference_scale": scale, "tile": tile, "overlap": overlap,
+                           "batch_size": batch_size},
+            "image": {"height": height, "width": width, "dtype": source_dtype,
+                      "inference_height": inference_shape[1] if along_x else inference_shape[0],
+                      "inference_width": inference_shape[0] if along_x else inference_shape[1]},
+            f"{class_name}_fraction": float(np.mean(mask > 0)),
+            "colour_record": os.path.join(os.path.abspath(output_dir), f"{stem}_colour.csv") if colour_record else None,
+            "seconds": {"inference": inference_seconds},
+            "provenance": provenance.record(),
+        }
+        if truth:
+            record["truth"] = truth_lib.image_iou(mask > 0, true_kept, int(metadata.get("tile_size", tile)),
+                                        of_kept=metadata.get("iou_class") == metadata.get("confidence_class"),
+                                        valid=valid)
+            record["truth"]["iou_of"] = class_names[metadata.get("iou_class", 0)] if class_names else None
+        record["seconds"]["total"] = time.perf_counter() - started
+        coretf_io.write_json(out[".json"], record)
+        return record

@@ -245,6 +245,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     base, suffix = os.path.splitext(os.path.basename(path))
+    if base.endswith(".weights"):  # Keras saves weights only to a name ending in ".weights.h5"
+        base, suffix = base[: -len(".weights")], ".weights" + suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{suffix}", dir=directory)
     os.close(fd)
     umask = os.umask(0)

@@ -12,16 +12,18 @@ their final names), so that nothing half-written survives a kill -9 and a rerun.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 
 from coretf import io as coretf_io
 
 # `.<name>.<8 random characters>.tmp` and `.<name>.<random>.tmp.<suffix>` (mkstemp / mkdtemp).
-TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)*$")
 
 
 def check_not_input(output: str, input_path: str, flag: str = "--output", *,
@@ -109,9 +111,31 @@ def remove_temporaries(folder: str) -> int:
     return removed
 
 
+@contextlib.contextmanager
+def one_item(paths: Iterable[str]) -> Iterator[None]:
+    """One item's outputs appear together or not at all: an exception inside (a check that fails
+    after some outputs were written, a full disk) removes every one of `paths` that exists, so
+    nothing of a failed item is left and a rerun redoes it. `paths` may be a list that the block
+    extends as it writes. Each file is itself written atomically (`coretf.io.atomic_path`); write
+    the one whose presence marks the item done last.
+    """
+    try:
+        yield
+    except BaseException:
+        for path in list(paths):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        raise
+
+
 def disk_full(error: BaseException) -> bool:
     """The output disk is full (ENOSPC): a batch stops there rather than fail every item after."""
     return isinstance(error, OSError) and error.errno == errno.ENOSPC
+
+
+def stopped(path: str | os.PathLike, output: str) -> str:
+    """The report line of the item at which a full output disk stopped the batch."""
+    return f"{os.fspath(path)}: no space left on the output disk ({output}); batch stopped"
 
 
 def item_error(path: str | os.PathLike, error: BaseException) -> str:

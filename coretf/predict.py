@@ -84,7 +84,7 @@ def main(argv):
             continue
         row = table.get(stem)
         if FLAGS.sections and row is None:
-            failed.append((path, f"not listed in {FLAGS.sections}/sections.csv"))
+            failed.append(f"{path}: not listed in {FLAGS.sections}/sections.csv")
             continue
         try:
             record = inference.predict_image(
@@ -98,9 +98,9 @@ def main(argv):
                 convert_grayscale=FLAGS.convert_grayscale)
         except Exception as error:  # any failure of one image is reported, never the batch's end
             if outputs.disk_full(error):  # this item's temporary files are gone; stop here
-                failed.append((path, f"no space left on the output disk ({FLAGS.output}); batch stopped"))
+                failed.append(outputs.stopped(path, FLAGS.output))
                 break
-            failed.append((path, outputs.item_error(path, error)))
+            failed.append(outputs.item_error(path, error))
             continue
         done.append(path)
         name = predictor.class_name
@@ -110,8 +110,8 @@ def main(argv):
         tqdm.write(line)
     print(f"{len(done)} segmented, {len(skipped)} already done, {len(failed)} failed; "
           f"outputs in {os.path.abspath(FLAGS.output)}")
-    for path, reason in failed:
-        print(f"  FAILED {path}: {reason}")
+    for reason in failed:  # each names its file
+        print(f"  FAILED {reason}")
     if failed:
         sys.exit(1)
 

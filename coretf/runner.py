@@ -1,11 +1,18 @@
 """The one training loop of every coretf job (`coretf.jobs.base.Job`).
 
 `run(job, model_dir)` does, for any job: `config.json`, seed and dtype policy, strategy scope,
-build and compile, the standard callbacks (resume from the last finished epoch, one checkpoint per
-epoch, the best epoch by the job's monitored metric, TensorBoard, history.csv) plus the job's
-own, fit, reload of the best epoch (or keep the last, for a job without a validation split), the
-job's evaluation, `metrics.json` and the job's SavedModels. What the model directory then holds
-is listed in `coretf.jobs.base`.
+build and compile, resume from the last finished epoch, the standard callbacks (one checkpoint
+per epoch, the best epoch by the job's monitored metric, TensorBoard, history.csv, the training
+state) plus the job's own, fit, reload of the best epoch (or keep the last, for a job without a
+validation split), the job's evaluation, `metrics.json` and the job's SavedModels. What the model
+directory then holds is listed in `coretf.jobs.base`.
+
+A rerun in the same model directory (after a kill, or with more `--epochs`) continues from the
+last finished epoch and ends with the weights and figures of an uninterrupted run with the same
+seed: `callbacks.TrainingState` restores weights, optimizer and random-number generators, and the
+training stream (every job's is seeded, a function of the seed alone) is advanced past the
+finished epochs' batches. That skip runs the input pipeline, not the model: seconds for the
+jobs here, against minutes of training per epoch.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import tensorflow as tf
 from coretf import callbacks as callbacks_lib
 from coretf import export as export_lib
 from coretf import io as coretf_io
-from coretf import provenance, warm_start
+from coretf import outputs, provenance, warm_start
 from coretf.jobs import base
 
 
@@ -42,7 +49,7 @@ def get_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def standard_callbacks(model_dir: str, monitor: str, mode: str = "max") -> tuple[list, callbacks_lib.BestCheckpoint]:
-    """Resume, per-epoch checkpoints, best-epoch tracking, TensorBoard and history.csv.
+    """Per-epoch checkpoints, best-epoch tracking, TensorBoard and history.csv.
 
     Returns (callbacks, best): `best.best()` is the best epoch's record after `fit`, and
     `best.weights_path` its weights.
@@ -50,7 +57,6 @@ def standard_callbacks(model_dir: str, monitor: str, mode: str = "max") -> tuple
     checkpoints = os.path.join(model_dir, "checkpoints")
     best = callbacks_lib.BestCheckpoint(model_dir, monitor=monitor, mode=mode)
     return [
-        keras.callbacks.BackupAndRestore(os.path.join(checkpoints, "backup"), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "epoch_{epoch:03d}.weights.h5"),
                                         save_weights_only=True),
         best,
@@ -88,18 +94,26 @@ def run(job: base.Job, model_dir: str) -> dict:
 def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
     config = job.config
     inputs = job.build_inputs(model_dir)
+    # Seeded again: preparing the data (a TFDS build, on the first run only) draws from Python's
+    # `random`, from which Keras seeds the layers' initialisers.
+    keras.utils.set_random_seed(config.seed)
     with get_strategy(config.strategy).scope():
         model = job.build_model()
         model.compile(optimizer=job.build_optimizer(inputs.steps_per_epoch), loss=job.build_loss(),
                       metrics=job.build_metrics(), jit_compile=job.jit_compile)
     started_from = (warm_start.warm_start(model, config.init_from, skip_mismatch=config.init_skip_mismatch)
                     if config.init_from else None)
+    outputs.remove_temporaries(model_dir)  # a killed run's half-written files
+    state = callbacks_lib.TrainingState(os.path.join(model_dir, "checkpoints"))
+    finished = state.restore(model)
+    train = inputs.train.skip(finished * inputs.steps_per_epoch) if finished else inputs.train
     callbacks, best = standard_callbacks(model_dir, job.monitor, job.monitor_mode)
-    callbacks += job.callbacks(model_dir)
+    callbacks += [*job.callbacks(model_dir), state]  # the state last: an epoch is done when all saw it
     started = time.time()
     history = model.fit(
-        inputs.train,
+        train,
         shuffle=False,  # the pipelines shuffle (seeded); Keras cannot shuffle a tf.data input
+        initial_epoch=finished,
         epochs=config.epochs,
         steps_per_epoch=inputs.steps_per_epoch,
         validation_data=inputs.validation,

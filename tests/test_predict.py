@@ -311,3 +311,19 @@ def test_serving_says_what_it_takes(pointwise):
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"float32 \(batch, height, width, 3\) in "
                                                              r"\[0, 1\], at least 1 px a side"):
         serve(images=tf.zeros([1, 0, 4, 3]))  # an image of height 0
+
+
+def test_a_failure_after_the_first_output_leaves_none_of_the_images_files(pointwise, tmp_path, monkeypatch):
+    _, predictor = pointwise
+    coretf_io.write_image(tmp_path / "s.png", _image(32, 96))
+    real = coretf_io.write_image
+
+    def full_at_the_overlay(path, image):
+        if str(path).endswith("_overlay.png"):
+            raise OSError(28, "No space left on device", str(path))
+        real(path, image)
+
+    monkeypatch.setattr(coretf_io, "write_image", full_at_the_overlay)
+    with pytest.raises(OSError, match="No space left"):
+        inference.predict_image(predictor, str(tmp_path / "s.png"), str(tmp_path / "out"), progress=False)
+    assert os.listdir(tmp_path / "out") == []  # the confidence TIFF and the mask were removed

@@ -141,8 +141,7 @@ def main(argv) -> None:
                        f"{row['seconds']:.1f} s")
         except Exception as error:  # any failure of one section is its row, never the batch's end
             full = outputs.disk_full(error)
-            message = (f"{path}: no space left on the output disk ({FLAGS.output}); batch stopped"
-                       if full else outputs.item_error(path, error))
+            message = outputs.stopped(path, FLAGS.output) if full else outputs.item_error(path, error)
             row.update(status="failed", message=message)
             failed.append(message)
             if full:

@@ -19,14 +19,16 @@ one kind of data and model; the runner owns the loop. A job supplies
 (sediment_cores, ice_ct, rock_ct): their class meaning, metrics, size checks and export metadata.
 
 The runner (`coretf.runner.run`) then does the same for every job: `config.json`, seed and dtype
-policy, strategy scope, compile, the standard callbacks (resume after an interruption, one
-checkpoint per epoch, the best epoch, TensorBoard, history.csv), fit, reload of the best epoch,
+policy, strategy scope, compile, resume after an interruption (exactly: a killed and rerun run
+ends as an uninterrupted one), the standard callbacks (one checkpoint per epoch, the best epoch,
+TensorBoard, history.csv, the training state), fit, reload of the best epoch,
 evaluation, `metrics.json` and the exports.
 
 What every model directory holds (the contract readers may rely on):
   flags.txt, config.json     the command's flags; the resolved configuration
-  checkpoints/, best.weights.h5, best.json, history.csv, logs/ (TensorBoard: train, validation,
-                             images)
+  checkpoints/               epoch_<n>.weights.h5 per epoch; state.json + state_<n>.weights.h5,
+                             the last finished epoch's training state (`callbacks.TrainingState`)
+  best.weights.h5, best.json, history.csv, logs/ (TensorBoard: train, validation, images)
   model.keras                the kept model (architecture and weights), what --init_from reads
   metrics.json               "dataset", "epochs", "steps_per_epoch", "best_epoch", "validation"
                              (the best epoch's validation logs, jobs that keep the best epoch),

@@ -65,6 +65,9 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
     """
     row = dict.fromkeys(CSV_COLUMNS, "")
     row.update(file=os.path.basename(path), method=params.method)
+    stem, suffix = os.path.splitext(os.path.basename(path))
+    name = stem + (".tif" if suffix.lower() in (".tif", ".tiff") else ".png")
+    written = [os.path.join(output_dir, name), os.path.join(output_dir, REVIEW_DIR, stem + "_review.png")]
     try:
         image = coretf_io.read_image(path)
         if image.ndim != 3:
@@ -76,24 +79,24 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
         result = background.find_core_box(image, params)
         check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
                                       expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
+        row.update(status=check.status, depth_axis=result.depth_axis, length_px=check.length_px,
+                   length_cm=_fmt(check.length_cm), expected_length_cm=_fmt(check.expected_cm),
+                   px_per_cm=_fmt(meta.px_per_cm), card_fraction=_fmt(check.card_fraction),
+                   lstar_thresholds=" ".join(f"{t:.1f}" for t in result.thresholds),
+                   message=check.message)
+        with outputs.one_item(written):
+            if result.box is not None:
+                x0, y0, x1, y1 = result.box
+                row.update(x0=x0, y0=y0, x1=x1, y1=y1)
+                coretf_io.write_image(written[0], image[y0:y1, x0:x1])
+                row["output"] = name
+            if check.status != "ok":
+                coretf_io.write_image(written[1], review_strip(image, result, f"{row['file']}: {check.status}"))
     except Exception as error:  # any failure of one file is its row, never the batch's end
-        row.update(status="error", message=outputs.item_error(path, error))
-        return row
-    stem, suffix = os.path.splitext(os.path.basename(path))
-    row.update(status=check.status, depth_axis=result.depth_axis, length_px=check.length_px,
-               length_cm=_fmt(check.length_cm), expected_length_cm=_fmt(check.expected_cm),
-               px_per_cm=_fmt(meta.px_per_cm), card_fraction=_fmt(check.card_fraction),
-               lstar_thresholds=" ".join(f"{t:.1f}" for t in result.thresholds),
-               message=check.message)
-    if result.box is not None:
-        x0, y0, x1, y1 = result.box
-        row.update(x0=x0, y0=y0, x1=x1, y1=y1)
-        name = stem + (".tif" if suffix.lower() in (".tif", ".tiff") else ".png")
-        coretf_io.write_image(os.path.join(output_dir, name), image[y0:y1, x0:x1])
-        row["output"] = name
-    if check.status != "ok":
-        coretf_io.write_image(os.path.join(output_dir, REVIEW_DIR, stem + "_review.png"),
-                              review_strip(image, result, f"{row['file']}: {check.status}"))
+        if outputs.disk_full(error):
+            raise  # the batch stops (`run_batch`)
+        row = {**dict.fromkeys(CSV_COLUMNS, ""), "file": row["file"], "method": row["method"],
+               "status": "error", "message": outputs.item_error(path, error)}
     return row
 
 
@@ -196,7 +199,9 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
     """Crops every file, in `workers` processes, and writes `crops.csv` and `review/flagged.png`.
 
     A rerun skips files whose result (`review/<stem>_crop.json`) exists, unless `overwrite`. Bad
-    files get status "error" with the reason; the others go on.
+    files get status "error" with the reason; the others go on. A full output disk stops the
+    batch: that file's row says so, the files not reached are "not processed", and the tables
+    are left to the rerun.
 
     Returns:
         The CSV rows, in file order.
@@ -213,16 +218,30 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
         else:
             todo.append(f)
     meta_of = lambda f: metas.get(os.path.splitext(os.path.basename(f))[0], default)
+    full = False
     with concurrent.futures.ProcessPoolExecutor(max(1, workers)) as pool:
         futures = {pool.submit(crop_file, f, output_dir, params, meta_of(f), tolerance): f
                    for f in todo}
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                            desc="core_crop", unit="section", disable=not progress):
             f = futures[future]
-            rows[f] = future.result()
-            if rows[f]["status"] != "error":  # a bad file is retried on the next run
-                coretf_io.write_json(done_path(f), rows[f])
-    ordered = [rows[f] for f in files]
+            try:
+                rows[f] = future.result()
+                if rows[f]["status"] != "error":  # a bad file is retried on the next run
+                    coretf_io.write_json(done_path(f), rows[f])
+            except OSError as error:
+                if not outputs.disk_full(error):
+                    raise
+                rows[f] = {**dict.fromkeys(CSV_COLUMNS, ""), "file": os.path.basename(f),
+                           "status": "error", "message": outputs.stopped(f, output_dir)}
+                for other in futures:
+                    other.cancel()
+                full = True
+                break
+    ordered = [rows.get(f) or {**dict.fromkeys(CSV_COLUMNS, ""), "file": os.path.basename(f), "status": "error",
+                               "message": f"{f}: not processed (the batch stopped)"} for f in files]
+    if full:
+        return ordered  # no room for crops.csv and the contact sheet; a rerun writes them
     coretf_io.write_csv(os.path.join(output_dir, "crops.csv"), CSV_COLUMNS, ordered)
     strips = []
     for row in ordered:

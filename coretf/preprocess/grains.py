@@ -78,7 +78,8 @@ def main(argv) -> None:
     if sizes:
         print(sizes)
     if errors:
-        print(f"{len(errors)} photo set(s) skipped (also in {os.path.join(values.output, 'errors.txt')}):")
+        listed = os.path.join(values.output, "errors.txt")
+        print(f"{len(errors)} photo set(s) skipped" + (f" (also in {listed}):" if os.path.exists(listed) else ":"))
         for error in errors:
             print(f"  {error}")
         sys.exit(1)  # some photo sets failed (0: all done, 2: nothing could start)

@@ -51,18 +51,20 @@ def process_set(files: grain_photos.PhotoSetFiles, output: str, *, layers: int, 
     particles, labels, px_per_label = grain_extraction.extract_labelled(stack, settings, name)
     mm_per_px = settings.um_per_px / 1000.0 if settings.um_per_px else None
     shapes = {r["grain"]: r for r in grain_sizes.measure_labels(labels, mm_per_px, px_per_label=px_per_label)}
-    rows = []
-    for index, particle in enumerate(particles):
-        crop = os.path.join("crops", files.sample, f"{files.position}_{index:03d}.png")
-        tiles = grain_photos.crop_layers(stack, particle.box, crop_size)
-        coretf_io.write_image(os.path.join(output, crop), np.concatenate(list(tiles), axis=1))
-        y0, x0, y1, x1 = particle.box
-        rows.append({"sample": files.sample, "position": files.position, "particle": index, "y0": y0, "x0": x0,
-                     "y1": y1, "x1": x1, "edge": int(particle.edge), "widest_layer": particle.widest_layer,
-                     "area_px": particle.area_px, "crop": crop.replace(os.sep, "/"),
-                     **{c: _cell(shapes[index + 1][c]) for c in SHAPE_COLUMNS}})
-    coretf_io.write_image(_overlay_path(output, files), detections_overlay(stack, particles, labels, name))
-    coretf_io.write_csv(_set_csv(output, files), CSV_COLUMNS + SHAPE_COLUMNS, rows)
+    rows, written = [], [_overlay_path(output, files), _set_csv(output, files)]
+    with outputs.one_item(written):  # a failure part-way leaves none of the set's files
+        for index, particle in enumerate(particles):
+            crop = os.path.join("crops", files.sample, f"{files.position}_{index:03d}.png")
+            tiles = grain_photos.crop_layers(stack, particle.box, crop_size)
+            written.append(os.path.join(output, crop))
+            coretf_io.write_image(written[-1], np.concatenate(list(tiles), axis=1))
+            y0, x0, y1, x1 = particle.box
+            rows.append({"sample": files.sample, "position": files.position, "particle": index, "y0": y0,
+                         "x0": x0, "y1": y1, "x1": x1, "edge": int(particle.edge),
+                         "widest_layer": particle.widest_layer, "area_px": particle.area_px,
+                         "crop": crop.replace(os.sep, "/"), **{c: _cell(shapes[index + 1][c]) for c in SHAPE_COLUMNS}})
+        coretf_io.write_image(_overlay_path(output, files), detections_overlay(stack, particles, labels, name))
+        coretf_io.write_csv(_set_csv(output, files), CSV_COLUMNS + SHAPE_COLUMNS, rows)
     return rows
 
 
@@ -107,6 +109,8 @@ def _worker(job):
     try:
         return files, process_set(files, output, layers=layers, crop_size=crop_size, settings=settings), None
     except Exception as error:  # any failure of one set is reported, never the batch's end
+        if outputs.disk_full(error):
+            raise  # the batch stops (`process_folder`)
         return files, None, outputs.item_error(f"{files.sample}/{files.position}", error)
 
 
@@ -144,7 +148,8 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
     `crops/<sample>/<position>_<particle>.png` (L layers side by side, crop_size high),
     `overlays/<sample>/<position>.png` and `boxes/<sample>/<position>.csv` per set, then
     `particles.csv`, `grains.csv` (all sets), `grain_sizes.json`, `grain_sizes.png` and, when
-    some sets failed, `errors.txt`, all atomically.
+    some sets failed, `errors.txt`, all atomically. A full output disk stops the batch (the
+    error says so; the tables are left to the rerun).
 
     Args:
         input_dir: a lab's folder (layouts: `grain_photos.find_photo_sets`).
@@ -177,6 +182,15 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
         for _, _, error in tqdm(results, total=len(jobs), desc="photo sets", unit="set", disable=not progress):
             if error:
                 errors.append(error)
+    except OSError as error:
+        if not outputs.disk_full(error):
+            raise
+        if pool is not None:
+            pool.terminate()  # a set cut short has no CSV: the rerun redoes it
+            pool.join()
+        outputs.remove_temporaries(output)
+        errors.append(outputs.stopped(input_dir, output))
+        return [], errors  # no room for the tables; a rerun writes them
     finally:
         if pool is not None:
             pool.close()

@@ -29,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from coretf import io as coretf_io
+from coretf import outputs
 from coretf.io import ImageError
 from coretf.preprocess import ice_slices
 
@@ -272,16 +273,25 @@ def write_results(results: Iterator[tuple[int, str, object]], output_dir: str, s
         (slices written now, messages of the bad ones: the ImageErrors `results` yielded).
     """
     bad, count = [], 0
-    for index, _, result in tqdm(results, total=total, disable=not progress, desc="ice labels",
-                                 unit="slice"):
+    for index, path, result in tqdm(results, total=total, disable=not progress, desc="ice labels",
+                                    unit="slice"):
         if isinstance(result, ImageError):
             bad.append(str(result))
             continue
-        stem = stems[index]
-        for folder, array in images(result).items():
-            coretf_io.write_image(os.path.join(output_dir, folder, f"{stem}.png"),
-                                  array if folder == "image" else array.astype(np.uint8) * np.uint8(255))
-        coretf_io.write_json(os.path.join(output_dir, "slices", f"{stem}.json"), record(index, result))
+        stem, arrays = stems[index], images(result)
+        marker = os.path.join(output_dir, "slices", f"{stem}.json")
+        try:
+            with outputs.one_item([*(os.path.join(output_dir, f, f"{stem}.png") for f in arrays), marker]):
+                for folder, array in arrays.items():
+                    coretf_io.write_image(os.path.join(output_dir, folder, f"{stem}.png"),
+                                          array if folder == "image" else array.astype(np.uint8) * np.uint8(255))
+                coretf_io.write_json(marker, record(index, result))
+        except Exception as error:  # a slice whose outputs cannot be written: named, not fatal
+            if outputs.disk_full(error):
+                bad.append(outputs.stopped(path, output_dir))
+                return count, bad  # no room for thresholds.csv; the rerun writes it
+            bad.append(outputs.item_error(path, error))
+            continue
         count += 1
     rows = [{key: value for key, value in _read_json(os.path.join(output_dir, "slices", f"{stems[k]}.json")).items()
              if key != "provenance"} for k in done_slices(output_dir, stems)]

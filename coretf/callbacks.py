@@ -54,21 +54,24 @@ class TrainingState(keras.callbacks.Callback):
         with open(self.record_path) as f:
             return int(json.load(f)["epoch"])
 
-    def restore(self, model: keras.Model) -> int:
-        """Loads the saved state into a compiled `model`. Returns the finished epochs (0: none saved)."""
-        if not os.path.exists(self.record_path):
+    def restore(self, model: keras.Model, directory: str | None = None) -> int:
+        """Loads the state saved in `directory` (default: this one) into a compiled `model`.
+        Returns the finished epochs (0: none saved)."""
+        directory = directory or self.directory
+        record_path = os.path.join(directory, "state.json")
+        if not os.path.exists(record_path):
             return 0
-        with open(self.record_path) as f:
+        with open(record_path) as f:
             record = json.load(f)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(os.path.join(self.directory, record["weights"]))
+        model.load_weights(os.path.join(directory, record["weights"]))
         states = seed_states(model)  # in the model's order (their names vary between instances)
         saved = [np.asarray(value) for value in record["seed_states"]]
         if [v.shape for v in saved] != [tuple(v.shape) for v in states]:
-            raise ValueError(f"{self.record_path}: {len(saved)} random-number generator(s) saved, "
+            raise ValueError(f"{record_path}: {len(saved)} random-number generator(s) saved, "
                              f"the model has {len(states)}; was the model changed? Delete "
-                             f"{self.directory} to start again")
+                             f"{directory} to start again")
         for variable, value in zip(states, saved):
             variable.assign(value.astype(variable.dtype))
         return int(record["epoch"])

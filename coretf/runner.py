@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -26,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from coretf import callbacks as callbacks_lib
+from coretf import distribute
 from coretf import export as export_lib
 from coretf import io as coretf_io
 from coretf import outputs, provenance, warm_start
@@ -37,15 +40,6 @@ def resolve_policy(name: str) -> str:
     if name == "auto":
         return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
     return name
-
-
-def get_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy for --strategy."""
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def standard_callbacks(model_dir: str, monitor: str, mode: str = "max") -> tuple[list, callbacks_lib.BestCheckpoint]:
@@ -77,35 +71,46 @@ def run(job: base.Job, model_dir: str) -> dict:
     `<model_dir>/metrics.json` holds every figure as the mean and SD over the folds.
     """
     config = job.config
+    strategy = distribute.get_strategy(config.strategy)  # first: a cluster's before any other TF op
     if config.folds > 1 and config.fold < 0:
         return run_folds(job, model_dir)
+    chief = distribute.is_chief(strategy)
+    # The other workers of a cluster train alike but write into a folder of their own, removed
+    # at the end; they resume from the chief's training state.
+    write_dir = model_dir if chief else tempfile.mkdtemp(prefix=f"coretf_worker{distribute.task_id(strategy)}_")
     os.makedirs(model_dir, exist_ok=True)
-    coretf_io.write_json(os.path.join(model_dir, "config.json"), config.to_dict())
+    if chief:
+        coretf_io.write_json(os.path.join(model_dir, "config.json"), config.to_dict())
     keras.utils.set_random_seed(config.seed)
     policy = resolve_policy(config.mixed_precision)
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(policy)
     try:
-        return _train_and_export(job, model_dir, policy)
+        return _train_and_export(job, write_dir, policy, strategy, state_from=model_dir)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
 
 
-def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
+def _train_and_export(job: base.Job, model_dir: str, policy: str, strategy: tf.distribute.Strategy,
+                      state_from: str) -> dict:
     config = job.config
     inputs = job.build_inputs(model_dir)
     # Seeded again: preparing the data (a TFDS build, on the first run only) draws from Python's
     # `random`, from which Keras seeds the layers' initialisers.
     keras.utils.set_random_seed(config.seed)
-    with get_strategy(config.strategy).scope():
+    with strategy.scope():
         model = job.build_model()
         model.compile(optimizer=job.build_optimizer(inputs.steps_per_epoch), loss=job.build_loss(),
                       metrics=job.build_metrics(), jit_compile=job.jit_compile)
+    distribute.prepare(model, strategy, inputs.train.element_spec)
     started_from = (warm_start.warm_start(model, config.init_from, skip_mismatch=config.init_skip_mismatch)
                     if config.init_from else None)
     outputs.remove_temporaries(model_dir)  # a killed run's half-written files
     state = callbacks_lib.TrainingState(os.path.join(model_dir, "checkpoints"))
-    finished = state.restore(model)
+    with strategy.scope():  # the optimizer's variables are made here on a first restore
+        finished = state.restore(model, os.path.join(state_from, "checkpoints"))
     train = inputs.train.skip(finished * inputs.steps_per_epoch) if finished else inputs.train
     callbacks, best = standard_callbacks(model_dir, job.monitor, job.monitor_mode)
     callbacks += [*job.callbacks(model_dir), state]  # the state last: an epoch is done when all saw it
@@ -136,6 +141,10 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
     metrics["final_train_loss"] = float(losses[-1]) if losses else None
     if started_from:
         metrics["init_from"] = started_from
+    if getattr(model, "_distribute_strategy", None) is not None:
+        if not distribute.is_chief(strategy):
+            return metrics  # the chief evaluates and exports
+        model = _undistributed(job, model)
     with coretf_io.atomic_path(os.path.join(model_dir, warm_start.MODEL_FILE)) as tmp:
         model.save(tmp)  # the kept model, for a later run's --init_from
     started = time.time()
@@ -148,6 +157,15 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str) -> dict:
         export_lib.write_saved_model(os.path.join(model_dir, spec.name), spec,
                                      version=config.export_version)
     return metrics
+
+
+def _undistributed(job: base.Job, model: keras.Model) -> keras.Model:
+    """A copy of a model trained under a strategy, for evaluation and export by this process
+    alone (the distributed model's predict would spread the images over the cluster)."""
+    copy = job.build_model()
+    copy.compile(loss=job.build_loss(), metrics=job.build_metrics(), jit_compile=job.jit_compile)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def run_folds(job: base.Job, model_dir: str) -> dict:

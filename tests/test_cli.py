@@ -40,6 +40,7 @@ OWN_FLAGS = {
     "coretf.preprocess.grains": ("--input", "--output"),
     "coretf.analysis.grain_clusters": ("--model", "--input", "--output"),
     "coretf.build": ("--dataset", "--config", "--manual_dir", "--data_dir"),
+    "coretf.pipeline": ("--job", "--input", "--output", "--fov"),
 }
 
 

@@ -66,19 +66,25 @@ def label_files(paths: Sequence[str], *, fov: ice_stack.FovSpec = "auto", worker
     Yields:
         (index, path, SliceLabels or the ImageError, naming the file, that made it unusable).
     """
-    def work(k: int) -> Result:
-        try:
-            return ice_slices.label_slice(ice_stack.read_slice(paths[k]), paths[k],
-                                          **ice_stack.fov_arguments(fov))
-        except ImageError as error:
-            return error
-        except Exception as error:  # a slice no check foresaw: named, not fatal
-            return ImageError(f"{paths[k]}: cannot be labelled ({type(error).__name__}: {error})")
-
     done = set(skip)
-    for index, result in ice_stack.stream(work, [k for k in range(len(paths)) if k not in done],
-                                          workers):
+    for index, result in ice_stack.stream(lambda k: label_path(paths[k], fov),
+                                          [k for k in range(len(paths)) if k not in done], workers):
         yield index, paths[index], result
+
+
+def label_path(path: str, fov: ice_stack.FovSpec = "auto") -> Result:
+    """The labels of one slice file, or the ImageError, naming the file, that made it unusable."""
+    try:
+        return ice_slices.label_slice(ice_stack.read_slice(path), path, **ice_stack.fov_arguments(fov))
+    except ImageError as error:
+        return error
+    except Exception as error:  # a slice no check foresaw: named, not fatal
+        return ImageError(f"{path}: cannot be labelled ({type(error).__name__}: {error})")
+
+
+def slice_images(labels: ice_slices.SliceLabels) -> dict[str, np.ndarray]:
+    """The images written per slice, by output folder."""
+    return {"image": labels.image, "fov": labels.fov_mask, "gmm": labels.gmm, "otsu": labels.otsu}
 
 
 def slice_record(index: int, path: str, labels: ice_slices.SliceLabels) -> dict:
@@ -106,12 +112,7 @@ def write_slice_labels(input_path: str, output_dir: str, *, fov: ice_stack.FovSp
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
     done = ice_stack.done_slices(output_dir, stems)
     results = label_files(paths, fov=fov, workers=workers, skip=done)
-
-    def images(labels: ice_slices.SliceLabels) -> dict[str, np.ndarray]:
-        return {"image": labels.image, "fov": labels.fov_mask, "gmm": labels.gmm,
-                "otsu": labels.otsu}
-
     count, bad = ice_stack.write_results(
-        results, output_dir, stems, lambda k, labels: slice_record(k, paths[k], labels), images,
+        results, output_dir, stems, lambda k, labels: slice_record(k, paths[k], labels), slice_images,
         total=len(paths) - len(done), progress=progress)
     return count, len(done), bad

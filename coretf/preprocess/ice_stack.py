@@ -278,14 +278,8 @@ def write_results(results: Iterator[tuple[int, str, object]], output_dir: str, s
         if isinstance(result, ImageError):
             bad.append(str(result))
             continue
-        stem, arrays = stems[index], images(result)
-        marker = os.path.join(output_dir, "slices", f"{stem}.json")
         try:
-            with outputs.one_item([*(os.path.join(output_dir, f, f"{stem}.png") for f in arrays), marker]):
-                for folder, array in arrays.items():
-                    coretf_io.write_image(os.path.join(output_dir, folder, f"{stem}.png"),
-                                          array if folder == "image" else array.astype(np.uint8) * np.uint8(255))
-                coretf_io.write_json(marker, record(index, result))
+            write_slice(output_dir, stems[index], images(result), record(index, result))
         except Exception as error:  # a slice whose outputs cannot be written: named, not fatal
             if outputs.disk_full(error):
                 bad.append(outputs.stopped(path, output_dir))
@@ -293,12 +287,28 @@ def write_results(results: Iterator[tuple[int, str, object]], output_dir: str, s
             bad.append(outputs.item_error(path, error))
             continue
         count += 1
+    write_thresholds(output_dir, stems)
+    return count, bad
+
+
+def write_slice(output_dir: str, stem: str, images: dict[str, np.ndarray], record: dict) -> None:
+    """One slice's outputs, together or not at all: `<folder>/<stem>.png` per image (masks 0/1
+    saved as 0/255, the "image" folder as it is), then its record `slices/<stem>.json`."""
+    marker = os.path.join(output_dir, "slices", f"{stem}.json")
+    with outputs.one_item([*(os.path.join(output_dir, f, f"{stem}.png") for f in images), marker]):
+        for folder, array in images.items():
+            coretf_io.write_image(os.path.join(output_dir, folder, f"{stem}.png"),
+                                  array if folder == "image" else array.astype(np.uint8) * np.uint8(255))
+        coretf_io.write_json(marker, record)
+
+
+def write_thresholds(output_dir: str, stems: Sequence[str]) -> None:
+    """`thresholds.csv` over every slice of `stems` done (in stack order), if any."""
     rows = [{key: value for key, value in _read_json(os.path.join(output_dir, "slices", f"{stems[k]}.json")).items()
              if key != "provenance"} for k in done_slices(output_dir, stems)]
     if rows:
         header = list(dict.fromkeys(key for row in rows for key in row))  # a rerun may add columns
         coretf_io.write_csv(os.path.join(output_dir, "thresholds.csv"), header, rows)
-    return count, bad
 
 
 def _read_json(path: str) -> dict:

@@ -60,13 +60,16 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_figures(uninterr
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     whole = json.loads((root / "whole" / "metrics.json").read_text())
     resumed = json.loads((root / "killed" / "metrics.json").read_text())
-    assert resumed["test"] == whole["test"] and resumed["validation"] == whole["validation"]
-    assert resumed["final_train_loss"] == whole["final_train_loss"]
+    # Equal here; the tolerance only absorbs a different float summation order on another CPU
+    # (without the exact resume the figures differ in the second decimal).
+    assert resumed["test"] == pytest.approx(whole["test"], rel=1e-5)
+    assert resumed["validation"] == pytest.approx(whole["validation"], rel=1e-5)
+    assert resumed["final_train_loss"] == pytest.approx(whole["final_train_loss"], rel=1e-5)
     for name in ("best.weights.h5", "checkpoints/state_003.weights.h5"):  # the optimizer's state too
         whole_arrays, resumed_arrays = _arrays(root / "whole" / name), _arrays(root / "killed" / name)
         assert whole_arrays.keys() == resumed_arrays.keys() and len(whole_arrays) > 10
         for key, value in whole_arrays.items():
-            np.testing.assert_array_equal(resumed_arrays[key], value, err_msg=key)
+            np.testing.assert_allclose(resumed_arrays[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
     assert [p.name for p in (root / "killed" / "checkpoints").glob("state_*")] == ["state_003.weights.h5"]
 
 

@@ -16,6 +16,9 @@ from coretf.io import atomic_path, write_json
 from coretf.labels import IGNORE
 
 
+STATE_FILE = "state.json"  # TrainingState's record, replaced last
+
+
 def seed_states(model: keras.Model) -> list:
     """The states of the model's random-number generators (Keras SeedGenerators: dropout, sampling).
 
@@ -45,24 +48,21 @@ class TrainingState(keras.callbacks.Callback):
     def __init__(self, directory: str):
         super().__init__()
         self.directory = directory
-        self.record_path = os.path.join(directory, "state.json")
+        self.record_path = os.path.join(directory, STATE_FILE)
 
     def finished_epochs(self) -> int:
         """How many epochs the saved state holds (0 without one)."""
-        if not os.path.exists(self.record_path):
-            return 0
-        with open(self.record_path) as f:
-            return int(json.load(f)["epoch"])
+        record = _read_state(self.directory)
+        return int(record["epoch"]) if record else 0
 
     def restore(self, model: keras.Model, directory: str | None = None) -> int:
         """Loads the state saved in `directory` (default: this one) into a compiled `model`.
         Returns the finished epochs (0: none saved)."""
         directory = directory or self.directory
-        record_path = os.path.join(directory, "state.json")
-        if not os.path.exists(record_path):
+        record_path = os.path.join(directory, STATE_FILE)
+        record = _read_state(directory)
+        if record is None:
             return 0
-        with open(record_path) as f:
-            record = json.load(f)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(os.path.join(directory, record["weights"]))
@@ -86,6 +86,15 @@ class TrainingState(keras.callbacks.Callback):
         for old in glob.glob(os.path.join(self.directory, "state_*.weights.h5")):
             if os.path.basename(old) != name:
                 os.remove(old)
+
+
+def _read_state(directory: str) -> dict | None:
+    """The `state.json` record of `directory` (`TrainingState`), or None without one."""
+    path = os.path.join(directory, STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 class BestCheckpoint(keras.callbacks.Callback):

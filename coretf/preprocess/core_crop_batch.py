@@ -95,9 +95,14 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
     except Exception as error:  # any failure of one file is its row, never the batch's end
         if outputs.disk_full(error):
             raise  # the batch stops (`run_batch`)
-        row = {**dict.fromkeys(CSV_COLUMNS, ""), "file": row["file"], "method": row["method"],
-               "status": "error", "message": outputs.item_error(path, error)}
+        row = error_row(path, outputs.item_error(path, error), method=row["method"])
     return row
+
+
+def error_row(path: str, message: str, method: str = "") -> dict:
+    """The CSV row of a file that gave no crop: status "error" and the reason."""
+    return {**dict.fromkeys(CSV_COLUMNS, ""), "file": os.path.basename(path), "method": method,
+            "status": "error", "message": message}
 
 
 def _fmt(value) -> str:
@@ -232,14 +237,12 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
             except OSError as error:
                 if not outputs.disk_full(error):
                     raise
-                rows[f] = {**dict.fromkeys(CSV_COLUMNS, ""), "file": os.path.basename(f),
-                           "status": "error", "message": outputs.stopped(f, output_dir)}
+                rows[f] = error_row(f, outputs.stopped(f, output_dir))
                 for other in futures:
                     other.cancel()
                 full = True
                 break
-    ordered = [rows.get(f) or {**dict.fromkeys(CSV_COLUMNS, ""), "file": os.path.basename(f), "status": "error",
-                               "message": f"{f}: not processed (the batch stopped)"} for f in files]
+    ordered = [rows.get(f) or error_row(f, f"{f}: not processed (the batch stopped)") for f in files]
     if full:
         return ordered  # no room for crops.csv and the contact sheet; a rerun writes them
     coretf_io.write_csv(os.path.join(output_dir, "crops.csv"), CSV_COLUMNS, ordered)

@@ -9,12 +9,15 @@ is test; the 10 % just above it is validation; the rest is train.
 
 Configs: `synthetic` (default; three specimens like the paper's, `coretf.synthetic.ice`, 384^2
 high-res slices x 96, i.e. 192^2 x 48 at low res), `synthetic_tiny` (64^2 x 8: smoke tests) and
-`manual` (a lab's stacks, see `manual_specimens.LAYOUT`).
+`manual` (a lab's stacks, see `manual_specimens.LAYOUT`). Given Beam options, `manual` runs on
+Apache Beam, one specimen per work item, through the same `manual_specimen_examples`
+(`coretf_datasets.beam_generation`; README: "Large manual folders").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -22,6 +25,7 @@ from absl import logging
 
 from coretf.preprocess import ice_slices, ice_stack
 from coretf.synthetic import ice as synthetic_ice
+from coretf_datasets import beam_generation
 from coretf_datasets.ice_ct import manual_specimens
 from coretf_datasets.splits import SPLITS, split_of
 
@@ -53,8 +57,9 @@ def _image(doc: str) -> tfds.features.Image:
     return tfds.features.Image(shape=(None, None, 1), encoding_format="png", doc=doc)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
-    """DatasetBuilder for low-res ice-core CT slices with weak labels."""
+class Builder(beam_generation.BeamWhenAsked, tfds.core.GeneratorBasedBuilder):
+    """DatasetBuilder for low-res ice-core CT slices with weak labels (manual: on Beam when given
+    Beam options)."""
 
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {"1.0.0": "Synthetic and manual configs; weak labels, baselines, exact truth.",
@@ -109,9 +114,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split, *, specimens=None, manual_dir=None, table=None):
         if specimens is not None:
-            yield from self._synthetic_examples(specimens, split)
-        else:
-            yield from self._manual_examples(manual_dir, table, split)
+            # Made once in memory for the three splits: generated here, never sent to Beam.
+            return self._synthetic_examples(specimens, split)
+        config = self.builder_config
+        return self.generate(list(table.values()), functools.partial(
+            manual_specimen_examples, manual_dir=manual_dir, split=split,
+            test_fraction=config.test_fraction, validation_fraction=config.validation_fraction))
 
     def _split(self, index: int, count: int) -> str:
         config = self.builder_config
@@ -133,21 +141,36 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 truth = specimen.low_truth(k) & labels.fov
                 yield f"{specimen.specimen_id}/{k:05d}", _example(labels, meta, truth)
 
-    def _manual_examples(self, manual_dir, table, split):
-        for specimen_id, row in table.items():
-            high_dir, low_dir = manual_specimens.stack_dirs(manual_dir, specimen_id)
-            count = len(ice_stack.list_slices(low_dir))
-            meta = _metadata(specimen_id, count, row.high_voxel_um, row.low_voxel_um, row.weight_g,
-                             row.height_mm, row.diameter_mm)
-            # A specimen the lab puts in one split goes there whole; the others are cut by depth.
-            skip = [k for k in range(count) if (row.split or self._split(k, count)) != split]
-            for k, path, result in ice_stack.label_stack(high_dir, low_dir, skip=skip):
-                if isinstance(result, ice_slices.BlankSliceError):
-                    logging.warning("ice_ct: skipped low-res slice %s: %s", path, result)
-                    continue
-                if isinstance(result, Exception):
-                    raise ValueError(str(result)) from result
-                yield f"{specimen_id}/{k:05d}", _example(result, meta, None)
+
+def manual_specimen_examples(row: manual_specimens.SpecimenRow, *, manual_dir, split: str,
+                             test_fraction: float, validation_fraction: float):
+    """Yields (key, example) for the low-res slices of one lab specimen that fall in `split`, the
+    manual config's unit of work: the specimen's slices are labelled by `ice_stack.label_stack`,
+    whose threads and one-size-per-stack checks work over the whole stack.
+
+    Args:
+        row: the specimen's row of specimens.csv.
+        manual_dir: the lab's folder.
+        split: "train", "validation" or "test".
+        test_fraction, validation_fraction: the depth blocks of `splits.split_of`.
+
+    Raises:
+        ValueError: a slice that cannot be labelled or stacks that do not pair, naming the file.
+    """
+    high_dir, low_dir = manual_specimens.stack_dirs(manual_dir, row.specimen_id)
+    count = len(ice_stack.list_slices(low_dir))
+    meta = _metadata(row.specimen_id, count, row.high_voxel_um, row.low_voxel_um, row.weight_g,
+                     row.height_mm, row.diameter_mm)
+    # A specimen the lab puts in one split goes there whole; the others are cut by depth.
+    skip = [k for k in range(count)
+            if (row.split or split_of(k, count, test_fraction, validation_fraction)) != split]
+    for k, path, result in ice_stack.label_stack(high_dir, low_dir, skip=skip):
+        if isinstance(result, ice_slices.BlankSliceError):
+            logging.warning("ice_ct: skipped low-res slice %s: %s", path, result)
+            continue
+        if isinstance(result, Exception):
+            raise ValueError(str(result)) from result
+        yield f"{row.specimen_id}/{k:05d}", _example(result, meta, None)
 
 
 def _metadata(specimen_id, count, high_um, low_um, weight_g, height_mm, diameter_mm) -> dict:

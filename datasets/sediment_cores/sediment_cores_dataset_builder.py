@@ -14,11 +14,15 @@ for smoke tests. The `*_cropped` configs remove the background first (`coretf.pr
 background`, the paper's §2.3.1 with its extension along the core: `method="seeded"`, the
 method they were released with) and patch only the crop, so the paper's Table 3 (with and
 without background removal) can be rerun.
+
+Given Beam options, a build runs on Apache Beam, one section per work item, through the same
+`section_examples` (`coretf_datasets.beam_generation`; README: "Large manual folders").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from absl import logging
 import cv2
@@ -28,6 +32,7 @@ import tensorflow_datasets as tfds
 from coretf.labels import IGNORE
 from coretf.preprocess import background
 from coretf.synthetic import cores as synthetic_cores
+from coretf_datasets import beam_generation
 from coretf_datasets import splits as splits_lib
 from coretf_datasets.sediment_cores import manual_sections
 
@@ -149,8 +154,33 @@ def crop_to_core(section: manual_sections.Section,
                                top_px=section.top_px - x0)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
-    """DatasetBuilder for sediment-core disturbance patches."""
+def synthetic_section(section_id: str, *, seed: int, length_cm: float,
+                      px_per_cm: float) -> manual_sections.Section:
+    """Synthetic section `S<index>` (`coretf.synthetic.cores`) with its exact mask."""
+    made = synthetic_cores.make_section(int(section_id[1:]), seed=seed, length_cm=length_cm,
+                                        px_per_cm=px_per_cm)
+    return manual_sections.Section(section_id=section_id, image=made.image, mask=made.mask,
+                                   px_per_cm=made.px_per_cm, top_depth_cm=made.top_depth_cm,
+                                   source=f"synthetic section {section_id}", top_px=made.core_box[0])
+
+
+def section_examples(item, *, read, patch_size: int, crop: bool, lengths: tuple[float, ...]):
+    """Yields (key, example) for every patch of one section, the builder's unit of work.
+
+    Args:
+        item: what `read` takes (a synthetic section id, or a lab's `SectionRow`).
+        read: item -> `manual_sections.Section`.
+        patch_size: side of the patches, px.
+        crop: remove the background first (`crop_to_core`, checked against `lengths`, cm).
+    """
+    section = read(item)
+    if crop:
+        section = crop_to_core(section, lengths)
+    yield from cut_patches(section, patch_size)
+
+
+class Builder(beam_generation.BeamWhenAsked, tfds.core.GeneratorBasedBuilder):
+    """DatasetBuilder for sediment-core disturbance patches (on Beam when given Beam options)."""
 
     VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
@@ -211,40 +241,29 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
+        # {section id: work item}; `read` makes a section of an item (picklable, for Beam).
         if config.source == "synthetic":
-            ids = [f"S{index:04d}" for index in range(config.num_sections)]
-            read = self._synthetic_section
+            items = {f"S{index:04d}": f"S{index:04d}" for index in range(config.num_sections)}
+            read = functools.partial(synthetic_section, seed=config.seed, length_cm=config.length_cm,
+                                     px_per_cm=config.px_per_cm)
+            fixed = None
         elif config.source == "manual":
-            table = manual_sections.read_table(dl_manager.manual_dir)
-            ids = list(table)
-            fixed = {section_id: row.split for section_id, row in table.items() if row.split}
-            read = lambda section_id: manual_sections.read_section(dl_manager.manual_dir, table[section_id])
+            items = manual_sections.read_table(dl_manager.manual_dir)
+            read = functools.partial(manual_sections.read_section, dl_manager.manual_dir)
+            fixed = {section_id: row.split for section_id, row in items.items() if row.split}
         else:
             raise ValueError(f"config {config.name}: unknown source {config.source!r}")
-        splits = splits_lib.assign_splits(ids, seed=config.seed, test_fraction=config.test_fraction,
-                                          validation_fraction=config.validation_fraction,
-                                          fixed=fixed if config.source == "manual" else None)
+        splits = splits_lib.assign_splits(list(items), seed=config.seed, test_fraction=config.test_fraction,
+                                          validation_fraction=config.validation_fraction, fixed=fixed)
         return {
-            split: self._generate_examples([i for i in ids if splits[i] == split], read)
+            split: self._generate_examples([item for i, item in items.items() if splits[i] == split], read)
             for split in splits_lib.SPLITS
         }
 
-    def _synthetic_section(self, section_id: str) -> manual_sections.Section:
-        config = self.builder_config
-        made = synthetic_cores.make_section(int(section_id[1:]), seed=config.seed,
-                                            length_cm=config.length_cm, px_per_cm=config.px_per_cm)
-        return manual_sections.Section(section_id=section_id, image=made.image, mask=made.mask,
-                                       px_per_cm=made.px_per_cm, top_depth_cm=made.top_depth_cm,
-                                       source=f"synthetic section {section_id}",
-                                       top_px=made.core_box[0])
-
-    def _generate_examples(self, section_ids, read):
+    def _generate_examples(self, items, read):
         config = self.builder_config
         # Synthetic sections have one known length; a lab's are checked against the paper's.
         lengths = (config.length_cm,) if config.source == "synthetic" else (120.0, 150.0)
-        # One section in memory at a time: a real section is ~45 Mpx.
-        for section_id in section_ids:
-            section = read(section_id)
-            if config.crop:
-                section = crop_to_core(section, lengths)
-            yield from cut_patches(section, config.patch_size)
+        # One section in memory at a time (a real section is ~45 Mpx), per process on Beam.
+        return self.generate(items, functools.partial(section_examples, read=read, crop=config.crop,
+                                                      patch_size=config.patch_size, lengths=lengths))

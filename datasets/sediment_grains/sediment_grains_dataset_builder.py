@@ -10,12 +10,15 @@ pair, a fragment); manual particles are all "unknown". Whole stage positions go 
 
 Configs: `synthetic` (default; 1280x1024 photo sets on a green plate, 280 px crops),
 `synthetic_64` (640x512 photo sets, 64 px crops: the fast preset for a CPU), `synthetic_tiny`
-(160x128, 32 px: smoke tests), `manual` / `manual_64` (a lab's photo sets).
+(160x128, 32 px: smoke tests), `manual` / `manual_64` (a lab's photo sets). Given Beam options, a
+build runs on Apache Beam, one photo set per work item, through the same `photo_set_examples`
+(`coretf_datasets.beam_generation`; README: "Large manual folders").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -23,6 +26,7 @@ import tensorflow_datasets as tfds
 from coretf.preprocess import grain_extraction as extraction
 from coretf.preprocess import grain_photos
 from coretf.synthetic import grains as synthetic_grains
+from coretf_datasets import beam_generation
 from coretf_datasets import splits as splits_lib
 
 TYPE_NAMES = synthetic_grains.TYPES + ("unknown",)
@@ -74,8 +78,50 @@ class SedimentGrainsConfig(tfds.core.BuilderConfig):
     validation_fraction: float = 0.15
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
-    """DatasetBuilder for extracted sediment particles."""
+def synthetic_photo_set(index: int, *, seed: int, height: int, width: int, num_particles: tuple[int, int],
+                        plate: str):
+    """(sample id, position id, layers, true boxes, true types) of synthetic stage position `index`."""
+    made = synthetic_grains.make_photo_set(index, seed=seed, height=height, width=width,
+                                           num_particles=num_particles, plate=plate)
+    return "synthetic", made.position_id, made.layers, made.boxes, made.types
+
+
+def manual_photo_set(files: grain_photos.PhotoSetFiles):
+    """(sample id, position id, layers, None, None) of a lab's photo set (no true particles)."""
+    return files.sample, files.position, grain_photos.read_photo_set(files), None, None
+
+
+def photo_set_examples(item, *, read, settings: extraction.ExtractionSettings, crop_size: int):
+    """Yields (key, example) for every particle extracted from one photo set, the builder's unit of work.
+
+    Args:
+        item: what `read` takes (a synthetic position index, or a lab's `PhotoSetFiles`).
+        read: item -> (sample id, position id, (6, H, W, 3) uint8 layers, true boxes or None,
+            true types or None), `synthetic_photo_set` or `manual_photo_set`.
+        settings: the extraction's settings.
+        crop_size: side of the resized crops, px.
+    """
+    sample, position, layers, true_boxes, true_types = read(item)
+    particles = extraction.extract_particles(layers, settings, f"{sample}/{position}")
+    boxes = [p.box for p in particles]
+    matched = {} if true_boxes is None else {
+        i: (j, iou) for i, j, iou in grain_photos.match_boxes(boxes, true_boxes)}
+    for index, particle in enumerate(particles):
+        j, iou = matched.get(index, (None, 0.0))
+        yield f"{sample}/{position}/{index:03d}", {
+            "layers": grain_photos.crop_layers(layers, particle.box, crop_size),
+            "sample_id": sample,
+            "position_id": position,
+            "particle_id": index,
+            "box": np.array(particle.box, np.int32),
+            "edge": particle.edge,
+            "type": UNKNOWN if j is None else int(true_types[j]),
+            "true_iou": np.float32(iou),
+        }
+
+
+class Builder(beam_generation.BeamWhenAsked, tfds.core.GeneratorBasedBuilder):
+    """DatasetBuilder for extracted sediment particles (on Beam when given Beam options)."""
 
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {"1.0.0": "Synthetic and manual configs, 280 and 64 px crops.",
@@ -120,9 +166,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         settings = extraction.PAPER_SETTINGS  # the builder's data stay the paper's extraction
         if config.source == "synthetic":
             sets = {f"P{i:04d}": i for i in range(config.num_sets)}
+            read = functools.partial(synthetic_photo_set, seed=config.seed, height=config.height,
+                                     width=config.width, num_particles=config.num_particles,
+                                     plate=config.plate)
         elif config.source == "manual":
             found = grain_photos.find_photo_sets(str(dl_manager.manual_dir))
             sets = {f"{s.sample}/{s.position}": s for s in found}
+            read = manual_photo_set
             settings_file = dl_manager.manual_dir / extraction.SETTINGS_FILE
             if settings_file.exists():
                 settings = extraction.read_settings(settings_file, base=extraction.PAPER_SETTINGS)
@@ -131,34 +181,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self.info.metadata["extraction"] = dataclasses.asdict(settings)
         splits = splits_lib.assign_splits(list(sets), seed=config.seed, test_fraction=config.test_fraction,
                                           validation_fraction=config.validation_fraction)
-        return {split: self._generate_examples([sets[k] for k in sorted(sets) if splits[k] == split], settings)
+        return {split: self._generate_examples([sets[k] for k in sorted(sets) if splits[k] == split], read,
+                                               settings)
                 for split in splits_lib.SPLITS}
 
-    def _read(self, item):
-        """(sample id, position id, layers, true boxes or None, true types or None)."""
-        config = self.builder_config
-        if config.source == "synthetic":
-            made = synthetic_grains.make_photo_set(item, seed=config.seed, height=config.height, width=config.width,
-                                                   num_particles=config.num_particles, plate=config.plate)
-            return "synthetic", made.position_id, made.layers, made.boxes, made.types
-        return item.sample, item.position, grain_photos.read_photo_set(item), None, None
-
-    def _generate_examples(self, items, settings: extraction.ExtractionSettings):
-        for item in items:
-            sample, position, layers, true_boxes, true_types = self._read(item)
-            particles = extraction.extract_particles(layers, settings, f"{sample}/{position}")
-            boxes = [p.box for p in particles]
-            matched = {} if true_boxes is None else {
-                i: (j, iou) for i, j, iou in grain_photos.match_boxes(boxes, true_boxes)}
-            for index, particle in enumerate(particles):
-                j, iou = matched.get(index, (None, 0.0))
-                yield f"{sample}/{position}/{index:03d}", {
-                    "layers": grain_photos.crop_layers(layers, particle.box, self.builder_config.crop_size),
-                    "sample_id": sample,
-                    "position_id": position,
-                    "particle_id": index,
-                    "box": np.array(particle.box, np.int32),
-                    "edge": particle.edge,
-                    "type": UNKNOWN if j is None else int(true_types[j]),
-                    "true_iou": np.float32(iou),
-                }
+    def _generate_examples(self, items, read, settings: extraction.ExtractionSettings):
+        return self.generate(items, functools.partial(photo_set_examples, read=read, settings=settings,
+                                                      crop_size=self.builder_config.crop_size))

@@ -1,7 +1,18 @@
-"""A job's batch work on Apache Beam, with the per-file functions of the commands.
+"""A job's batch work on Apache Beam, with the per-file functions of the commands
+(`coretf.pipelines`).
 
-    python -m coretf.pipeline --job=ice_ct --input=<slice or folder> --output=<folder> \\
+    python -m coretf.pipeline --job=<job> --input=<file or folder> --output=<folder> [job flags] \\
         -- --runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing
+
+Jobs:
+  sediment_cores   background removal -> SavedModel inference -> colour record -> composite
+                   splice (--model, --sections, --splice): the outputs of core_crop, predict and
+                   colour_record under <output>/crops, predicted and colour.
+  ice_ct           field of view, GMM weak label and Otsu's baseline per slice (--fov): the
+                   outputs of `python -m coretf.preprocess.ice_labels --input=...`.
+  sediment_grains  extraction -> encoder -> assignment to fitted K-means clusters (--model,
+                   --centres, the grains command's extraction flags): the outputs of `grains`
+                   and, under <output>/clusters, of `grain_clusters --centres=...`.
 
 Everything after `--` is Beam's pipeline options, so the same command runs on Flink, Spark or
 Dataflow with their options (`--runner=FlinkRunner --flink_master=host:8081`,
@@ -9,120 +20,87 @@ Dataflow with their options (`--runner=FlinkRunner --flink_master=host:8081`,
 must then be paths every worker can read and write); without options it runs on the DirectRunner
 in this process.
 
-Jobs so far:
-  ice_ct   field of view, GMM weak label and Otsu's baseline per slice: the outputs of
-           `python -m coretf.preprocess.ice_labels --input=...` (`coretf.preprocess.ice_batch`),
-           file for file.
-The core-section and grain pipelines are still to come (the commands do that work on one machine).
-
-Outputs are written atomically by the workers, a slice's files together or not at all; a rerun
-skips the slices done. Bad inputs are collected into one report, `errors.txt`, and listed.
+Outputs are written atomically by the workers, an item's files together or not at all; a rerun
+skips what is done. Bad inputs are collected into one report, `errors.txt`, and listed.
 Exit status: 0 all done, 1 some items failed (listed), 2 nothing could start.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import sys
 
-from absl import flags
-
-_root_level = logging.getLogger().level
-logging.getLogger().setLevel(logging.ERROR)  # Beam's import warns of Google Cloud clients unused here
-try:
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-finally:
-    logging.getLogger().setLevel(_root_level)
+from absl import flags, logging
 
 from coretf import flags as coretf_flags
-from coretf import io as coretf_io
-from coretf import outputs
-from coretf.io import ImageError
-from coretf.preprocess import ice_batch, ice_fov, ice_stack
+from coretf import pipelines, provenance
 
-JOBS = ("ice_ct",)
-REPORT = "errors.txt"
+JOBS = ("sediment_cores", "ice_ct", "sediment_grains")
 
 
 def define_flags() -> None:
-    flags.DEFINE_enum("job", "ice_ct", JOBS, "Whose batch work to run.")
-    flags.DEFINE_string("input", None, "A slice or a folder of slices (ice_ct).", required=True)
-    flags.DEFINE_string("output", None, "Folder the outputs go to (as the job's command writes them).",
+    from coretf.preprocess import background, grains
+
+    flags.DEFINE_enum("job", None, JOBS, "Whose batch work to run.", required=True)
+    flags.DEFINE_string("input", None, "Section photographs, a slice or folder of slices, or a folder of "
+                        "photo sets.", required=True)
+    flags.DEFINE_string("output", None, "Folder the outputs go to (as the job's commands write them).",
                         required=True)
+    flags.DEFINE_string("model", None, "sediment_cores: the exported SavedModel (predict's --model); "
+                        "sediment_grains: the encoder export (<model_dir>/export_encoder).")
+    flags.DEFINE_string("sections", None, "sediment_cores: the lab's sections.csv (or its folder), read as "
+                        "core_crop, predict and colour_record read it.")
+    flags.DEFINE_string("splice", None, "sediment_cores: splice table; also build the composite.")
+    flags.DEFINE_float("px_per_cm", None, "sediment_cores: scale without --sections.")
+    flags.DEFINE_enum("depth_axis", "auto", background.DEPTH_AXES,
+                      "sediment_cores: depth axis without --sections.")
     flags.DEFINE_string("fov", "auto", "ice_ct: field of view: auto, none, or x,y,r in px.")
+    flags.DEFINE_string("centres", None, "sediment_grains: fitted clusters (cluster_centres.csv of "
+                        "grain_clusters, or its folder).")
+    grains.define_extraction_flags()
 
 
-class LabelSlice(beam.DoFn):
-    """(index, path) -> None when the slice's outputs are written, else the reason it failed."""
+def _run_job(values, beam_args: list[str]) -> tuple[str, list[str]]:
+    if values.job == "ice_ct":
+        from coretf.pipelines import ice_ct
+        from coretf.preprocess import ice_fov
 
-    def __init__(self, output: str, fov: ice_stack.FovSpec):
-        self.output, self.fov = output, fov
+        return ice_ct.run(values.input, values.output, beam_args, fov=ice_fov.parse_fov(values.fov))
+    needed = ("model", "centres") if values.job == "sediment_grains" else ("model",)
+    missing = [f"--{name}" for name in needed if not values[name].value]
+    if missing:
+        raise ValueError(f"--job={values.job} needs {' and '.join(missing)}")
+    if values.job == "sediment_cores":
+        from coretf.pipelines import sediment_cores
+        from coretf.preprocess import background
 
-    def process(self, item):
-        index, path = item
-        stem = os.path.splitext(os.path.basename(path))[0]
-        labels = ice_batch.label_path(path, self.fov)
-        if isinstance(labels, ImageError):
-            yield str(labels)
-            return
-        try:
-            ice_stack.write_slice(self.output, stem, ice_batch.slice_images(labels),
-                                  ice_batch.slice_record(index, path, labels))
-        except Exception as error:  # noqa: BLE001 - one slice's failure is its report line
-            yield outputs.item_error(path, error)
-            return
-        yield None
+        if not values.sections and not values.px_per_cm:
+            raise ValueError("--job=sediment_cores needs --sections=<sections.csv> or --px_per_cm")
+        settings = sediment_cores.Settings(
+            values.model, values.output, values.sections, values.splice, values.px_per_cm, values.depth_axis,
+            background.CropParams(depth_axis=values.depth_axis))
+        return sediment_cores.run(values.input, settings, beam_args)
+    from coretf.pipelines import sediment_grains
+    from coretf.preprocess import grains
 
-
-def _write_report(messages: list, output: str) -> None:
-    messages = sorted(m for m in messages if m)
-    if messages:
-        coretf_io.write_text(os.path.join(output, REPORT), "\n".join(messages) + "\n")
-
-
-def run_ice(input_path: str, output: str, fov: ice_stack.FovSpec, beam_args: list[str]) -> tuple[int, int, list[str]]:
-    """Labels every slice of `input_path` not done yet on Beam. Returns (labelled now, done
-    before, messages of the bad slices).
-
-    Raises:
-        ValueError: the input cannot be listed, or `output` is unusable (`coretf.outputs`).
-    """
-    paths = ice_batch.list_inputs(input_path)
-    outputs.prepare(output, input_path, first_image=paths[0], bytes_per_pixel=4)
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(output, REPORT))  # an earlier run's
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    done = set(ice_stack.done_slices(output, stems))
-    todo = [(k, p) for k, p in enumerate(paths) if k not in done]
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        _ = (pipeline
-             | "slices" >> beam.Create(todo)
-             | "label" >> beam.ParDo(LabelSlice(output, fov))
-             | "collect" >> beam.combiners.ToList()
-             | "report" >> beam.Map(_write_report, output))
-    ice_stack.write_thresholds(output, stems)
-    report = os.path.join(output, REPORT)
-    bad = []
-    if os.path.exists(report):
-        with open(report) as f:
-            bad = f.read().splitlines()
-    return len(todo) - len(bad), len(done), bad
+    settings = sediment_grains.Settings(values.model, values.centres, values.output, values.layers,
+                                        values.crop_size, grains.settings_from_flags(values))
+    return sediment_grains.run(values.input, settings, beam_args)
 
 
 def main(argv) -> None:
     values = flags.FLAGS
+    if not values["verbosity"].present:  # results and errors, not Beam's INFO lines
+        logging.set_verbosity(logging.WARNING)
+    os.environ[provenance.COMMAND_ENV] = provenance.record()["command"]  # the workers' records name it
     try:
-        fov = ice_fov.parse_fov(values.fov)
-        count, done, bad = run_ice(values.input, values.output, fov, list(argv[1:]))
-    except ValueError as error:  # an ImageError, or an unusable --output
+        line, bad = _run_job(values, list(argv[1:]))
+    except ValueError as error:  # an ImageError, a bad table, or an unusable --output
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"labelled {count} slice(s) ({done} done before) into {os.path.abspath(values.output)}")
+    print(line)
     if bad:
-        print(f"{len(bad)} bad slice(s) (also in {os.path.join(values.output, REPORT)}):")
+        print(f"{len(bad)} bad item(s) (also in {values.output}/{pipelines.REPORT}):")
         for message in bad:
             print(f"  {message}")
         sys.exit(1)

@@ -76,31 +76,24 @@ def main(argv):
         outputs.prepare(FLAGS.output, FLAGS.input, first_image=inputs[0])
     except ValueError as error:  # nothing could start: one line, exit 2 (run_command)
         raise app.UsageError(str(error)) from None
+    options = dict(um_per_voxel=FLAGS.um_per_voxel, resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile,
+                   overlap=FLAGS.overlap, batch_size=FLAGS.batch_size, truth=FLAGS.truth, label_map=label_map,
+                   preview_size=FLAGS.preview_size, colour_record=FLAGS.colour_record,
+                   convert_grayscale=FLAGS.convert_grayscale)
     failed, skipped, done = [], [], []
     for path in tqdm(inputs, desc="images", unit="image", disable=len(inputs) < 2):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        if not FLAGS.overwrite and os.path.exists(os.path.join(FLAGS.output, f"{stem}.json")):
-            skipped.append(path)
-            continue
-        row = table.get(stem)
-        if FLAGS.sections and row is None:
-            failed.append(f"{path}: not listed in {FLAGS.sections}/sections.csv")
-            continue
         try:
-            record = inference.predict_image(
-                predictor, path, FLAGS.output,
-                px_per_cm=row.px_per_cm if row else FLAGS.px_per_cm, um_per_voxel=FLAGS.um_per_voxel,
-                depth_axis=row.depth_axis if row else FLAGS.depth_axis,
-                resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile, overlap=FLAGS.overlap,
-                batch_size=FLAGS.batch_size, truth=FLAGS.truth, label_map=label_map,
-                preview_size=FLAGS.preview_size,
-                colour_record=FLAGS.colour_record, top_depth_cm=row.top_depth_cm if row else 0.0,
-                convert_grayscale=FLAGS.convert_grayscale)
+            record = inference.predict_path(predictor, path, FLAGS.output, table if FLAGS.sections else None,
+                                  overwrite=FLAGS.overwrite, px_per_cm=FLAGS.px_per_cm,
+                                  depth_axis=FLAGS.depth_axis, **options)
         except Exception as error:  # any failure of one image is reported, never the batch's end
             if outputs.disk_full(error):  # this item's temporary files are gone; stop here
                 failed.append(outputs.stopped(path, FLAGS.output))
                 break
             failed.append(outputs.item_error(path, error))
+            continue
+        if record is None:
+            skipped.append(path)
             continue
         done.append(path)
         name = predictor.class_name

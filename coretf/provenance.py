@@ -40,8 +40,15 @@ def _version(package: str) -> str | None:
         return None
 
 
+COMMAND_ENV = "CORETF_COMMAND"  # set by a command whose work runs in other processes (Beam workers)
+
+
 def record() -> dict:
-    """{"coretf", "git_commit", "tensorflow", "keras", "python", "date" (UTC, ISO 8601), "command"}."""
+    """{"coretf", "git_commit", "tensorflow", "keras", "python", "date" (UTC, ISO 8601), "command"}.
+
+    The command is this process's, or that in the environment variable COMMAND_ENV (a Beam
+    worker's outputs name the `coretf.pipeline` command that started it).
+    """
     return {
         "coretf": coretf.__version__,
         "git_commit": git_commit(),
@@ -49,5 +56,5 @@ def record() -> dict:
         "keras": _version("keras"),
         "python": sys.version.split()[0],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join([os.path.basename(sys.executable), *sys.argv]),
+        "command": os.environ.get(COMMAND_ENV) or shlex.join([os.path.basename(sys.executable), *sys.argv]),
     }

@@ -20,3 +20,18 @@ def pointwise_export(export_dir: str, px_per_cm: float = 10.0) -> keras.Model:
         "class_names": ["disturbed_or_background", "undisturbed"], "px_per_cm": px_per_cm,
         "tile_size": 32})
     return model
+
+
+def colour_encoder_export(export_dir: str, layers: int = 6, size: int = 32) -> None:
+    """Exports a grain encoder whose latent mean is each particle's mean colour per layer
+    (a fixed function, (N, layers, size, size, 3) -> (N, 3 * layers)), with the metadata of a
+    sediment_grains `export_encoder/`."""
+    import tensorflow as tf
+
+    def serve(batch):
+        z_mean = tf.reshape(tf.reduce_mean(batch, axis=(2, 3)), (-1, 3 * layers))
+        return {"z_mean": z_mean, "z_log_var": tf.zeros_like(z_mean)}
+
+    export_lib.write_saved_model(export_dir, export_lib.SavedModelSpec(
+        "export_encoder", serve, [tf.TensorSpec([None, layers, size, size, 3], tf.float32, name="layers")],
+        {"job": "sediment_grains", "model": "encoder"}))

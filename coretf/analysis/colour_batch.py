@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import time
 
 import numpy as np
 
@@ -76,6 +77,31 @@ def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False
         where = mask_path or "(no --masks folder given)"
         raise ValueError(f"{path}: RGB image without alpha channel and no mask {where}")
     return image[..., :3], (~keep if invert_label else keep)
+
+
+def placement_of(entry) -> Placement:
+    """The placement of a section from its row of the lab's sections.csv (`manual_sections`)."""
+    return Placement(entry.px_per_cm, entry.top_depth_cm, entry.depth_axis, entry.top_px, entry.invert_label)
+
+
+def measure_or_resume(path: str, masks: str | None, output: str, placement: Placement, *,
+                      overwrite: bool = False, progress=None, **options) -> dict:
+    """One section's row of the status table: measured now (`measure_section` with `options`),
+    or "done earlier" with the figures of its records when all four outputs exist.
+
+    Raises:
+        Exception: whatever stops the section (the caller reports it by name).
+    """
+    stem = os.path.splitext(os.path.basename(path))[0]
+    row = {"section": stem, "image": path}
+    base = os.path.join(output, stem)
+    started = time.perf_counter()
+    if not overwrite and all(os.path.exists(base + suffix) for suffix in OUTPUT_SUFFIXES):
+        xcorr = colour_lines.read_table_csv(base + "_xcorr.csv", resolution.XCORR_COLUMNS)
+        earlier = colour_lines.read_record_csv(base + "_colour.csv", stem)
+        return {**row, **summary(earlier, xcorr), "status": "done earlier"}
+    record, xcorr = measure_section(path, masks, output, placement, progress=progress, **options)
+    return {**row, **summary(record, xcorr), "status": "ok", "seconds": time.perf_counter() - started}
 
 
 MIN_SIDE_PX = 16  # across the core (two halves of 8 px) and along it

@@ -44,16 +44,14 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
-import numpy as np
 from absl import app, flags
 from tqdm.auto import tqdm
 
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
 from coretf import outputs
-from coretf.analysis import colour_batch, colour_lines, resolution
+from coretf.analysis import colour_batch
 from coretf.analysis import splice as splice_lib
 
 
@@ -111,34 +109,23 @@ def main(argv) -> None:
     for path in tqdm(images, desc="sections", unit="section", disable=len(images) < 2):
         stem = os.path.splitext(os.path.basename(path))[0]
         row = {"section": stem, "image": path}
-        base = os.path.join(FLAGS.output, stem)
-        started = time.perf_counter()
         try:
-            written = [base + suffix for suffix in colour_batch.OUTPUT_SUFFIXES]
-            if not FLAGS.overwrite and all(os.path.exists(p) for p in written):
-                xcorr = colour_lines.read_table_csv(base + "_xcorr.csv", resolution.XCORR_COLUMNS)
-                earlier = colour_lines.read_record_csv(base + "_colour.csv", stem)
-                row.update(colour_batch.summary(earlier, xcorr), status="done earlier")
-                status.append(row)
-                continue
             if FLAGS.sections:
                 entry = table.get(stem)
                 if entry is None:
                     raise ValueError(f"{path}: section {stem!r} is not listed in {FLAGS.sections}")
-                placement = colour_batch.Placement(entry.px_per_cm, entry.top_depth_cm,
-                                                   entry.depth_axis, entry.top_px, entry.invert_label)
+                placement = colour_batch.placement_of(entry)
             else:
                 placement = colour_batch.Placement(FLAGS.px_per_cm, FLAGS.top_depth_cm,
                                                    FLAGS.depth_axis)
             with tqdm(desc=stem, unit="line", leave=False) as bar:
-                record, xcorr = colour_batch.measure_section(
-                    path, FLAGS.masks, FLAGS.output, placement, srgb=FLAGS.rgb == "srgb",
-                    min_kept=FLAGS.min_kept, max_lag_cm=FLAGS.max_lag_cm,
-                    step_cm=FLAGS.xcorr_step_cm, progress=bar.update)
-            row.update(colour_batch.summary(record, xcorr), status="ok",
-                       seconds=time.perf_counter() - started)
-            tqdm.write(f"{stem}: {row['kept_lines']}/{row['lines']} lines kept, "
-                       f"{row['seconds']:.1f} s")
+                row = colour_batch.measure_or_resume(
+                    path, FLAGS.masks, FLAGS.output, placement, overwrite=FLAGS.overwrite,
+                    progress=bar.update, srgb=FLAGS.rgb == "srgb", min_kept=FLAGS.min_kept,
+                    max_lag_cm=FLAGS.max_lag_cm, step_cm=FLAGS.xcorr_step_cm)
+            if row["status"] == "ok":
+                tqdm.write(f"{stem}: {row['kept_lines']}/{row['lines']} lines kept, "
+                           f"{row['seconds']:.1f} s")
         except Exception as error:  # any failure of one section is its row, never the batch's end
             full = outputs.disk_full(error)
             message = outputs.stopped(path, FLAGS.output) if full else outputs.item_error(path, error)

@@ -7,7 +7,8 @@ ARI against the true types, at K = 100 and at K = the number of types, for the V
 for two baselines (raw pixels + PCA; hand-made colour / shape / focus features).
 
 Outputs (all atomic): `clusters.csv` (particle -> cluster), `sample_counts.csv` (per-sample
-counts per cluster), `latent_map.png` (UMAP via umap-learn, PCA when it is not installed),
+counts per cluster), `cluster_centres.csv` (the fitted K-means, to which new particles are
+assigned: `assign_clusters`), `latent_map.png` (UMAP via umap-learn, PCA when it is not installed),
 `galleries/cluster_<k>.png` (a grid of each cluster's particles, sharpest layer), and with true
 types `scores.json`. The command: `python -m coretf.analysis.grain_clusters`. NumPy,
 scikit-learn, OpenCV, matplotlib; the encoder is a SavedModel (no coretf model code).
@@ -51,13 +52,61 @@ def cluster_scores(true: np.ndarray, predicted: np.ndarray) -> dict:
 
 
 def kmeans_labels(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """K-means cluster of each row of `features` (K capped at N), Euclidean as in the paper.
+    """K-means cluster of each row of `features` (K capped at N), Euclidean as in the paper."""
+    return fit_kmeans(features, k, seed)[0]
+
+
+def fit_kmeans(features: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """K-means on the rows of `features` (K capped at N): (N,) int32 clusters, (K, D) float64 centres.
 
     Features are not standardised here: that would blow up latent dimensions the VAE left
     unused (posterior collapse: near-constant means) and the PCA baseline's noise components.
     """
     model = cluster.KMeans(n_clusters=min(k, len(features)), n_init=4, random_state=seed)
-    return model.fit_predict(np.asarray(features, np.float64)).astype(np.int32)
+    labels = model.fit_predict(np.asarray(features, np.float64)).astype(np.int32)
+    return labels, model.cluster_centers_
+
+
+def assign_clusters(features: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """(N,) int32: the nearest of the fitted `centres` (K, D) to each row, Euclidean (K-means'
+    own assignment), so that new particles join the clusters an expert has already named."""
+    features = np.asarray(features, np.float64)
+    if features.shape[1:] != centres.shape[1:]:
+        raise ValueError(f"the latent has {features.shape[1]} dimensions, the fitted centres {centres.shape[1]} "
+                         "(fitted with another encoder?)")
+    distances = ((features[:, None, :] - centres[None]) ** 2).sum(-1)
+    return distances.argmin(1).astype(np.int32)
+
+
+CENTRES_FILE = "cluster_centres.csv"  # the fitted K-means, beside clusters.csv
+
+
+def write_centres(path: str, centres: np.ndarray) -> None:
+    """`cluster_centres.csv`: one row per cluster, its centre's coordinates in full precision."""
+    coretf_io.write_csv(path, ["cluster"] + [f"z{j}" for j in range(centres.shape[1])],
+                        [[c] + [repr(float(v)) for v in row] for c, row in enumerate(centres)])
+
+
+def read_centres(path: str) -> np.ndarray:
+    """The (K, D) centres of a `cluster_centres.csv` (or of the folder holding one).
+
+    Raises:
+        ValueError: the file is missing or malformed (the file named).
+    """
+    if os.path.isdir(path):
+        path = os.path.join(path, CENTRES_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no fitted cluster centres (python -m coretf.analysis.grain_clusters "
+                         f"writes {CENTRES_FILE} beside clusters.csv)")
+    rows = coretf_io.read_csv(path)
+    try:
+        centres = np.array([[float(v) for k, v in row.items() if k != "cluster"] for row in rows], np.float64)
+        order = [int(row["cluster"]) for row in rows]
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{path}: not a table of cluster centres ({error})") from None
+    if not len(rows) or order != list(range(len(rows))) or centres.ndim != 2 or not np.all(np.isfinite(centres)):
+        raise ValueError(f"{path}: expected clusters 0..K-1 in order with finite coordinates")
+    return centres
 
 
 def raw_pixel_features(layers: np.ndarray, components: int = 50, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -218,35 +267,55 @@ def save_map(path: str, coords: np.ndarray, labels: np.ndarray, method: str,
     plots.save_figure(figure, path)
 
 
-def write_outputs(output: str, latent: np.ndarray, layers: np.ndarray, samples: np.ndarray, ids: list[str], *,
-                  k: int = 100, seed: int = 0, gallery_size: int = 40) -> np.ndarray:
-    """K-means on the latent means and every output file except the scores.
+def write_outputs(output: str, latent: np.ndarray, layers, samples: np.ndarray, ids: list[str], *,
+                  k: int = 100, seed: int = 0, gallery_size: int = 40,
+                  centres: np.ndarray | None = None) -> np.ndarray:
+    """K-means on the latent means (or the nearest of fitted `centres`) and every output file
+    except the map and the scores.
 
     Args:
         output: folder.
         latent: (N, D) latent means.
-        layers: (N, 6, S, S, 3) uint8 crops (for the galleries).
+        layers: (N, 6, S, S, 3) uint8 crops, or a function of particle indices returning their
+            crops (only the particles shown in the galleries are read).
         samples: (N,) sample id of each particle.
         ids: N particle ids (e.g. "<sample>/<position>/<particle>").
         k: number of clusters.
         gallery_size: particles shown per cluster gallery.
+        centres: (K, D) fitted centres (`read_centres`): assign to them instead of fitting, and
+            write no `cluster_centres.csv`.
 
     Returns:
         (N,) cluster of each particle.
     """
-    labels = kmeans_labels(latent, k, seed)
-    coretf_io.write_csv(os.path.join(output, "clusters.csv"), ["particle", "sample", "cluster"],
-                        [[i, s, int(c)] for i, s, c in zip(ids, samples, labels)])
-    names = sorted(set(samples))
-    counts = [[c] + [int(np.sum((labels == c) & (samples == s))) for s in names] for c in range(labels.max() + 1)]
-    coretf_io.write_csv(os.path.join(output, "sample_counts.csv"), ["cluster", *names], counts)
+    if centres is None:
+        labels, fitted = fit_kmeans(latent, k, seed)
+        write_centres(os.path.join(output, CENTRES_FILE), fitted)
+    else:
+        labels = assign_clusters(latent, centres)
+    write_cluster_tables(output, labels, samples, ids, clusters=len(centres) if centres is not None else None)
+    load = layers if callable(layers) else (lambda indices: layers[indices])
     rng = np.random.default_rng(seed)
     for c in range(labels.max() + 1):
         members = np.nonzero(labels == c)[0]
+        if not len(members):
+            continue
         shown = np.sort(rng.choice(members, min(gallery_size, len(members)), replace=False))
-        save_gallery(os.path.join(output, "galleries", f"cluster_{c:03d}.png"), layers[shown],
+        save_gallery(os.path.join(output, "galleries", f"cluster_{c:03d}.png"), load(shown),
                      title=f"cluster {c}: {len(members)} particles ({len(shown)} shown, sharpest layer)")
     return labels
+
+
+def write_cluster_tables(output: str, labels: np.ndarray, samples: np.ndarray, ids: list[str],
+                         clusters: int | None = None) -> None:
+    """`clusters.csv` (particle, sample, cluster) and `sample_counts.csv` (per cluster, the
+    particles of each sample; `clusters` rows, default the largest cluster + 1)."""
+    coretf_io.write_csv(os.path.join(output, "clusters.csv"), ["particle", "sample", "cluster"],
+                        [[i, s, int(c)] for i, s, c in zip(ids, samples, labels)])
+    names = sorted(set(samples))
+    counts = [[c] + [int(np.sum((labels == c) & (samples == s))) for s in names]
+              for c in range(clusters or labels.max() + 1)]
+    coretf_io.write_csv(os.path.join(output, "sample_counts.csv"), ["cluster", *names], counts)
 
 
 def read_crops(folder: str) -> dict:
@@ -265,18 +334,29 @@ def read_crops(folder: str) -> dict:
     rows = coretf_io.read_csv(table)
     if not rows:
         raise ValueError(f"{table}: lists no particles")
-    stacks = []
-    for row in rows:
-        path = os.path.join(folder, row["crop"])
-        sheet = coretf_io.read_image(path)
-        size = sheet.shape[0]
-        if sheet.ndim != 3 or sheet.shape[1] % size:
-            raise coretf_io.ImageError(f"{path}: expected square layer tiles side by side, got {sheet.shape}")
-        stacks.append(np.stack(np.split(coretf_io.to_uint8(sheet[..., :3]), sheet.shape[1] // size, axis=1)))
+    stacks = [read_crop(os.path.join(folder, row["crop"])) for row in rows]
     return {"layers": np.stack(stacks), "sample_id": np.array([r["sample"] for r in rows]),
-            "id": [f"{r['sample']}/{r['position']}/{int(r['particle']):03d}" for r in rows],
+            "id": [particle_id(r) for r in rows],
             "box": np.array([[int(r[k]) for k in ("y0", "x0", "y1", "x1")] for r in rows], np.int32),
             "edge": np.array([r["edge"] == "1" for r in rows])}
+
+
+def particle_id(row: dict) -> str:
+    """"<sample>/<position>/<particle, 3 digits>" of a particles.csv row."""
+    return f"{row['sample']}/{row['position']}/{int(row['particle']):03d}"
+
+
+def read_crop(path: str) -> np.ndarray:
+    """One particle's crop file (its L layers side by side) as (L, S, S, 3) uint8.
+
+    Raises:
+        ValueError: unreadable, or not L square tiles side by side (the file named).
+    """
+    sheet = coretf_io.read_image(path)
+    size = sheet.shape[0]
+    if sheet.ndim != 3 or sheet.shape[1] % size:
+        raise coretf_io.ImageError(f"{path}: expected square layer tiles side by side, got {sheet.shape}")
+    return np.stack(np.split(coretf_io.to_uint8(sheet[..., :3]), sheet.shape[1] // size, axis=1))
 
 
 def dihedral_views(layers: np.ndarray) -> list[np.ndarray]:
@@ -305,13 +385,55 @@ def encode_particles(encode_batch, layers: np.ndarray, *, dihedral: bool = True,
     return np.concatenate(means).astype(np.float32)
 
 
-def encode_with_saved_model(export_dir: str, layers: np.ndarray, *, dihedral: bool = True) -> np.ndarray:
-    """`encode_particles` by an exported encoder (or full) SavedModel."""
+def saved_model_encoder(export_dir: str, *, dihedral: bool = True):
+    """`encode_particles` by an exported encoder (or full) SavedModel, loaded once: a function of
+    (N, 6, S, S, 3) uint8 crops returning their (N, D) latent means.
+
+    Raises:
+        ValueError: the export cannot be loaded; (from the function) crops of another shape.
+    """
     from coretf import serving
 
     served = serving.load(export_dir, job="sediment_grains")
     expected = served.input_shape[1:]
-    if tuple(layers.shape[1:]) != expected:
-        raise ValueError(f"{export_dir}: the encoder takes particles of shape {expected} (layers, px, px, RGB), "
-                         f"got {tuple(layers.shape[1:])}: extract with the crop size it was trained on")
-    return encode_particles(lambda x: served(x)["z_mean"], layers, dihedral=dihedral)
+
+    def encode(layers: np.ndarray) -> np.ndarray:
+        if tuple(layers.shape[1:]) != expected:
+            raise ValueError(f"{export_dir}: the encoder takes particles of shape {expected} (layers, px, px, "
+                             f"RGB), got {tuple(layers.shape[1:])}: extract with the crop size it was trained on")
+        return encode_particles(lambda x: served(x)["z_mean"], layers, dihedral=dihedral)
+
+    return encode
+
+
+def encode_with_saved_model(export_dir: str, layers: np.ndarray, *, dihedral: bool = True) -> np.ndarray:
+    """`encode_particles` by an exported encoder (or full) SavedModel."""
+    return saved_model_encoder(export_dir, dihedral=dihedral)(layers)
+
+
+def write_clusters(output: str, latent: np.ndarray, particles: dict, *, k: int = 100, seed: int = 0,
+                   centres: np.ndarray | None = None) -> tuple[np.ndarray, str, dict | None]:
+    """Every output of `grain_clusters` from the particles' latent means: the clusters (fitted,
+    or assigned to `centres`), their tables and galleries, the map and, with true types, the
+    scores (`scores.json`).
+
+    Args:
+        particles: "layers" ((N, ...) crops, or a function of indices returning them),
+            "sample_id", "id" and optionally "type" (as `read_crops` returns).
+
+    Returns:
+        ((N,) cluster of each particle, the map's method: "umap" or "pca", the scores or None).
+    """
+    labels = write_outputs(output, latent, particles["layers"], particles["sample_id"], particles["id"],
+                           k=k, seed=seed, centres=centres)
+    coords, method = embed_2d(latent, seed)
+    true, names, report = None, (), None
+    if "type" in particles:
+        from coretf_datasets.sediment_grains.sediment_grains_dataset_builder import TYPE_NAMES, UNKNOWN
+
+        true, names = particles["type"], TYPE_NAMES
+        report = score_against_types(latent, particles, UNKNOWN, k, seed)
+        if report:
+            coretf_io.write_json(os.path.join(output, "scores.json"), report)
+    save_map(os.path.join(output, "latent_map.png"), coords, labels, method, true, names)
+    return labels, method, report

@@ -3,12 +3,14 @@
 Encodes the particles of a `python -m coretf.preprocess.grains` output folder (--input) or of a
 sediment_grains dataset (--dataset) with an exported VAE encoder, over-clusters their latent
 means with K-means and writes `clusters.csv`, `sample_counts.csv`, `latent_map.png`,
-`galleries/cluster_<k>.png` and, with true types, `scores.json` (the latent against the two
+`galleries/cluster_<k>.png`, `cluster_centres.csv` (the fitted K-means) and, with true types,
+`scores.json`; with `--centres` (an earlier run's centres) the particles join those clusters
+instead of new ones (the latent against the two
 baselines): the method of Golikov et al. (2022, `seeds/003_*`, §2.2, §3) in
 `coretf.analysis.grain_clustering`.
 
     python -m coretf.analysis.grain_clusters --model=<model_dir>/export_encoder \
-        --input=<grains output> --output=<folder> [--k=100]
+        --input=<grains output> --output=<folder> [--k=100] [--centres=<earlier output>]
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def define_flags() -> None:
     flags.DEFINE_string("data_dir", "runs/tensorflow_datasets", "TFDS data directory for --dataset.")
     flags.DEFINE_string("output", None, "Output folder.", required=True)
     flags.DEFINE_integer("k", 100, "Number of K-means clusters.")
+    flags.DEFINE_string("centres", None, "Assign the particles to these fitted clusters (the "
+                        f"{grain_clustering.CENTRES_FILE} of an earlier run, or its folder) instead of "
+                        "fitting K-means: new photo sets join clusters already named.")
     flags.DEFINE_integer("seed", 0, "K-means, UMAP and gallery seed.")
     flags.DEFINE_boolean("dihedral", True, "Average each particle's latent mean over its eight dihedral views "
                          "(rotations by 90 degrees, mirror images): clusters independent of orientation.")
@@ -54,25 +59,17 @@ def main(argv) -> None:
         particles = {key: np.concatenate([s[key] for s in splits]) for key in splits[0]}
         particles["id"] = [f"{s}/{p}/{i:03d}" for s, p, i in
                            zip(particles["sample_id"], particles["position_id"], particles["particle_id"])]
+    try:
+        centres = grain_clustering.read_centres(values.centres) if values.centres else None
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     latent = grain_clustering.encode_with_saved_model(values.model, particles["layers"],
                                                       dihedral=values.dihedral)
-    labels = grain_clustering.write_outputs(values.output, latent, particles["layers"],
-                                            particles["sample_id"], particles["id"], k=values.k,
-                                            seed=values.seed)
-    coords, method = grain_clustering.embed_2d(latent, values.seed)
-    true, names = None, ()
-    if "type" in particles:
-        from coretf_datasets.sediment_grains.sediment_grains_dataset_builder import TYPE_NAMES, UNKNOWN
-
-        true, names = particles["type"], TYPE_NAMES
-        report = grain_clustering.score_against_types(latent, particles, UNKNOWN, values.k, values.seed)
-        if report:
-            coretf_io.write_json(os.path.join(values.output, "scores.json"), report)
-            for line in grain_clustering.score_lines(report):
-                print(line)
-    grain_clustering.save_map(os.path.join(values.output, "latent_map.png"), coords, labels, method,
-                              true, names)
-    print(f"{len(labels)} particles in {labels.max() + 1} clusters -> {values.output} "
+    labels, method, report = grain_clustering.write_clusters(values.output, latent, particles, k=values.k,
+                                                             seed=values.seed, centres=centres)
+    for line in grain_clustering.score_lines(report) if report else ():
+        print(line)
+    print(f"{len(labels)} particles in {len(np.unique(labels))} clusters -> {values.output} "
           f"(clusters.csv, sample_counts.csv, galleries/, latent_map.png by {method.upper()})")
 
 

@@ -211,15 +211,13 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
     Returns:
         The CSV rows, in file order.
     """
-    review_dir = os.path.join(output_dir, REVIEW_DIR)
-    os.makedirs(review_dir, exist_ok=True)
+    os.makedirs(os.path.join(output_dir, REVIEW_DIR), exist_ok=True)
     metas = metas or {}
-    done_path = lambda f: os.path.join(review_dir, os.path.splitext(os.path.basename(f))[0] + "_crop.json")
     rows, todo = {}, []
     for f in files:
-        if not overwrite and os.path.exists(done_path(f)):
-            with open(done_path(f)) as handle:
-                rows[f] = json.load(handle)
+        row = None if overwrite else done_row(output_dir, f)
+        if row is not None:
+            rows[f] = row
         else:
             todo.append(f)
     meta_of = lambda f: metas.get(os.path.splitext(os.path.basename(f))[0], default)
@@ -232,8 +230,7 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
             f = futures[future]
             try:
                 rows[f] = future.result()
-                if rows[f]["status"] != "error":  # a bad file is retried on the next run
-                    coretf_io.write_json(done_path(f), rows[f])
+                mark_done(output_dir, f, rows[f])
             except OSError as error:
                 if not outputs.disk_full(error):
                     raise
@@ -245,6 +242,33 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
     ordered = [rows.get(f) or error_row(f, f"{f}: not processed (the batch stopped)") for f in files]
     if full:
         return ordered  # no room for crops.csv and the contact sheet; a rerun writes them
+    write_tables(output_dir, ordered)
+    return ordered
+
+
+def _done_path(output_dir: str, path: str) -> str:
+    return os.path.join(output_dir, REVIEW_DIR, os.path.splitext(os.path.basename(path))[0] + "_crop.json")
+
+
+def done_row(output_dir: str, path: str) -> dict | None:
+    """The CSV row of a file cropped by an earlier run (`review/<stem>_crop.json`), or None."""
+    done = _done_path(output_dir, path)
+    if not os.path.exists(done):
+        return None
+    with open(done) as handle:
+        return json.load(handle)
+
+
+def mark_done(output_dir: str, path: str, row: dict) -> None:
+    """Records a file's row so that a rerun skips it; a bad file is not recorded (it is retried)."""
+    if row["status"] != "error":
+        coretf_io.write_json(_done_path(output_dir, path), row)
+
+
+def write_tables(output_dir: str, ordered: list[dict]) -> None:
+    """`crops.csv` (the rows, in file order) and the contact sheet `review/flagged.png` of the
+    flagged sections (removed when none is flagged any more)."""
+    review_dir = os.path.join(output_dir, REVIEW_DIR)
     coretf_io.write_csv(os.path.join(output_dir, "crops.csv"), CSV_COLUMNS, ordered)
     strips = []
     for row in ordered:
@@ -259,4 +283,3 @@ def run_batch(files: list[str], output_dir: str, params: background.CropParams,
             title=f"{len(strips)} section(s) to review: file and status above each"))
     elif os.path.exists(sheet):
         os.remove(sheet)  # nothing flagged any more: no stale sheet
-    return ordered

@@ -32,6 +32,12 @@ def define_flags() -> None:
     """Flags of `python -m coretf.preprocess.grains` (called under `__main__` only)."""
     flags.DEFINE_string("input", None, "Folder of photo sets (see find_photo_sets).", required=True)
     flags.DEFINE_string("output", None, "Output folder for crops and CSVs.", required=True)
+    define_extraction_flags()
+    flags.DEFINE_integer("workers", 2, "Worker processes.")
+
+
+def define_extraction_flags() -> None:
+    """The flags saying how particles are found (this command's and coretf.pipeline's)."""
     flags.DEFINE_integer("layers", grain_photos.NUM_LAYERS,
                          "Focal layers per stage position (1: single photos).")
     flags.DEFINE_integer("crop_size", 280, "Side of the resized crops, px (the paper: 280).")
@@ -50,7 +56,22 @@ def define_flags() -> None:
                        f"{grain_extraction.DEFAULT_MIN_AREA_PX:g}).")
     flags.DEFINE_float("min_area_um2", None, "Smallest particle, square micrometres (needs --um_per_px).")
     flags.DEFINE_float("um_per_px", None, "The photos' scale, micrometres per px.")
-    flags.DEFINE_integer("workers", 2, "Worker processes.")
+
+
+def settings_from_flags(values: flags.FlagValues) -> grain_extraction.ExtractionSettings:
+    """The extraction settings: --settings (if given) overridden by the flags given.
+
+    Raises:
+        ValueError: a bad settings file or value.
+    """
+    settings = (grain_extraction.read_settings(values.settings) if values.settings
+                else grain_extraction.ExtractionSettings())
+    names = ("plate", "threshold", "n_segments", "plate_model", "split_touching", "min_area_px",
+             "min_area_um2", "um_per_px")
+    given = {name: values[name].value for name in names if values[name].present or not values.settings}
+    if any(values[name].present for name in ("min_area_px", "min_area_um2")):  # replaces the file's minimum
+        given.update(min_area_px=values.min_area_px, min_area_um2=values.min_area_um2, min_area_fraction=None)
+    return dataclasses.replace(settings, **given)
 
 
 def main(argv) -> None:
@@ -60,14 +81,7 @@ def main(argv) -> None:
         logging.set_verbosity(logging.WARNING)
     values = flags.FLAGS
     try:
-        settings = (grain_extraction.read_settings(values.settings) if values.settings
-                    else grain_extraction.ExtractionSettings())
-        names = ("plate", "threshold", "n_segments", "plate_model", "split_touching", "min_area_px",
-                 "min_area_um2", "um_per_px")
-        given = {name: values[name].value for name in names if values[name].present or not values.settings}
-        if any(values[name].present for name in ("min_area_px", "min_area_um2")):  # replaces the file's minimum
-            given.update(min_area_px=values.min_area_px, min_area_um2=values.min_area_um2, min_area_fraction=None)
-        settings = dataclasses.replace(settings, **given)
+        settings = settings_from_flags(values)
         rows, errors = batch.process_folder(values.input, values.output, layers=values.layers,
                                             crop_size=values.crop_size, settings=settings, workers=values.workers)
     except ValueError as error:  # a bad settings file or input folder, an output made otherwise

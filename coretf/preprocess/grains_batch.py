@@ -104,14 +104,30 @@ def _set_csv(output: str, files: grain_photos.PhotoSetFiles) -> str:
     return os.path.join(output, "boxes", files.sample, f"{files.position}.csv")
 
 
-def _worker(job):
-    files, output, layers, crop_size, settings = job
+def extract_set(files: grain_photos.PhotoSetFiles, output: str, layers: int, crop_size: int,
+                settings: grain_extraction.ExtractionSettings) -> tuple[list[dict] | None, str | None]:
+    """One set's rows, read back when it is done (its CSV exists) or extracted now
+    (`process_set`); never raises for a bad set.
+
+    Returns:
+        (rows, None), or (None, the error message naming the set).
+
+    Raises:
+        OSError: the output disk is full (the batch stops).
+    """
     try:
-        return files, process_set(files, output, layers=layers, crop_size=crop_size, settings=settings), None
+        done = _set_csv(output, files)
+        if os.path.exists(done):
+            return coretf_io.read_csv(done), None
+        return process_set(files, output, layers=layers, crop_size=crop_size, settings=settings), None
     except Exception as error:  # any failure of one set is reported, never the batch's end
         if outputs.disk_full(error):
-            raise  # the batch stops (`process_folder`)
-        return files, None, outputs.item_error(f"{files.sample}/{files.position}", error)
+            raise
+        return None, outputs.item_error(f"{files.sample}/{files.position}", error)
+
+
+def _worker(job):
+    return extract_set(*job)
 
 
 def _check_run(output: str, layers: int, crop_size: int,
@@ -136,6 +152,19 @@ def _check_run(output: str, layers: int, crop_size: int,
     if changed:
         raise ValueError(f"{output}: its photo sets were extracted with other settings ({'; '.join(changed)}; "
                          f"see {path}); use a new output folder, or the same settings to resume")
+
+
+def start_run(input_dir: str, output: str, layers: int, crop_size: int,
+              settings: grain_extraction.ExtractionSettings) -> list[grain_photos.PhotoSetFiles]:
+    """The folder's photo sets, once the output is checked and its `extraction.json` written.
+
+    Raises:
+        ValueError: as `process_folder`.
+    """
+    sets = grain_photos.find_photo_sets(input_dir, layers)
+    outputs.prepare(output, input_dir, first_image=sets[0].paths[0], bytes_per_pixel=0.5, recursive=True)
+    _check_run(output, layers, crop_size, settings)
+    return sets
 
 
 def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NUM_LAYERS,
@@ -167,9 +196,7 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
         ValueError: the input folder is missing or holds no image, `output` is unusable
             (`coretf.outputs.prepare`) or holds a run made with other settings.
     """
-    sets = grain_photos.find_photo_sets(input_dir, layers)
-    outputs.prepare(output, input_dir, first_image=sets[0].paths[0], bytes_per_pixel=0.5, recursive=True)
-    _check_run(output, layers, crop_size, settings)
+    sets = start_run(input_dir, output, layers, crop_size, settings)
     todo = [s for s in sets if not os.path.exists(_set_csv(output, s))]
     errors = []
     jobs = [(s, output, layers, crop_size, settings) for s in todo]
@@ -179,7 +206,7 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
     else:
         pool, results = None, map(_worker, jobs)
     try:
-        for _, _, error in tqdm(results, total=len(jobs), desc="photo sets", unit="set", disable=not progress):
+        for _, error in tqdm(results, total=len(jobs), desc="photo sets", unit="set", disable=not progress):
             if error:
                 errors.append(error)
     except OSError as error:
@@ -195,6 +222,17 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
         if pool is not None:
             pool.close()
             pool.join()
+    return write_tables(output, sets, settings, errors), errors
+
+
+def write_tables(output: str, sets: list[grain_photos.PhotoSetFiles],
+                 settings: grain_extraction.ExtractionSettings, errors: list[str]) -> list[dict]:
+    """The run's tables from the sets done: `particles.csv`, `grains.csv`, the size
+    distributions and, when some sets failed, `errors.txt` (an earlier run's is removed).
+
+    Returns:
+        The rows of particles.csv, in set order.
+    """
     rows = []
     for s in sets:
         if os.path.exists(_set_csv(output, s)):
@@ -202,9 +240,12 @@ def process_folder(input_dir: str, output: str, *, layers: int = grain_photos.NU
     coretf_io.write_csv(os.path.join(output, "particles.csv"), CSV_COLUMNS, rows)
     coretf_io.write_csv(os.path.join(output, "grains.csv"), GRAINS_COLUMNS, rows)
     write_size_distributions(output, rows, settings)
+    report = os.path.join(output, "errors.txt")
     if errors:
-        coretf_io.write_text(os.path.join(output, "errors.txt"), "\n".join(errors) + "\n")
-    return rows, errors
+        coretf_io.write_text(report, "\n".join(errors) + "\n")
+    elif os.path.exists(report):
+        os.remove(report)
+    return rows
 
 
 def write_size_distributions(output: str, rows: list[dict], settings: grain_extraction.ExtractionSettings) -> dict:

@@ -147,6 +147,8 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str, strategy: tf.d
         model = _undistributed(job, model)
     with coretf_io.atomic_path(os.path.join(model_dir, warm_start.MODEL_FILE)) as tmp:
         model.save(tmp)  # the kept model, for a later run's --init_from
+    if getattr(config, "temperature_scaling", False) and inputs.validation is not None:
+        model, metrics["temperature_scaling"] = job.scale_temperature(model, inputs.validation)
     started = time.time()
     metrics.update(job.evaluate(model, model_dir))
     metrics.update(train_seconds=round(train_seconds, 1),

@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterable
 import cv2
 import numpy as np
 
+from coretf import calibration
 from coretf import io as coretf_io
+from coretf import labels as labels_lib
 from coretf.synthetic.ice import ICE_DENSITY_G_CM3
 
 METHODS = ("gmm_high", "otsu_low", "gmm_low", "network")
@@ -119,8 +121,10 @@ class Validation:
         validation.write(output_dir)
     """
 
-    def __init__(self):
+    def __init__(self, reliability: calibration.Reliability | None = None):
         self.specimens: dict[str, _Specimen] = {}
+        # The network's probabilities against the weak labels in the field of view, test slices.
+        self.reliability = reliability if reliability is not None else calibration.Reliability()
 
     def add(self, example: dict, probability: np.ndarray, split: str) -> None:
         """Adds one slice.
@@ -149,6 +153,7 @@ class Validation:
         if split != "test":
             return
         record.test_slices += 1
+        self.reliability.update(probability, np.where(fov, masks["gmm_high"], labels_lib.IGNORE))
         truth = plane("truth")
         for method, mask in masks.items():
             record.vs_weak[method] += confusion(mask, masks["gmm_high"], fov)
@@ -182,9 +187,12 @@ class Validation:
         return rows
 
     def write(self, output_dir: str) -> list[dict]:
-        """Writes table2.csv, table2.md, fig10_scatter.png and fig11_overlays.png; returns the rows."""
+        """Writes table2.csv, table2.md, fig10_scatter.png, fig11_overlays.png and
+        calibration.png (the network against the weak labels); returns the rows."""
         rows = self.table()
         os.makedirs(output_dir, exist_ok=True)
+        calibration.save_reliability_diagram(os.path.join(output_dir, "calibration.png"), self.reliability,
+                                             title="network ice probability against the weak labels, test slices")
         coretf_io.write_csv(os.path.join(output_dir, "table2.csv"), list(rows[0]), rows)
         coretf_io.write_text(os.path.join(output_dir, "table2.md"), markdown_table(rows))
         save_scatter(os.path.join(output_dir, "fig10_scatter.png"),
@@ -268,20 +276,22 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def validate(examples: Iterable[tuple[dict, str]], predict: Callable[[np.ndarray], np.ndarray],
-             output_dir: str, progress: bool = True) -> list[dict]:
+             output_dir: str, progress: bool = True,
+             reliability: calibration.Reliability | None = None) -> list[dict]:
     """Runs `predict` on every slice and writes Table II and the figures to `output_dir`.
 
     Args:
         examples: (features dict of the ice_ct builder, split) pairs.
         predict: maps a (H, W) float32 image in [0, 1] to a (H, W) ice probability.
         output_dir: where the table and figures go.
+        reliability: filled with the network's calibration against the weak labels (test slices).
 
     Returns:
         The Table II rows.
     """
     from tqdm.auto import tqdm
 
-    validation = Validation()
+    validation = Validation(reliability)
     for example, split in tqdm(examples, desc="validation", unit="slice", disable=not progress):
         image = coretf_io.to_float(np.asarray(example["image"])[..., 0])
         validation.add(example, predict(image), split)

@@ -52,9 +52,12 @@ import pkgutil
 from typing import ClassVar
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from coretf import calibration
 from coretf import export as export_lib
+from coretf import labels as labels_lib
 from coretf import metrics as metrics_lib
 from coretf.config import Config, option
 from coretf.models.unet import UPSAMPLING
@@ -108,6 +111,9 @@ class SegmentationConfig(TrainConfig):
     depth: int = option(4, "Number of pooling levels (SegNet, U-Net).", minimum=1)
     upsampling: str = option("transpose", "U-Net upsampling.", choices=UPSAMPLING)
     activation: str = option("relu", "U-Net activation.")
+    temperature_scaling: bool = option(False, "After training, fit a temperature T on validation pixels "
+                                       "(Guo et al. 2017) and evaluate and serve softmax(logits / T): "
+                                       "probabilities that mean what they say; no prediction changes.")
 
     @property
     def filter_spec(self) -> int | list[int]:
@@ -242,13 +248,45 @@ class SegmentationJob(Job):
     def segmentation_export(self, network: keras.Model, metrics: dict, *, fold: bool = True,
                             **metadata) -> export_lib.SavedModelSpec:
         """The job's SavedModel of `network`: its class meaning and input multiple, plus `metadata`
-        (e.g. model="segnet", the architecture's name)."""
+        (e.g. model="segnet", the architecture's name) and the temperature its logits are divided
+        by (1 unless `scale_temperature` fitted one)."""
         return export_lib.segmentation_spec(network, {
             "job": self.name, "dataset": metrics["dataset"], "input_multiple": self.input_multiple,
             "class_names": list(self.class_names), "iou_class": self.iou_class,
             "confidence_class": self.confidence_class, "confidence_meaning": self.confidence_meaning,
-            "best_epoch": metrics["best_epoch"], **metadata,
+            "best_epoch": metrics["best_epoch"], "temperature": getattr(self, "temperature", 1.0), **metadata,
         }, fold=fold, dtype_policy=self.config.export_policy)
+
+    def scale_temperature(self, model: keras.Model, validation: tf.data.Dataset,
+                          max_pixels: int = 1_000_000) -> tuple[keras.Model, dict]:
+        """Fits a temperature on (at most `max_pixels`, sampled) validation pixels the labels do
+        not ignore (`coretf.calibration.fit_temperature`).
+
+        Returns:
+            (the model with its logits divided by T, {"temperature", and the validation NLL and
+            ECE before and after, on the pixels fitted}).
+        """
+        rng = np.random.default_rng(self.config.seed)
+        logits, labels = [], []
+        for batch in validation:
+            out = np.asarray(model.predict_on_batch(batch[0]), np.float32)
+            truth = np.asarray(batch[1]).reshape(out.shape[:-1])
+            valid = np.flatnonzero(truth.reshape(-1) != labels_lib.IGNORE)
+            keep = rng.choice(valid, min(len(valid), max_pixels // 8), replace=False) if len(valid) else valid
+            logits.append(out.reshape(-1, out.shape[-1])[keep])
+            labels.append(np.rint(truth.reshape(-1)[keep]).astype(np.int64))
+            if sum(map(len, labels)) >= max_pixels:
+                break
+        logits, labels = np.concatenate(logits), np.concatenate(labels)
+        self.temperature = calibration.fit_temperature(logits, labels)
+        figures = {"temperature": self.temperature, "pixels": int(len(labels))}
+        for when, t in (("before", 1.0), ("after", self.temperature)):
+            reliability = calibration.Reliability()
+            reliability.update(calibration.softmax(logits, t), labels)
+            figures[f"validation_nll_{when}"] = calibration.nll(logits, labels, t)
+            figures[f"validation_ece_{when}"] = reliability.ece()
+        scaled = keras.layers.Rescaling(1.0 / self.temperature, name="temperature")(model.outputs[0])
+        return keras.Model(model.inputs, scaled, name=f"{model.name}_scaled"), figures
 
 
 def job_names() -> tuple[str, ...]:

@@ -22,6 +22,7 @@ import os
 import keras
 import numpy as np
 
+from coretf import calibration
 from coretf import callbacks as callbacks_lib
 from coretf import plots
 from coretf.analysis import ice_evaluation
@@ -128,11 +129,15 @@ class IceCtJob(base.SegmentationJob):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         predict = slice_predictor(model, self.config.ice_tile, self.config.batch_size)
+        reliability = calibration.Reliability()
         rows = ice_evaluation.validate(ice_data.iter_slices(self.builder), predict,
                                        os.path.join(model_dir, "validation"),
-                                       progress=base.progress_bars())
+                                       progress=base.progress_bars(), reliability=reliability)
+        calibration.save_reliability_diagram(os.path.join(model_dir, "calibration.png"), reliability,
+                                             title="ice probability against the weak labels, test slices")
         self._save_test_pictures(os.path.join(model_dir, "test_predictions.png"), predict)
-        return {"test": summarise_test(rows), "table2": rows}
+        test = {**summarise_test(rows), "ece_vs_weak": reliability.ece()}
+        return {"test": test, "table2": rows, "calibration": reliability.summary()}
 
     def _save_test_pictures(self, path: str, predict, count: int = 3) -> None:
         """Input, weak label, prediction and confidence of the first test slices."""
@@ -168,6 +173,7 @@ class IceCtJob(base.SegmentationJob):
             lines.append(f"{specimen}: test IoU {iou:.3f} vs weak label; gain over Otsu "
                          f"{test['iou_gain_over_otsu_low_vs_weak'][specimen]:+.3f}, over GMM "
                          f"{test['iou_gain_over_gmm_low_vs_weak'][specimen]:+.3f} on low-res")
+        lines.append(f"calibration against the weak labels: ECE {test['ece_vs_weak']:.4f} (calibration.png)")
         lines.append("Table II: validation/table2.md, Fig. 10: validation/fig10_scatter.png, "
                      "Fig. 11: validation/fig11_overlays.png")
         return lines

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from coretf import calibration
 from coretf import callbacks as callbacks_lib
 from coretf import metrics as metrics_lib
 from coretf import plots
@@ -73,19 +74,23 @@ def evaluate_patches(model: keras.Model, dataset: tf.data.Dataset, keep: int = 6
     the kept examples show as confidence.
 
     Returns:
-        (figures, examples): figures has accuracy, patch_iou (+ _sd), pooled_iou, empty_patches,
-        loss and patches; examples has up to `keep` images/masks/predicted/confidence/iou arrays.
+        (figures, examples, reliability): figures has accuracy, patch_iou (+ _sd), pooled_iou,
+        empty_patches, loss, patches, ece and its calibration bins (`coretf.calibration`, over the
+        pixels the masks do not ignore); examples has up to `keep`
+        images/masks/predicted/confidence/iou arrays; reliability the `calibration.Reliability`.
     """
     metrics = metrics_lib.segmentation_metrics(iou_class)
     loss = keras.metrics.Mean()
     loss_fn = WeightedSparseCrossEntropy()
     ious, kept = [], {k: [] for k in ("images", "masks", "predicted", "confidence", "iou")}
+    reliability = calibration.Reliability()
     for images, masks in dataset:
         # predict_on_batch runs the compiled graph; an eager call is several times slower.
         logits = tf.convert_to_tensor(model.predict_on_batch(images), tf.float32)
         for metric in metrics:
             metric.update_state(masks, logits)
         loss.update_state(loss_fn(masks, logits))
+        reliability.update(tf.nn.softmax(logits, -1).numpy(), masks[..., 0].numpy())
         intersection, union = metrics_lib.patch_intersection_union(masks, logits, iou_class)
         batch_iou = ((intersection + metrics_lib.SMOOTH) / (union + metrics_lib.SMOOTH)).numpy()
         ious.append(batch_iou)
@@ -99,8 +104,9 @@ def evaluate_patches(model: keras.Model, dataset: tf.data.Dataset, keep: int = 6
                 kept["iou"].append(batch_iou[i])
     figures = {m.name: float(m.result()) for m in metrics}
     ious = np.concatenate(ious) if ious else np.zeros(0)
-    figures.update(loss=float(loss.result()), patch_iou_sd=float(ious.std()), patches=int(ious.size))
-    return figures, {k: np.stack(v) for k, v in kept.items() if v}
+    figures.update(loss=float(loss.result()), patch_iou_sd=float(ious.std()), patches=int(ious.size),
+                   ece=reliability.ece(), calibration=reliability.summary())
+    return figures, {k: np.stack(v) for k, v in kept.items() if v}, reliability
 
 
 class SedimentCoresJob(base.SegmentationJob):
@@ -148,7 +154,10 @@ class SedimentCoresJob(base.SegmentationJob):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         test_ds = core_data.make_dataset(self.builder, "test", batch_size=self.config.batch_size, training=False)
-        test, examples = evaluate_patches(model, test_ds, iou_class=IOU_CLASS, confidence_class=CONFIDENCE_CLASS)
+        test, examples, reliability = evaluate_patches(model, test_ds, iou_class=IOU_CLASS,
+                                                       confidence_class=CONFIDENCE_CLASS)
+        calibration.save_reliability_diagram(os.path.join(model_dir, "calibration.png"), reliability,
+                                             title=f"held-out test patches ({self.config.dataset})")
         if examples:
             plots.save_prediction_grid(
                 os.path.join(model_dir, "test_predictions.png"), examples["images"], examples["masks"],
@@ -167,4 +176,5 @@ class SedimentCoresJob(base.SegmentationJob):
         test = metrics["test"]
         return [f"best epoch (validation Patch-IoU): {metrics['best_epoch']} of {metrics['epochs']}",
                 f"test Patch-IoU {test['patch_iou']:.3f} +- {test['patch_iou_sd']:.3f}, pooled IoU "
-                f"{test['pooled_iou']:.3f}, accuracy {test['accuracy']:.3f} over {test['patches']} patches"]
+                f"{test['pooled_iou']:.3f}, accuracy {test['accuracy']:.3f} over {test['patches']} patches",
+                f"calibration: ECE {test['ece']:.4f} (calibration.png)"]

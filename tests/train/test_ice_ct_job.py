@@ -49,7 +49,9 @@ def test_model_directory_holds_every_output(trained):
     for specimen, gain in gains.items():
         assert gain == pytest.approx(table[specimen, "network"]["iou_vs_weak"]
                                      - table[specimen, "otsu_low"]["iou_vs_weak"])
-    for name in ("table2.csv", "table2.md", "fig10_scatter.png", "fig11_overlays.png"):
+    assert 0.0 <= metrics["test"]["ece_vs_weak"] <= 1.0
+    assert metrics["calibration"]["pixels"] > 0 and (model_dir / "calibration.png").exists()
+    for name in ("table2.csv", "table2.md", "fig10_scatter.png", "fig11_overlays.png", "calibration.png"):
         assert (model_dir / "validation" / name).stat().st_size > 0
     assert (model_dir / "test_predictions.png").stat().st_size > 0
 

@@ -30,7 +30,7 @@ def _run_train(tmp_path, *extra):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("smoke")
-    result = _run_train(tmp_path)
+    result = _run_train(tmp_path, "--temperature_scaling")
     return tmp_path, result
 
 
@@ -49,6 +49,17 @@ def test_model_directory_holds_every_output(trained):
         assert np.isfinite(metrics["test"][key]), key
     assert 0.0 <= metrics["test"]["patch_iou"] <= 1.0
     assert metrics["test"]["patches"] > 0
+    # Calibration over every test pixel (the tiny set ignores none), its ECE the bins' own.
+    bins = metrics["test"]["calibration"]["bins"]
+    pixels = sum(b["pixels"] for b in bins)
+    patch = int(np.sqrt(metrics["test"]["calibration"]["pixels"] / metrics["test"]["patches"]))
+    assert pixels == metrics["test"]["calibration"]["pixels"] == metrics["test"]["patches"] * patch**2
+    ece = sum(b["pixels"] / pixels * abs(b["accuracy"] - b["confidence"]) for b in bins if b["pixels"])
+    assert metrics["test"]["ece"] == pytest.approx(ece) and 0.0 <= ece <= 1.0
+    assert (model_dir / "calibration.png").stat().st_size > 0
+    scaling = metrics["temperature_scaling"]
+    assert 0.05 <= scaling["temperature"] <= 20 and scaling["pixels"] > 0
+    assert scaling["validation_nll_after"] <= scaling["validation_nll_before"] + 1e-9
     assert (model_dir / "test_predictions.png").stat().st_size > 0
     assert (model_dir / "export" / "saved_model.pb").exists()
 
@@ -61,14 +72,18 @@ def test_saved_model_matches_keras_model_and_carries_metadata(trained):
     model.load_weights(model_dir / "best.weights.h5")
     loaded = tf.saved_model.load(str(model_dir / "export"))
     images = np.random.default_rng(1).random((2, 64, 96, 3), dtype=np.float32)
-    expected = tf.nn.softmax(model(images, training=False), -1).numpy()
+    metadata = serving.read_metadata(loaded)
+    # --temperature_scaling: the export serves softmax(logits / T) with the T of metrics.json
+    temperature = json.loads((model_dir / "metrics.json").read_text())["temperature_scaling"]["temperature"]
+    assert metadata["temperature"] == pytest.approx(temperature)
+    raw = model(images, training=False)
+    expected = tf.nn.softmax(raw / temperature, -1).numpy()
     served = loaded.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)
     np.testing.assert_allclose(served["confidence"].numpy(), expected[..., 1], atol=1e-4)
     # any height and width: padded inside the SavedModel, cropped back
     odd = loaded.signatures["serving_default"](images=tf.constant(images[:, :37, :51]))
     assert odd["probabilities"].shape == (2, 37, 51, 2)
-    metadata = serving.read_metadata(loaded)
     assert metadata["tile_size"] == 64 and metadata["input_multiple"] == multiple == 4
     assert metadata["class_names"] == ["disturbed_or_background", "undisturbed"]
     assert metadata["px_per_cm"] == pytest.approx(12.0)
@@ -80,7 +95,8 @@ def test_saved_model_matches_keras_model_and_carries_metadata(trained):
 
     fresh, _ = build_network(config)
     assert warm_start.warm_start(fresh, str(model_dir))["skipped"] == []
-    np.testing.assert_allclose(tf.nn.softmax(fresh(images, training=False), -1).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(tf.nn.softmax(fresh(images, training=False), -1).numpy(),
+                               tf.nn.softmax(raw, -1).numpy(), atol=1e-5)  # the logits before scaling
 
 
 def test_export_serves_from_a_session_loader_and_saved_model_cli(trained, tmp_path):

@@ -18,8 +18,12 @@ Both assume a tray darker than the sediment. `method="robust"` (the default) doe
 the core's own colour classes as the photograph's long rectangle (`core_region`), whatever the
 tray's colour, then bridges gaps along the core in the same way.
 
-Images are (H, W, 3) RGB, uint8 or uint16; boxes are (x0, y0, x1, y1) pixels, x1/y1 exclusive, in
-the input image's coordinates. NumPy, OpenCV and scikit-image; no Keras.
+Images are (H, W, 3) RGB, uint8 or uint16, or `coretf.image_source` sources of them; boxes are
+(x0, y0, x1, y1) pixels, x1/y1 exclusive, in the input image's coordinates. A photograph is read
+`BAND` lines at a time along its long axis and the methods' inputs (the L* histogram, the
+robust method's working copy, the paper's opened mask, the seeded method's line profiles, the
+checks' end lines) are made band by band, so a tiled TIFF of any length is never held whole; the
+results are those of the whole image. NumPy, OpenCV and scikit-image; no Keras.
 
 The command over files and folders is `python -m coretf.preprocess.core_crop`; the batch
 (cropped images, `crops.csv`, `review/flagged.png`) is `coretf.preprocess.core_crop_batch`.
@@ -33,6 +37,7 @@ import cv2
 import numpy as np
 from skimage.filters import threshold_multiotsu
 
+from coretf import image_source
 from coretf import io as coretf_io
 from coretf.preprocess import core_region
 from coretf.preprocess import seeded
@@ -42,10 +47,12 @@ DEPTH_AXES = ("x", "y", "auto")
 # Statuses of a section, in the CSV. Only "ok" is not flagged for review: "unchecked" means no
 # expected length was known (no px/cm), so nobody has checked the crop's length yet.
 STATUSES = ("ok", "unchecked", "card", "overcropped", "undercropped", "no_core", "error")
+BAND = 512  # lines of the photograph read at a time along its long axis
 
 
 __all__ = ["CropParams", "CropResult", "CropCheck", "DEPTH_AXES", "METHODS", "STATUSES",
-           "find_core_box", "check_crop", "lightness_chroma", "transpose_box", "truth_status"]
+           "find_core_box", "check_crop", "lightness_chroma", "rgb_source",
+           "transpose_box", "truth_status", "BAND"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,47 +172,62 @@ def lightness_chroma(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         L* and C*, (H, W) float32 each.
     """
-    return core_region.lightness_chroma_of_lab8(_lab8(image))
+    return core_region.lightness_chroma_of_lab8(core_region.lab8(image))
 
 
-def _lab8(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 CIELAB of OpenCV's 8-bit convention (L* x 255/100, a* + 128, b* + 128)."""
-    return cv2.cvtColor(np.ascontiguousarray(coretf_io.to_uint8(image)), cv2.COLOR_RGB2Lab)
+def rgb_source(image: np.ndarray | image_source.ImageSource) -> image_source.ImageSource:
+    """The photograph as an RGB `ImageSource`: an (H, W, 3) array, or a source of 3 or 4 channels
+    (an alpha channel, a GIMP label, plays no part in the crop).
+
+    Raises:
+        ValueError: not RGB (the message names the file of a source).
+    """
+    if isinstance(image, image_source.ImageSource):
+        if image.channels not in (3, 4):
+            raise coretf_io.ImageError(f"{image.name}: expected an RGB or RGBA photograph, got "
+                                       f"{image.channels} channel(s)")
+        return image_source.View(image, channels=3)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+    return image_source.ArraySource(image)
 
 
-def _core_mask(levels: np.ndarray, params: CropParams) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Multi-Otsu classes of 8-bit L* levels (H, W) uint8, the core classes kept, then the paper's
-    opening: (H, W) uint8 0/1 mask and the thresholds in L* (0-100)."""
-    # The histogram of the 256 levels: multi-Otsu's cost does not grow with the image, and a
-    # lookup table maps levels to the mask in one 1-byte-a-pixel pass.
-    hist = np.bincount(levels.ravel(), minlength=256)
+def _thresholds(hist: np.ndarray, params: CropParams) -> np.ndarray:
+    """Multi-Otsu thresholds of the 8-bit L* histogram (in levels 0-255)."""
+    # The histogram of the 256 levels: multi-Otsu's cost does not grow with the image.
     if np.count_nonzero(hist) < params.num_classes:
         raise ValueError(f"the image has fewer than {params.num_classes} grey levels in L*")
-    thresholds = threshold_multiotsu(hist=(hist, np.arange(256)), classes=params.num_classes)
-    classes = np.digitize(np.arange(256), thresholds, right=True)  # <= threshold: lower class
-    mask = cv2.LUT(levels, np.isin(classes, params.core_classes).astype(np.uint8))
-    mask = cv2.erode(mask, np.ones((params.erode_kernel,) * 2, np.uint8),
-                     iterations=params.erode_iterations)
-    mask = cv2.dilate(mask, np.ones((params.dilate_kernel,) * 2, np.uint8),
-                      iterations=params.dilate_iterations)
-    return mask, tuple(float(t) / 2.55 for t in thresholds)
+    return threshold_multiotsu(hist=(hist, np.arange(256)), classes=params.num_classes)
 
 
-def _largest_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Bounding rectangle (x0, y0, x1, y1) of the largest external contour of a 0/1 mask."""
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return None
-    x, y, w, h = cv2.boundingRect(max(contours, key=cv2.contourArea))
-    return x, y, x + w, y + h
+def _scan(source: image_source.ImageSource, params: CropParams, band: int
+          ) -> tuple[np.ndarray, np.ndarray | None]:
+    """One pass along the long axis: the histogram of 8-bit L* and, for the robust method, the
+    8-bit CIELAB working copy (`core_region.working_reducer`)."""
+    axis = image_source.long_axis(source)
+    hist = np.zeros(256, np.int64)
+    reducer = core_region.working_reducer(source.shape, params.work_px, axis) \
+        if params.method == "robust" else None
+    for _, region in image_source.iter_bands(source, band, axis):
+        lab = core_region.lab8(region)
+        hist += np.bincount(lab[..., 0].ravel(), minlength=256)
+        if reducer is not None:
+            reducer.add(lab)
+    return hist, reducer.result() if reducer is not None else None
 
 
-def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropResult:
+def find_core_box(image: np.ndarray | image_source.ImageSource, params: CropParams = CropParams(),
+                  *, band: int = BAND) -> CropResult:
     """Finds the crop box of the core in a section photograph.
 
+    The photograph is read `band` lines at a time along its long axis, in two or three passes
+    (the robust method: one), so a source that reads regions of a file (`image_source.open_image`
+    on a tiled TIFF) is never held whole; the result does not depend on `band`.
+
     Args:
-        image: (H, W, 3) RGB, uint8 or uint16.
+        image: (H, W, 3) RGB array, uint8 or uint16, or an `ImageSource` of 3 or 4 channels.
         params: the method and its parameters.
+        band: lines read at a time.
 
     Returns:
         A `CropResult`; its box is None when no core-like region is found.
@@ -213,21 +235,22 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     Raises:
         ValueError: the image is not RGB, or has too few grey levels for multi-Otsu.
     """
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-    lab = _lab8(image)
+    source = rgb_source(image)
+    hist, work = _scan(source, params, band)
+    levels = _thresholds(hist, params)
+    thresholds = tuple(float(t) / 2.55 for t in levels)
     if params.method == "robust":
-        return _find_robust(lab, params)
-    mask, thresholds = _core_mask(np.ascontiguousarray(lab[..., 0]), params)
+        return _find_robust(work, source.shape, thresholds, params)
+    classes = np.digitize(np.arange(256), levels, right=True)  # <= threshold: lower class
+    core_lut = np.isin(classes, params.core_classes).astype(np.uint8)
+    box = seeded.paper_region(source, core_lut, params, band)
     axis = params.depth_axis
     if axis == "auto":
-        region = _largest_box(mask)
-        axis = "x" if region is None or region[2] - region[0] >= region[3] - region[1] else "y"
-    if axis == "y":  # work with the core along x; views, no copies
-        lab, mask = lab.transpose(1, 0, 2), np.ascontiguousarray(mask.T)
-    box = _largest_box(mask)
+        axis = "x" if box is None or box[2] - box[0] >= box[3] - box[1] else "y"
     if box is None:
         return CropResult(None, axis, thresholds, None)
+    if axis == "y":  # work with the core along x
+        source, box = image_source.View(source, transpose=True), transpose_box(box)
     x0, y0, x1, y1 = box
     if params.method == "seeded":
         # Dilating more than eroding grows the region by the difference (8 px with the paper's
@@ -239,21 +262,17 @@ def find_core_box(image: np.ndarray, params: CropParams = CropParams()) -> CropR
     trim = int(round(params.cross_crop * (y1 - y0)))
     seed = (x0, y0 + trim, x1, max(y0 + trim + 1, y1 - trim))
     if params.method == "seeded":
-        x0, x1 = seeded.extend_along_core(lab, seed, thresholds[0], params)
+        x0, x1 = seeded.extend_along_core(source, seed, thresholds[0], params, band)
     crop = (x0, seed[1], x1, seed[3])
     if axis == "y":
         crop, seed = transpose_box(crop), transpose_box(seed)
     return CropResult(crop, axis, thresholds, seed)
 
 
-def _find_robust(lab: np.ndarray, params: CropParams) -> CropResult:
+def _find_robust(work: np.ndarray, shape: tuple[int, int], thresholds: tuple[float, ...],
+                 params: CropParams) -> CropResult:
     """`method="robust"`: `core_region.search`, then the cross crop (the paper's 10 %)."""
-    hist = np.bincount(lab[..., 0].ravel(), minlength=256)
-    if np.count_nonzero(hist) < params.num_classes:
-        raise ValueError(f"the image has fewer than {params.num_classes} grey levels in L*")
-    thresholds = tuple(float(t) / 2.55 for t in threshold_multiotsu(
-        hist=(hist, np.arange(256)), classes=params.num_classes))
-    found = core_region.search(lab, params)
+    found = core_region.search(work, shape, params)
     if found is None:
         return CropResult(None, "x" if params.depth_axis == "auto" else params.depth_axis,
                           thresholds, None)
@@ -294,7 +313,8 @@ def transpose_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     return y0, x0, y1, x1
 
 
-def check_crop(image: np.ndarray, result: CropResult, params: CropParams = CropParams(), *,
+def check_crop(image: np.ndarray | image_source.ImageSource, result: CropResult,
+               params: CropParams = CropParams(), *,
                px_per_cm: float | None = None, expected_lengths_cm=(120.0, 150.0),
                tolerance: float = 0.05) -> CropCheck:
     """The paper's automatic failure detection on a crop.
@@ -305,7 +325,8 @@ def check_crop(image: np.ndarray, result: CropResult, params: CropParams = CropP
     discarded), longer than (1 + tolerance) x expected is undercropped (background kept).
 
     Args:
-        image: (H, W, 3) RGB, the image `result` was found on.
+        image: (H, W, 3) RGB, the image `result` was found on, or its `ImageSource` (only the
+            crop's ends are read).
         result: from `find_core_box`.
         params: for the card-like pixel criteria.
         px_per_cm: the image scale; None skips the length check ("unchecked").
@@ -318,15 +339,18 @@ def check_crop(image: np.ndarray, result: CropResult, params: CropParams = CropP
     if result.box is None:
         return CropCheck("no_core", 0, float("nan"), float("nan"), float("nan"),
                          "no core-like region (no pixels of the core classes survive the opening)")
-    x0, y0, x1, y1 = result.box
-    crop = image[y0:y1, x0:x1]
-    if result.depth_axis == "y":
-        crop = crop.transpose(1, 0, 2)
-    length_px = crop.shape[1]
+    source = rgb_source(image)
+    box = result.box
+    if result.depth_axis == "y":  # the crop seen with the core along x
+        source, box = image_source.View(source, transpose=True), transpose_box(box)
+    x0, y0, x1, y1 = box
+    x1, y1 = min(x1, source.shape[1]), min(y1, source.shape[0])
+    length_px = x1 - x0
     # The paper checks the end line only; a card beside a core-coloured label strip (the Itrax
     # image) hides behind it, so every line within one core width of either end is checked.
-    reach = max(1, min(crop.shape[0], length_px // 2))
-    ends = np.concatenate([crop[:, :reach], crop[:, -reach:]], axis=1)
+    reach = max(1, min(y1 - y0, length_px // 2))
+    ends = np.concatenate([source.read(y0, y1, x0, x0 + reach), source.read(y0, y1, x1 - reach, x1)],
+                          axis=1)
     lightness, chroma = lightness_chroma(ends)
     card_share = float(((chroma >= params.card_chroma) | (lightness >= params.white_l)).mean(0).max())
     length_cm = length_px / px_per_cm if px_per_cm else float("nan")

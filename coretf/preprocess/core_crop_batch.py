@@ -7,6 +7,10 @@ crops in the output folder.
 The command is `python -m coretf.preprocess.core_crop` (flags there); the method is in
 `background`. Bad files get status "error" with a message naming the file and the problem, and
 the batch goes on; every output is written atomically, and a rerun skips sections already done.
+
+A photograph is read band by band (`coretf.image_source`): a tiled TIFF tile by tile, so memory
+stays flat however long the section, other files decoded once. A TIFF crop is written as it is
+read, in tiles that span the core across and 256 px along it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import re
 
 import cv2
 import numpy as np
+import tifffile
 from tqdm import tqdm
 
+from coretf import image_source
 from coretf import io as coretf_io
 from coretf import outputs
 from coretf import plots, tables
@@ -54,11 +60,13 @@ class SectionMeta:
 
 
 def crop_file(path: str, output_dir: str, params: background.CropParams, meta: SectionMeta,
-              tolerance: float = 0.05) -> dict:
+              tolerance: float = 0.05, *, band: int = background.BAND) -> dict:
     """Crops one section file into `output_dir`; never raises for a bad file.
 
     Writes `<stem>.<png|tif>`, the section's own name (TIFF input stays TIFF, so 16 bit is kept) and, for a flagged
-    section, `review/<stem>_review.png` (a strip with the crop box) for the contact sheet.
+    section, `review/<stem>_review.png` (a strip with the crop box) for the contact sheet. The
+    photograph is read `band` lines at a time (`background.find_core_box`); the results do not
+    depend on `band`.
 
     Returns:
         A CSV row (dict over CSV_COLUMNS); status "error" with the message for an unreadable file.
@@ -69,29 +77,30 @@ def crop_file(path: str, output_dir: str, params: background.CropParams, meta: S
     name = stem + (".tif" if suffix.lower() in (".tif", ".tiff") else ".png")
     written = [os.path.join(output_dir, name), os.path.join(output_dir, REVIEW_DIR, stem + "_review.png")]
     try:
-        image = coretf_io.read_image(path)
-        if image.ndim != 3:
-            raise coretf_io.ImageError(f"{path}: expected an RGB or RGBA photograph, got a "
-                                       f"grayscale image of shape {image.shape}")
-        image = image[..., :3]  # an alpha channel (a GIMP label) plays no part in the crop
-        params = meta.crop_params(params)
-        row["method"] = params.method
-        result = background.find_core_box(image, params)
-        check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
-                                      expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
-        row.update(status=check.status, depth_axis=result.depth_axis, length_px=check.length_px,
-                   length_cm=_fmt(check.length_cm), expected_length_cm=_fmt(check.expected_cm),
-                   px_per_cm=_fmt(meta.px_per_cm), card_fraction=_fmt(check.card_fraction),
-                   lstar_thresholds=" ".join(f"{t:.1f}" for t in result.thresholds),
-                   message=check.message)
-        with outputs.one_item(written):
-            if result.box is not None:
-                x0, y0, x1, y1 = result.box
-                row.update(x0=x0, y0=y0, x1=x1, y1=y1)
-                coretf_io.write_image(written[0], image[y0:y1, x0:x1])
-                row["output"] = name
-            if check.status != "ok":
-                coretf_io.write_image(written[1], review_strip(image, result, f"{row['file']}: {check.status}"))
+        with image_source.open_image(path) as source:
+            if source.channels == 1:
+                raise coretf_io.ImageError(f"{path}: expected an RGB or RGBA photograph, got a "
+                                           f"grayscale image of shape {source.shape}")
+            image = background.rgb_source(source)  # an alpha channel (a GIMP label) plays no part
+            params = meta.crop_params(params)
+            row["method"] = params.method
+            result = background.find_core_box(image, params, band=band)
+            check = background.check_crop(image, result, params, px_per_cm=meta.px_per_cm,
+                                          expected_lengths_cm=meta.expected_lengths_cm, tolerance=tolerance)
+            row.update(status=check.status, depth_axis=result.depth_axis, length_px=check.length_px,
+                       length_cm=_fmt(check.length_cm), expected_length_cm=_fmt(check.expected_cm),
+                       px_per_cm=_fmt(meta.px_per_cm), card_fraction=_fmt(check.card_fraction),
+                       lstar_thresholds=" ".join(f"{t:.1f}" for t in result.thresholds),
+                       message=check.message)
+            with outputs.one_item(written):
+                if result.box is not None:
+                    x0, y0, x1, y1 = result.box
+                    row.update(x0=x0, y0=y0, x1=x1, y1=y1)
+                    write_crop(written[0], image, result.box)
+                    row["output"] = name
+                if check.status != "ok":
+                    coretf_io.write_image(written[1], review_strip(
+                        image, result, f"{row['file']}: {check.status}", band=band))
     except Exception as error:  # any failure of one file is its row, never the batch's end
         if outputs.disk_full(error):
             raise  # the batch stops (`run_batch`)
@@ -112,16 +121,63 @@ def _fmt(value) -> str:
 _CROP_COLOUR, _REGION_COLOUR = (255, 0, 0), (255, 220, 0)
 
 
-def review_strip(image: np.ndarray, result: background.CropResult, label: str) -> np.ndarray:
-    """A (~90, ~1000, 3) uint8 thumbnail, core along x, crop box in red and seed box in yellow."""
-    image = coretf_io.to_uint8(image)
+_TILE_ALONG = 256  # px along the core of the crop TIFF's tiles (they span it across)
+
+
+def write_crop(path: str, source: image_source.ImageSource, box: tuple[int, int, int, int]) -> None:
+    """Writes the `box` of a photograph, atomically: a TIFF (any bit depth) tile by tile as it is
+    read, the tiles spanning the crop across its long axis so that they come in file order and
+    the file reads back tile by tile; other formats (the photograph was decoded whole) at once."""
+    x0, y0, x1, y1 = box
+    if not path.lower().endswith((".tif", ".tiff")):
+        coretf_io.write_image(path, source.read(y0, y1, x0, x1))
+        return
+    height, width = y1 - y0, x1 - x0
+    wide = width >= height
+    across = -(-(height if wide else width) // 16) * 16  # tile sides are multiples of 16
+    tile = (across, _TILE_ALONG) if wide else (_TILE_ALONG, across)
+
+    def tiles():
+        for start in range(0, width if wide else height, _TILE_ALONG):
+            stop = min(start + _TILE_ALONG, width if wide else height)
+            region = source.read(y0, y1, x0 + start, x0 + stop) if wide else \
+                source.read(y0 + start, y0 + stop, x0, x1)
+            block = np.zeros(tile + (source.channels,), source.dtype)
+            block[:region.shape[0], :region.shape[1]] = region
+            yield block
+
+    count = -(-(width if wide else height) // _TILE_ALONG)
+    padded = count * tile[0] * tile[1] * source.channels * source.dtype.itemsize
+    with coretf_io.atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, data=tiles(), shape=(height, width, source.channels), dtype=source.dtype,
+                         tile=tile, photometric="rgb" if source.channels >= 3 else "minisblack",
+                         bigtiff=padded > 2**32 - 2**25)
+
+
+def review_strip(image: np.ndarray | image_source.ImageSource, result: background.CropResult,
+                 label: str, *, band: int = background.BAND) -> np.ndarray:
+    """A (~90, ~1000, 3) uint8 thumbnail, core along x, crop box in red and seed box in yellow.
+
+    The photograph (an (H, W, 3) array or an RGB `ImageSource`) is reduced `band` lines at a
+    time, exactly as `cv2.resize(INTER_AREA)` reduces it whole (`image_source.AreaReducer`).
+    """
+    source = background.rgb_source(image)
     boxes = [b for b in (result.seed_box, result.box) if b is not None]
     if result.depth_axis == "y":
-        image = image.transpose(1, 0, 2)
+        source = image_source.View(source, transpose=True)
         boxes = [background.transpose_box(b) for b in boxes]
-    scale = min(_THUMB_LONG / image.shape[1], _THUMB_SHORT / image.shape[0])
-    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    height, width = source.shape
+    scale = min(_THUMB_LONG / width, _THUMB_SHORT / height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if scale >= 1:  # a photograph smaller than the strip: read whole (under 90,000 px)
+        thumb = cv2.resize(coretf_io.to_uint8(source.read(0, height, 0, width)), size,
+                           interpolation=cv2.INTER_AREA)
+    else:
+        axis = image_source.long_axis(source)
+        reducer = image_source.AreaReducer((height, width), size, axis=axis)
+        for _, region in image_source.iter_bands(source, band, axis):
+            reducer.add(coretf_io.to_uint8(region))
+        thumb = reducer.result()
     for box, colour in zip(boxes, [_REGION_COLOUR, _CROP_COLOUR][-len(boxes):]):
         x0, y0, x1, y1 = (round(v * scale) for v in box)
         cv2.rectangle(thumb, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), colour, 1)

@@ -6,7 +6,9 @@ sediment, or a grey one break that assumption. This search assumes only that the
 roughly rectangular, long object whose colour differs from what lies beside it:
 
 1. The photograph is reduced (area averaging) to a working copy whose short side is
-   `work_px` pixels, so the search costs the same at 20 and at 200 px/cm.
+   `work_px` pixels, so the search costs the same at 20 and at 200 px/cm. The copy is made band
+   by band as the photograph is read (`working_reducer`) and kept as 8-bit CIELAB; floats are
+   made a chunk at a time, so a section four times as long costs a few MB more, not 4x.
 2. Its CIELAB colours are grouped into `colour_classes` k-means classes (a* and b* weighted
    `_CHROMA_WEIGHT` times: light moves lightness, not hue); strongly coloured, card-like
    pixels form a class of their own that is never core.
@@ -35,9 +37,13 @@ import itertools
 import cv2
 import numpy as np
 
+from coretf import image_source
+from coretf import io as coretf_io
+
 _UNKNOWN_SIDE = 0.75  # class share assumed beyond a box side that lies on the image border
 _SIDE_BAND = 0.25     # width of the bands beside a box, in box short sides
 _KMEANS_SAMPLES = 40_000
+_CHUNK_PX = 1 << 18   # working-copy pixels converted to float at a time
 _CHROMA_WEIGHT = 2.0  # weight of a* and b* against L* in the colour classes
 _SOLID_RUN = 0.75     # share of the core's classes a piece beyond a gap must hold
 _TRAY_SHARE = 0.1     # a class filling this share of the bands beside the core is tray
@@ -48,6 +54,12 @@ _SUBSET_RATIO = 0.75  # a subset of the best classes scoring this much of it is 
 _MIN_SCORE = 0.1
 
 
+def lab8(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 CIELAB of OpenCV's 8-bit convention (L* x 255/100, a* + 128, b* + 128) of
+    an RGB image, uint8 or uint16 (16-bit is reduced to 8 bit first)."""
+    return cv2.cvtColor(np.ascontiguousarray(coretf_io.to_uint8(image)), cv2.COLOR_RGB2Lab)
+
+
 def lightness_chroma_of_lab8(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """L* (0-100) and C* (float32) of OpenCV 8-bit CIELAB (L* x 255/100, a* + 128, b* + 128)."""
     lightness = lab[..., 0].astype(np.float32) * (100.0 / 255.0)
@@ -56,30 +68,39 @@ def lightness_chroma_of_lab8(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lightness, np.hypot(a, b)
 
 
-def working_copy(lab8: np.ndarray, work_px: int) -> tuple[np.ndarray, float]:
-    """Area-reduced float32 CIELAB (L* 0-100) copy with short side ~work_px, and its scale."""
-    scale = min(1.0, work_px / min(lab8.shape[:2]))
-    small = lab8 if scale == 1.0 else cv2.resize(lab8, None, fx=scale, fy=scale,
-                                                  interpolation=cv2.INTER_AREA)
-    lab = small.astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
-    return lab, (small.shape[1] / lab8.shape[1], small.shape[0] / lab8.shape[0])
+def working_reducer(shape: tuple[int, int], work_px: int, axis: int) -> image_source.AreaReducer:
+    """What makes the working copy of an (H, W) photograph: fed its 8-bit CIELAB (`lab8`) band by
+    band along `axis`, it returns the copy reduced by area averaging (`cv2.INTER_AREA`) to a
+    short side of ~work_px, or the photograph itself when that is no larger."""
+    scale = min(1.0, work_px / min(shape))
+    return image_source.AreaReducer(shape, fx=scale, fy=scale, axis=axis)
 
 
-def colour_classes(lab: np.ndarray, k: int, card: np.ndarray | None = None, seed: int = 0
+def _weighted_lab(lab8_pixels: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 L* (0-100), a*, b* of 8-bit CIELAB pixels, a* and b* times _CHROMA_WEIGHT."""
+    lab = lab8_pixels.astype(np.float32)
+    lab[:, 0] *= 100.0 / 255.0
+    lab[:, 1:] -= 128.0
+    return lab * np.array([1.0, _CHROMA_WEIGHT, _CHROMA_WEIGHT], np.float32)
+
+
+def colour_classes(lab8_small: np.ndarray, k: int, card: np.ndarray | None = None, seed: int = 0
                    ) -> np.ndarray:
-    """(h, w) uint8 k-means class of each pixel (classes numbered by increasing L*).
+    """(h, w) uint8 k-means class of each pixel of an 8-bit CIELAB working copy (classes
+    numbered by increasing L*).
 
     a* and b* count `_CHROMA_WEIGHT` times L* in the distance: uneven light moves a surface's
     lightness across the photograph, not its hue, so a grey tray and a brownish sediment of
     the same lightness stay apart. Card-like pixels (`card`, strongly coloured patches) get
     class k of their own and take no k-means class from the tray and the sediment.
     """
-    pixels = (lab * np.array([1.0, _CHROMA_WEIGHT, _CHROMA_WEIGHT], np.float32)).reshape(-1, 3)
+    pixels = lab8_small.reshape(-1, 3)
     rng = np.random.default_rng(seed)
-    pool = pixels if card is None or card.all() else pixels[~card.ravel()]
-    sample = pool[rng.choice(len(pool), min(len(pool), _KMEANS_SAMPLES), replace=False)]
+    pool = None if card is None or card.all() else np.flatnonzero(~card.ravel())
+    size = len(pixels) if pool is None else len(pool)
+    chosen = rng.choice(size, min(size, _KMEANS_SAMPLES), replace=False)
+    sample = _weighted_lab(pixels[chosen if pool is None else pool[chosen]])
+    del pool
     cv2.setRNGSeed(seed)  # k-means++ seeding: the same classes on every run
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 0.05)
     _, _, centres = cv2.kmeans(np.ascontiguousarray(sample), k, None, criteria, 2,
@@ -87,10 +108,10 @@ def colour_classes(lab: np.ndarray, k: int, card: np.ndarray | None = None, seed
     centres = centres[np.argsort(centres[:, 0])]
     # Nearest centre, in chunks (a 1 Mpx working copy and 8 centres).
     labels = np.empty(len(pixels), np.uint8)
-    for s in range(0, len(pixels), 1 << 18):
-        d = ((pixels[s:s + (1 << 18), None, :] - centres[None]) ** 2).sum(-1)
-        labels[s:s + (1 << 18)] = d.argmin(1)
-    labels = labels.reshape(lab.shape[:2])
+    for s in range(0, len(pixels), _CHUNK_PX):
+        d = ((_weighted_lab(pixels[s:s + _CHUNK_PX])[:, None, :] - centres[None]) ** 2).sum(-1)
+        labels[s:s + _CHUNK_PX] = d.argmin(1)
+    labels = labels.reshape(lab8_small.shape[:2])
     if card is not None:
         labels[card] = k
     return labels
@@ -113,7 +134,6 @@ class Found:
     """The core found on the working copy (boxes (x0, y0, x1, y1) in working pixels)."""
 
     classes: tuple[int, ...]
-    mask: np.ndarray                 # (h, w) uint8 0/1, pixels of those classes
     region: tuple[int, int, int, int]  # the largest region of those classes
     box: tuple[int, int, int, int]     # the core, after the band and the gaps
     axis: str
@@ -178,7 +198,7 @@ def find_core(labels: np.ndarray, k: int, card: np.ndarray, axes: tuple[str, ...
             # The core is the long object: the axis along which the box is most elongated.
             axis = max(boxes, key=lambda a: _elongation(boxes[a], a))
             score, quality = _score(mask, boxes[axis], labels.size, int(mask.sum()))
-            found[subset] = Found(subset, mask, region, boxes[axis], axis, score, quality)
+            found[subset] = Found(subset, region, boxes[axis], axis, score, quality)
     best = max(found.values(), key=lambda f: f.score, default=None)
     if best is None or best.score < _MIN_SCORE:
         return None
@@ -314,25 +334,29 @@ def extent_along_x(mask: np.ndarray, card: np.ndarray, box, max_gap_widths: floa
     return pieces[first][0], b0, pieces[last][1], b1
 
 
-def search(lab8: np.ndarray, params) -> tuple[tuple[int, int, int, int], str, tuple] | None:
+def search(work: np.ndarray, shape: tuple[int, int], params
+           ) -> tuple[tuple[int, int, int, int], str, tuple] | None:
     """The robust method's core box on a photograph, before the cross crop.
 
     Args:
-        lab8: (H, W, 3) uint8 CIELAB of OpenCV's 8-bit convention.
-        params: a `background.CropParams` (depth_axis, colour_classes, work_px, card_chroma,
+        work: (h, w, 3) uint8 CIELAB working copy (`working_reducer`).
+        shape: (H, W) of the photograph.
+        params: a `background.CropParams` (depth_axis, colour_classes, card_chroma,
             max_gap_widths, min_run_widths are read).
 
     Returns:
         (box, axis, region) in image pixels: the core's box, its depth axis ("x" or "y") and
         the largest region of its classes; None when nothing scores as a core.
     """
-    work, (sx, sy) = working_copy(lab8, params.work_px)
+    sx, sy = work.shape[1] / shape[1], work.shape[0] / shape[0]
     # The search runs with the working copy's long side along x, so that a photograph and its
     # transpose give transposed boxes (k-means samples pixels in memory order).
     tall = work.shape[0] > work.shape[1]
     if tall:
         work = np.ascontiguousarray(work.transpose(1, 0, 2))
-    card = np.hypot(work[..., 1], work[..., 2]) >= params.card_chroma
+    card = np.empty(work.shape[:2], bool)
+    for r in range(0, len(work), 16):  # float C* a few lines at a time
+        card[r:r + 16] = lightness_chroma_of_lab8(work[r:r + 16])[1] >= params.card_chroma
     labels = colour_classes(work, params.colour_classes, card)
     swap = {"x": "y", "y": "x"} if tall else {"x": "x", "y": "y"}
     axes = ("x", "y") if params.depth_axis == "auto" else (swap[params.depth_axis],)

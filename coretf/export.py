@@ -12,9 +12,11 @@ Segmentation exports (`segmentation_spec`, `export_saved_model`): `serving_defau
 of float32 images in [0, 1] (`images`, RGB or as many channels as the model takes) of any height
 and width, pads them (mirror padding, as Hutton 2025 §5.1.3 asks) to a multiple of the model's
 downsampling factor, runs the network, crops back and returns per-pixel class probabilities
-(`probabilities`, (B, H, W, C); a one-logit model gives [1 - p, p]) and the `confidence` map,
-the probability of the class `confidence_class`. Batch normalisation is folded into the
-convolutions first, and the folded model's output is checked against the trained one.
+(`probabilities`, (B, H, W, C); a one-logit model gives [1 - p, p]), the `confidence` map (the
+probability of the class `confidence_class`), its `spread` (SD over the members of an ensemble;
+0 for one model) and the predictive `entropy`. An ensemble export holds its members in one
+graph and returns their mean. Batch normalisation is folded into the convolutions first, and the
+folded model's output is checked against the trained one.
 
 Metadata keys of a segmentation export (what `coretf.predict` reads):
   job, dataset, model      which job, data and architecture made it
@@ -25,6 +27,8 @@ Metadata keys of a segmentation export (what `coretf.predict` reads):
   class_names, iou_class   class meaning; the class whose IoU the job reports
   confidence_class, confidence_meaning   the class of the `confidence` output
   px_per_cm / um_per_voxel the training scale, where the job has one
+  temperature              the logits are divided by it (1: none; `--temperature_scaling`)
+  members                  1, or the ensemble's size (`--seeds`, `--folds`)
   dtype_policy, batchnorm_folded, folded_difference   added by the export
   provenance               coretf version, git commit, TensorFlow/Keras versions, date, command
 """
@@ -142,8 +146,19 @@ def check_equal(reference: keras.Model, candidate: keras.Model, multiple: int, d
     return figures
 
 
-def segmentation_serve(model: keras.Model, multiple: int, confidence_class: int) -> Callable:
-    """The serving function of a segmentation model: pad, run, crop back, probabilities."""
+def segmentation_serve(models: keras.Model | list[keras.Model], multiple: int, confidence_class: int) -> Callable:
+    """The serving function of a segmentation model, or of an ensemble of them (one graph): pad,
+    run every member, crop back; the members' mean probabilities, the confidence class's, the
+    spread (SD over the members of that probability: 0 for one model) and the predictive entropy
+    of the mean (nats: 0 when sure, ln C at a uniform guess)."""
+    models = models if isinstance(models, list) else [models]
+
+    def probabilities_of(model, padded, height, width):
+        logits = tf.cast(model(padded, training=False), tf.float32)[:, :height, :width, :]
+        if logits.shape[-1] == 1:
+            positive = tf.sigmoid(logits)
+            return tf.concat([1.0 - positive, positive], axis=-1)
+        return tf.nn.softmax(logits, axis=-1)
 
     def serve(images):
         channels = images.shape[-1]
@@ -155,23 +170,22 @@ def segmentation_serve(model: keras.Model, multiple: int, confidence_class: int)
         tf.debugging.assert_greater_equal(tf.minimum(height, width), multiple, message=takes)
         pad_h, pad_w = (-height) % multiple, (-width) % multiple
         padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
-        logits = tf.cast(model(padded, training=False), tf.float32)[:, :height, :width, :]
-        if logits.shape[-1] == 1:
-            positive = tf.sigmoid(logits)
-            probabilities = tf.concat([1.0 - positive, positive], axis=-1)
-        else:
-            probabilities = tf.nn.softmax(logits, axis=-1)
-        return {"probabilities": probabilities, "confidence": probabilities[..., confidence_class]}
+        members = tf.stack([probabilities_of(model, padded, height, width) for model in models])
+        probabilities = tf.reduce_mean(members, axis=0)
+        entropy = -tf.reduce_sum(probabilities * tf.math.log(tf.maximum(probabilities, 1e-12)), axis=-1)
+        return {"probabilities": probabilities, "confidence": probabilities[..., confidence_class],
+                "spread": tf.math.reduce_std(members[..., confidence_class], axis=0), "entropy": entropy}
 
     return serve
 
 
-def segmentation_spec(model: keras.Model, metadata: dict, *, name: str = "export", fold: bool = True,
-                      dtype_policy: str = "float32") -> SavedModelSpec:
+def segmentation_spec(model: keras.Model | list[keras.Model], metadata: dict, *, name: str = "export",
+                      fold: bool = True, dtype_policy: str = "float32") -> SavedModelSpec:
     """The SavedModel of a trained segmentation model (see the module docstring).
 
     Args:
-        model: trained functional model producing (B, H, W, C) logits.
+        model: trained functional model producing (B, H, W, C) logits, or the members of an
+            ensemble (`segmentation_serve`: their mean and spread; metadata "members" = N).
         metadata: JSON-able dict with at least `REQUIRED_SEGMENTATION_KEYS`.
         name: the export folder's name.
         fold: fold batch normalisation into the convolutions.
@@ -185,14 +199,16 @@ def segmentation_spec(model: keras.Model, metadata: dict, *, name: str = "export
     if missing:
         raise ValueError(f"export metadata lacks {', '.join(repr(k) for k in missing)}")
     multiple = int(metadata["input_multiple"])
-    serving_model = fold_batchnorm(model, dtype_policy=dtype_policy) if fold else model
-    metadata = {**metadata, "dtype_policy": dtype_policy, "batchnorm_folded": fold,
-                "folded_difference": check_equal(model, serving_model, multiple, dtype_policy)}
-    channels = int(model.inputs[0].shape[-1])  # 3 for photographs, 1 for CT slices
+    members = model if isinstance(model, list) else [model]
+    serving = [fold_batchnorm(m, dtype_policy=dtype_policy) if fold else m for m in members]
+    differences = [check_equal(m, s, multiple, dtype_policy) for m, s in zip(members, serving)]
+    metadata = {**metadata, "dtype_policy": dtype_policy, "batchnorm_folded": fold, "members": len(members),
+                "folded_difference": max(differences, key=lambda d: d["max"])}
+    channels = int(members[0].inputs[0].shape[-1])  # 3 for photographs, 1 for CT slices
     metadata.update(input_channels=channels, input_range=[0.0, 1.0], min_side=multiple)
     return SavedModelSpec(
         name=name,
-        serve=segmentation_serve(serving_model, multiple, int(metadata["confidence_class"])),
+        serve=segmentation_serve(serving, multiple, int(metadata["confidence_class"])),
         input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")],
         metadata=metadata)
 

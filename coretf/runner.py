@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from coretf import callbacks as callbacks_lib
-from coretf import distribute
+from coretf import distribute, ensemble
 from coretf import export as export_lib
 from coretf import io as coretf_io
 from coretf import outputs, provenance, warm_start
@@ -67,13 +67,13 @@ def fit_verbosity() -> int:
 def run(job: base.Job, model_dir: str) -> dict:
     """Trains `job`, keeps the best (or last) epoch, evaluates, exports. Returns the metrics.
 
-    With `--folds=k` (and no `--fold`), one model per fold in `<model_dir>/fold_<i>/`, and
-    `<model_dir>/metrics.json` holds every figure as the mean and SD over the folds.
+    With `--folds=k` (and no `--fold`) or `--seeds=a,b,...`, one member per fold or seed
+    (`run_members`). The job keeps the model it evaluated and exported (`job.kept_model`).
     """
     config = job.config
     strategy = distribute.get_strategy(config.strategy)  # first: a cluster's before any other TF op
-    if config.folds > 1 and config.fold < 0:
-        return run_folds(job, model_dir)
+    if (config.folds > 1 and config.fold < 0) or config.seeds:
+        return run_members(job, model_dir)
     chief = distribute.is_chief(strategy)
     # The other workers of a cluster train alike but write into a folder of their own, removed
     # at the end; they resume from the chief's training state.
@@ -158,6 +158,7 @@ def _train_and_export(job: base.Job, model_dir: str, policy: str, strategy: tf.d
     for spec in job.exports(model, metrics):
         export_lib.write_saved_model(os.path.join(model_dir, spec.name), spec,
                                      version=config.export_version)
+    job.kept_model = model
     return metrics
 
 
@@ -170,17 +171,48 @@ def _undistributed(job: base.Job, model: keras.Model) -> keras.Model:
     return copy
 
 
-def run_folds(job: base.Job, model_dir: str) -> dict:
-    """Every fold of `job`'s k-fold cross-validation, then the mean and SD of their figures."""
+def run_members(job: base.Job, model_dir: str) -> dict:
+    """Every member: the folds of `--folds` (k-fold cross-validation) or the seeds of `--seeds`
+    (an ensemble), each a whole run in `<model_dir>/fold_<k>/` or `seed_<s>/`; then every figure
+    as the mean and SD over them (`metrics.json`: "mean", "sd"). For a segmentation job the
+    members are also one model: `export/` holds them all (mean probabilities, spread, entropy),
+    and with `--seeds` (every member trained and tested on the same splits) the ensemble is
+    evaluated like a single model ("ensemble" in metrics.json, its pictures and calibration
+    beside it); k-fold members each held out another fold, so no split is unseen by all of them.
+    """
     config = job.config
-    per_fold = []
-    for fold in range(config.folds):
-        fold_job = type(job)(dataclasses.replace(config, fold=fold))
-        per_fold.append(run(fold_job, os.path.join(model_dir, f"fold_{fold}")))
-    metrics = {"folds": config.folds, "dataset": per_fold[0]["dataset"], "epochs": config.epochs,
-               "fold_dirs": [f"fold_{fold}" for fold in range(config.folds)],
-               "mean": mean_and_sd(per_fold)[0], "sd": mean_and_sd(per_fold)[1],
-               "provenance": provenance.record()}
+    if config.seeds:
+        if config.folds > 1 and config.fold < 0:
+            raise ValueError("--seeds and --folds: give one of them (or --fold with --seeds)")
+        if len(set(config.seeds)) != len(config.seeds):
+            raise ValueError(f"--seeds={','.join(map(str, config.seeds))}: a seed is listed twice")
+        members = [(f"seed_{s}", dataclasses.replace(config, seed=s, seeds=())) for s in config.seeds]
+    else:
+        members = [(f"fold_{k}", dataclasses.replace(config, fold=k)) for k in range(config.folds)]
+    jobs, per_member = [], []
+    for name, member_config in members:
+        jobs.append(type(job)(member_config))
+        per_member.append(run(jobs[-1], os.path.join(model_dir, name)))
+    mean, sd = mean_and_sd(per_member)
+    metrics = {"members": len(members), "member_dirs": [name for name, _ in members],
+               "dataset": per_member[0]["dataset"], "epochs": config.epochs, "mean": mean, "sd": sd}
+    if config.seeds:
+        metrics["seeds"] = list(config.seeds)
+    else:
+        metrics.update(folds=config.folds, fold_dirs=metrics["member_dirs"])
+    lead = jobs[-1]  # its data and settings serve the ensemble's evaluation and export
+    if isinstance(lead, base.SegmentationJob):
+        models = [member.kept_model for member in jobs]
+        network = ensemble.ensemble_network(models)
+        if config.seeds:
+            metrics["ensemble"] = lead.evaluate(network, model_dir)
+        lead.members = models
+        lead.temperature = [getattr(member, "temperature", 1.0) for member in jobs]
+        described = {**mean, **metrics.get("ensemble", {}), "best_epoch": [m["best_epoch"] for m in per_member]}
+        for spec in lead.exports(network, described):
+            export_lib.write_saved_model(os.path.join(model_dir, spec.name), spec, version=config.export_version)
+        metrics["export"] = "export/: every member, their mean probabilities, spread and entropy"
+    metrics["provenance"] = provenance.record()
     coretf_io.write_json(os.path.join(model_dir, "config.json"), config.to_dict())
     coretf_io.write_json(os.path.join(model_dir, "metrics.json"), metrics)
     return metrics

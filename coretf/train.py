@@ -41,15 +41,22 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     where = os.path.abspath(model_dir)
     print(f"\ndata: {metrics['dataset']} in {os.path.abspath(job.config.data_dir)}")
     print(f"model directory: {where}")
-    if "folds" in metrics:  # k-fold: the folds' mean figures (their SDs are in metrics.json)
-        print(f"  {metrics['folds']} folds in {', '.join(metrics['fold_dirs'])}; mean over the folds:")
-        metrics_shown = {**metrics["mean"], "epochs": metrics["epochs"]}
+    if "members" in metrics:  # k-fold or an ensemble: the members' mean figures (SDs in metrics.json)
+        kind = "folds" if "folds" in metrics else "seeds"
+        print(f"  {metrics['members']} {kind} in {', '.join(metrics['member_dirs'])}; mean over them:")
+        for line in job.summary_lines({**metrics["mean"], "epochs": metrics["epochs"]}):
+            print(f"  {line}")
+        if "ensemble" in metrics:
+            print("  the ensemble (mean probabilities of the members):")
+            for line in job.summary_lines({**metrics["mean"], **metrics["ensemble"], "epochs": metrics["epochs"]}):
+                print(f"  {line}")
+        if "export" in metrics:
+            print(f"  SavedModel of the ensemble: {os.path.join(where, 'export')}")
     else:
-        metrics_shown = metrics
-    for line in job.summary_lines(metrics_shown):
-        print(f"  {line}")
+        for line in job.summary_lines(metrics):
+            print(f"  {line}")
     print(f"  metrics: {os.path.join(where, 'metrics.json')}")
-    for folder in metrics.get("fold_dirs", [""]):
+    for folder in metrics.get("member_dirs", [""]):
         run_dir = os.path.join(where, folder)
         print(f"  {folder + ': ' if folder else ''}pictures: {os.path.join(run_dir, 'test_predictions.png')}, "
               f"SavedModel: {os.path.join(run_dir, 'export')}, "

@@ -92,6 +92,10 @@ class TrainConfig(Config):
     folds: int = option(0, "k-fold cross-validation for a small labelled set: one model per fold in "
                         "<model_dir>/fold_<k>/ (test = fold k, validation = the next fold), figures as mean "
                         "and SD in metrics.json; 0 = the data's own splits.", minimum=0)
+    seeds: tuple[int, ...] = option((), "Train an ensemble: one member per seed in <model_dir>/seed_<s>/, "
+                                    "figures as mean and SD over the members in metrics.json, the "
+                                    "ensemble's own figures and one export/ holding every member (mean "
+                                    "probabilities, their spread and entropy); empty = one model.")
     fold: int = option(-1, "With --folds: train only this fold (0-based), e.g. one fold per machine; "
                        "-1 = every fold in turn.", minimum=-1)
     init_from: str | None = option(None, "Start from a trained model: a model directory (its model.keras), "
@@ -249,8 +253,9 @@ class SegmentationJob(Job):
                             **metadata) -> export_lib.SavedModelSpec:
         """The job's SavedModel of `network`: its class meaning and input multiple, plus `metadata`
         (e.g. model="segnet", the architecture's name) and the temperature its logits are divided
-        by (1 unless `scale_temperature` fitted one)."""
-        return export_lib.segmentation_spec(network, {
+        by (1 unless `scale_temperature` fitted one). When the runner has set `members` (an
+        ensemble's models), the export holds them instead of `network` (their mean)."""
+        return export_lib.segmentation_spec(getattr(self, "members", None) or network, {
             "job": self.name, "dataset": metrics["dataset"], "input_multiple": self.input_multiple,
             "class_names": list(self.class_names), "iou_class": self.iou_class,
             "confidence_class": self.confidence_class, "confidence_meaning": self.confidence_meaning,

@@ -41,8 +41,11 @@ def test_three_folds_of_the_core_sections_through_the_runner(tmp_path):
     assert metrics["mean"]["test"]["patch_iou"] == pytest.approx(np.mean(ious))
     assert metrics["sd"]["test"]["patch_iou"] == pytest.approx(np.std(ious))
     assert json.loads((tmp_path / "model" / "metrics.json").read_text()) == metrics
-    for name in ("fold_0/export/saved_model.pb", "fold_2/model.keras"):
+    for name in ("fold_0/export/saved_model.pb", "fold_2/model.keras", "export/saved_model.pb"):
         assert (tmp_path / "model" / name).exists(), name
+    from coretf import serving
+
+    assert serving.load(str(tmp_path / "model" / "export")).metadata["members"] == 3  # the folds' ensemble
     # the folds test each section once, and a fold's splits never share a section
     builder = builders.get_builder("sediment_cores", "synthetic_tiny", str(tmp_path / "data"))
     tested = []

@@ -160,7 +160,24 @@ def compare(features: dict[str, np.ndarray], true: np.ndarray, ks: tuple[int, ..
             for name, values in features.items()}
 
 
-def score_against_types(latent: np.ndarray, particles: dict, unknown: int, k: int = 100, seed: int = 0) -> dict | None:
+def cluster_stability(features: np.ndarray, true: np.ndarray, ks: tuple[int, ...], seeds: tuple[int, ...]) -> dict:
+    """How much the clusters depend on K-means' seed: {"K=<k>": {score: {"mean", "sd"} over the
+    seeds (`cluster_scores` against the true types), "pairwise_ari": {"mean", "sd"} (the adjusted
+    Rand index between the clusterings of every two seeds: 1 = the same partition)}}."""
+    report = {}
+    for k in ks:
+        labels = [kmeans_labels(features, k, seed) for seed in seeds]
+        scores = [cluster_scores(true, found) for found in labels]
+        pairs = [metrics.adjusted_rand_score(labels[i], labels[j])
+                 for i in range(len(labels)) for j in range(i + 1, len(labels))]
+        report[f"K={k}"] = {name: {"mean": float(np.mean([s[name] for s in scores])),
+                                   "sd": float(np.std([s[name] for s in scores]))} for name in scores[0]}
+        report[f"K={k}"]["pairwise_ari"] = {"mean": float(np.mean(pairs)), "sd": float(np.std(pairs))}
+    return report
+
+
+def score_against_types(latent: np.ndarray, particles: dict, unknown: int, k: int = 100, seed: int = 0,
+                        stability_seeds: int = 5) -> dict | None:
     """Purity / NMI / ARI of the latent and both baselines at K = k and K = number of types.
 
     Args:
@@ -169,7 +186,9 @@ def score_against_types(latent: np.ndarray, particles: dict, unknown: int, k: in
         unknown: the type index of particles without a true type (left out).
 
     Returns:
-        {"particles", "types", "scores": compare(...)}, or None with fewer than two typed particles.
+        {"particles", "types", "scores": compare(...), "stability": the latent's
+        `cluster_stability` over `stability_seeds` K-means seeds from `seed`}, or None with fewer
+        than two typed particles.
     """
     known = particles["type"] != unknown
     if known.sum() < 2:
@@ -180,15 +199,25 @@ def score_against_types(latent: np.ndarray, particles: dict, unknown: int, k: in
                 "colour_shape": colour_shape_features(particles["layers"][known], particles["box"][known],
                                                       particles["edge"][known])}
     ks = tuple(sorted({k, len(np.unique(true))}))
+    seeds = tuple(range(seed, seed + stability_seeds))
     return {"particles": int(known.sum()), "types": int(len(np.unique(true))),
-            "scores": compare(features, true, ks, seed)}
+            "scores": compare(features, true, ks, seed),
+            "stability": {"seeds": list(seeds), "vae_latent": cluster_stability(latent[known], true, ks, seeds)}}
 
 
 def score_lines(report: dict) -> list[str]:
-    """One console line per feature set of a `score_against_types` report."""
-    return [f"{name}: " + "; ".join(f"{k} purity {s['purity']:.3f} NMI {s['nmi']:.3f} AMI {s['ami']:.3f} "
-                                    f"ARI {s['ari']:.3f} homogeneity {s['homogeneity']:.3f}"
-                                    for k, s in by_k.items()) for name, by_k in report["scores"].items()]
+    """One console line per feature set of a `score_against_types` report, and one on the
+    latent's stability over K-means seeds."""
+    lines = [f"{name}: " + "; ".join(f"{k} purity {s['purity']:.3f} NMI {s['nmi']:.3f} AMI {s['ami']:.3f} "
+                                     f"ARI {s['ari']:.3f} homogeneity {s['homogeneity']:.3f}"
+                                     for k, s in by_k.items()) for name, by_k in report["scores"].items()]
+    stability = report.get("stability")
+    if stability:
+        lines.append(f"vae_latent over K-means seeds {stability['seeds'][0]}-{stability['seeds'][-1]}: " + "; ".join(
+            f"{k} purity {s['purity']['mean']:.3f} +- {s['purity']['sd']:.3f}, ARI between seeds "
+            f"{s['pairwise_ari']['mean']:.3f} +- {s['pairwise_ari']['sd']:.3f}"
+            for k, s in stability["vae_latent"].items()))
+    return lines
 
 
 def embed_2d(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:

@@ -73,3 +73,15 @@ def test_dihedral_encoding_does_not_depend_on_orientation():
     plain = grain_clustering.encode_particles(encode, layers, dihedral=False)
     np.testing.assert_allclose(plain, encode(layers.astype(np.float32) / 255.0), rtol=1e-5)
     assert not np.allclose(grain_clustering.encode_particles(encode, turned, dihedral=False), plain, atol=1e-2)
+
+
+def test_cluster_stability_over_kmeans_seeds():
+    rng = np.random.default_rng(4)
+    true = np.repeat([0, 1, 2], 30)
+    separated = np.eye(3)[true] * 10 + rng.normal(0, 0.1, (90, 3))  # three tight groups: every seed agrees
+    report = grain_clustering.cluster_stability(separated, true, (3,), seeds=(0, 1, 2))
+    assert report["K=3"]["pairwise_ari"] == {"mean": pytest.approx(1.0), "sd": pytest.approx(0.0)}
+    assert report["K=3"]["purity"]["mean"] == pytest.approx(1.0) and report["K=3"]["purity"]["sd"] == pytest.approx(0.0)
+    noise = rng.normal(0, 1, (90, 3))  # no structure: the partitions depend on the seed
+    unstable = grain_clustering.cluster_stability(noise, true, (6,), seeds=(0, 1, 2, 3))
+    assert unstable["K=6"]["pairwise_ari"]["mean"] < 0.9 and unstable["K=6"]["pairwise_ari"]["sd"] > 0

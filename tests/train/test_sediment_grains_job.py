@@ -26,6 +26,10 @@ def test_two_steps_then_checkpoint_logs_and_both_saved_models(tmp_path):
     scores = metrics["clusters"]["scores"]
     assert set(scores) == {"vae_latent", "raw_pixels_pca", "colour_shape"}
     assert all(0 <= s["purity"] <= 1 for by_k in scores.values() for s in by_k.values())
+    stability = metrics["clusters"]["stability"]  # the latent's clusters over five K-means seeds
+    assert stability["seeds"] == [0, 1, 2, 3, 4] and set(stability["vae_latent"]) == set(scores["vae_latent"])
+    for by_score in stability["vae_latent"].values():
+        assert -1 <= by_score["pairwise_ari"]["mean"] <= 1 and by_score["purity"]["sd"] >= 0
     with open(os.path.join(model_dir, "metrics.json")) as f:
         assert json.load(f)["best_epoch"] == 1
 

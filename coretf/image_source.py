@@ -105,7 +105,8 @@ class TiledTiffSource(ImageSource):
     def _open_page(self) -> None:
         page = self._tiff.pages[0]
         planes = 3 if page.samplesperpixel > 1 else 2  # (tile rows, tile columns[, 1])
-        if (planes == 3 and page.planarconfig != 1) or len(page.chunked) != planes or len(page.shape) != planes:
+        if (planes == 3 and page.planarconfig != 1) or len(page.chunked) != planes \
+                or len(page.shape) != planes:
             raise ImageError(f"{self.name}: tiled TIFF with separate colour planes or depth is not supported")
         if min(page.shape[:2]) < 1 or min(page.tilelength, page.tilewidth) < 1:
             raise ImageError(f"{self.name}: declares an empty image or tile ({page.shape}, tile "

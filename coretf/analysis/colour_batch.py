@@ -1,11 +1,14 @@
 """Colour records of section photographs, written to files, and spliced into a composite
 (Hutton 2025, `seeds/000_*`, §2.7, Fig. 12; the resolution analysis of §4.5, Fig. 15).
 
-`measure_section` reads a photograph and its mask (`read_image_and_mask`: a `<stem>_mask.png`
-or the image's alpha), measures its record (`coretf.analysis.colour_lines`) and writes the
-section's record, plots and halves' cross-correlation (`write_outputs`, for any tool with a
-record in hand); `summary` and `write_status_csv` make the status table; `build_composite`
-splices the written records per a splice table (`coretf.analysis.splice`), streaming, into
+`measure_section` reads a photograph and its mask (`SectionImage`: a `<stem>_mask.png`, or
+`_mask.tif`, or the image's alpha) band by band along depth, measures its record
+(`coretf.analysis.colour_lines`) as it reads, and writes the section's record, plots and halves'
+cross-correlation (`write_outputs`, for any tool with a record in hand). A tiled TIFF image or
+mask is read tile by tile (`coretf.image_source`), so memory does not grow with the section's
+length beyond the record; other files are decoded once. `read_image_and_mask` reads both
+whole. `summary` and `write_status_csv` make the status table; `build_composite` splices the
+written records per a splice table (`coretf.analysis.splice`), streaming, into
 `composite_colour.csv/.png` and `composite_status.csv`. The files and their columns are those
 of `python -m coretf.analysis.colour_record` (its docstring lists them).
 """
@@ -19,6 +22,7 @@ import time
 
 import numpy as np
 
+from coretf import image_source
 from coretf import io as coretf_io
 from coretf.analysis import colour_lines, colour_plots, resolution
 from coretf.analysis import splice as splice_lib
@@ -42,10 +46,94 @@ class Placement:
     invert_label: bool = False
 
 
-def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False):
-    """A section's RGB image and its mask (True = undisturbed).
+MASK_SUFFIXES = ("_mask.png", "_mask.tif", "_mask.tiff")  # the first that exists is the mask
 
-    The mask is `<masks>/<stem>_mask.png` when it exists, else the image's alpha channel.
+
+class SectionImage:
+    """A section photograph and its mask, read region by region (`coretf.image_source`).
+
+    The mask is the first of `<masks>/<stem>_mask.png`, `_mask.tif`, `_mask.tiff` that exists,
+    else the image's alpha channel (GIMP-style: alpha 0 = disturbed). A tiled TIFF image or mask
+    is read tile by tile, other files are decoded once. Use as a context manager.
+
+    Raises:
+      ValueError: unreadable or grayscale image, a float image outside [0, 1], no mask, or a
+        mask of another size or shape; the message names the file.
+    """
+
+    def __init__(self, path: str, masks: str | None, invert_label: bool = False):
+        self.path, self.invert_label, self.mask = path, invert_label, None
+        self.image = image_source.open_image(path)
+        try:
+            self._open_mask(masks)
+        except BaseException:
+            self.close()
+            raise
+        self.shape = self.image.shape
+
+    def _open_mask(self, masks: str | None) -> None:
+        """Checks the image, then finds and checks its mask (see the class docstring)."""
+        path, image = self.path, self.image
+        if image.channels not in (3, 4):
+            raise coretf_io.ImageError(f"{path}: expected an RGB or RGBA photograph, got a grayscale image")
+        if image.dtype.kind == "f":
+            # cv2 would clip silently: a float image in 0-255 would come out nearly white.
+            low, high = np.inf, -np.inf
+            for _, band in image_source.iter_bands(image, colour_lines.BLOCK_LINES):
+                low, high = min(low, band.min()), max(high, band.max())
+            if low < 0 or high > 1:
+                raise coretf_io.ImageError(f"{path}: float image values must lie in [0, 1], found "
+                                           f"{low:g} to {high:g}")
+        stem = os.path.splitext(os.path.basename(path))[0]
+        candidates = [os.path.join(masks, stem + suffix) for suffix in MASK_SUFFIXES] if masks else []
+        mask_path = next((c for c in candidates if os.path.isfile(c)), None)
+        if mask_path:
+            self.mask = image_source.open_image(mask_path)
+            if self.mask.channels != 1:
+                raise coretf_io.ImageError(f"{mask_path}: mask must be single-channel, got shape "
+                                           f"{tuple(self.mask.shape) + (self.mask.channels,)}")
+            if self.mask.shape != image.shape:
+                (h, w), (height, width) = self.mask.shape, image.shape
+                raise coretf_io.ImageError(f"{mask_path}: mask is {h}x{w} px but "
+                                           f"{os.path.basename(path)} is {height}x{width} px")
+        elif image.channels != 4:
+            where = candidates[0] if candidates else "(no --masks folder given)"
+            raise ValueError(f"{path}: RGB image without alpha channel and no mask {where}")
+
+    def read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """A region: (RGB (h, w, 3) in the file's dtype, kept (h, w) bool, True = undisturbed)."""
+        region = self.image.read(r0, r1, c0, c1)
+        label = region[..., 3] if self.mask is None else self.mask.read(r0, r1, c0, c1)[..., 0]
+        keep = label != 0
+        return region[..., :3], (~keep if self.invert_label else keep)
+
+    def blocks(self, depth_axis: str, lines: int, start: int = 0):
+        """(RGB, kept) blocks of `lines` depth lines from line `start` on, one line per row (the
+        input of `colour_lines.block_statistics`)."""
+        colour_lines.check_depth_axis(depth_axis)
+        axis = 1 if depth_axis == "x" else 0
+        for first in range(start, self.shape[axis], lines):
+            last = min(self.shape[axis], first + lines)
+            if axis == 1:
+                rgb, keep = self.read(0, self.shape[0], first, last)
+                yield rgb.transpose(1, 0, 2), keep.T
+            else:
+                yield self.read(first, last, 0, self.shape[1])
+
+    def close(self) -> None:
+        self.image.close()
+        if self.mask is not None:
+            self.mask.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False):
+    """A section's RGB image and its mask (True = undisturbed), both whole (`SectionImage`).
 
     Returns:
       (image (H, W, 3) uint8/uint16/float, mask (H, W) bool).
@@ -54,29 +142,8 @@ def read_image_and_mask(path: str, masks: str | None, invert_label: bool = False
       ValueError: unreadable or grayscale image, no mask, or a mask of another size or shape;
         the message names the file.
     """
-    image = coretf_io.read_image(path)
-    if image.ndim != 3:
-        raise coretf_io.ImageError(f"{path}: expected an RGB or RGBA photograph, got a grayscale image")
-    if image.dtype.kind == "f" and (image.min() < 0 or image.max() > 1):
-        # cv2 would clip silently: a float image in 0-255 would come out nearly white.
-        raise coretf_io.ImageError(f"{path}: float image values must lie in [0, 1], found "
-                                   f"{image.min():g} to {image.max():g}")
-    stem = os.path.splitext(os.path.basename(path))[0]
-    mask_path = os.path.join(masks, f"{stem}_mask.png") if masks else None
-    if mask_path and os.path.isfile(mask_path):
-        mask = coretf_io.read_image(mask_path)
-        if mask.ndim != 2:
-            raise coretf_io.ImageError(f"{mask_path}: mask must be single-channel, got shape {mask.shape}")
-        if mask.shape != image.shape[:2]:
-            raise coretf_io.ImageError(f"{mask_path}: mask is {mask.shape[0]}x{mask.shape[1]} px but "
-                                       f"{os.path.basename(path)} is {image.shape[0]}x{image.shape[1]} px")
-        keep = mask != 0
-    elif image.shape[2] == 4:
-        keep = image[..., 3] != 0  # GIMP-style label: erased (alpha 0) = disturbed
-    else:
-        where = mask_path or "(no --masks folder given)"
-        raise ValueError(f"{path}: RGB image without alpha channel and no mask {where}")
-    return image[..., :3], (~keep if invert_label else keep)
+    with SectionImage(path, masks, invert_label) as section:
+        return section.read(0, section.shape[0], 0, section.shape[1])
 
 
 def placement_of(entry) -> Placement:
@@ -109,30 +176,34 @@ MIN_SIDE_PX = 16  # across the core (two halves of 8 px) and along it
 
 def measure_section(path: str, masks: str | None, output: str, placement: Placement, *,
                     srgb: bool = True, min_kept: float = 0.9, max_lag_cm: float = 5.0,
-                    step_cm: float = 0.1,
-                    progress=None) -> tuple[colour_lines.ColourRecord, np.ndarray]:
+                    step_cm: float = 0.1, progress=None,
+                    block_lines: int = colour_lines.BLOCK_LINES
+                    ) -> tuple[colour_lines.ColourRecord, np.ndarray]:
     """Measures one section and writes its four outputs (`write_outputs`).
 
+    Image and mask are read `block_lines` depth lines at a time (`SectionImage.blocks`); the
+    record is that of `colour_lines.section_record` on the whole image, whatever `block_lines`.
     The record CSV is written last, so its presence marks the section as done.
 
     Returns:
       (the `colour_lines.ColourRecord`, its `resolution.XCORR_COLUMNS` table).
     """
     stem = os.path.splitext(os.path.basename(path))[0]
-    image, mask = read_image_and_mask(path, masks, placement.invert_label)
-    axis = placement.depth_axis
-    if axis == "auto":  # PRODUCT: undeclared orientation means the long axis is depth
-        axis = "x" if image.shape[1] >= image.shape[0] else "y"
-    along, across = image.shape[1::-1] if axis == "x" else image.shape[:2]
-    if min(along, across) < MIN_SIDE_PX:
-        raise coretf_io.ImageError(
-            f"{path}: {image.shape[1]} x {image.shape[0]} px is not a core photograph (a record needs "
-            f"at least {MIN_SIDE_PX} px across the core, for its two halves, and {MIN_SIDE_PX} depth lines)")
-    record = colour_lines.section_record(stem, image, mask, px_per_cm=placement.px_per_cm,
-                                         top_depth_cm=placement.top_depth_cm, depth_axis=axis,
-                                         top_px=placement.top_px, srgb=srgb, min_kept=min_kept,
-                                         progress=progress)
-    del image, mask
+    with SectionImage(path, masks, placement.invert_label) as section:
+        height, width = section.shape
+        axis = placement.depth_axis
+        if axis == "auto":  # PRODUCT: undeclared orientation means the long axis is depth
+            axis = "x" if width >= height else "y"
+        along, across = (width, height) if axis == "x" else (height, width)
+        if min(along, across) < MIN_SIDE_PX:
+            raise coretf_io.ImageError(
+                f"{path}: {width} x {height} px is not a core photograph (a record needs at least "
+                f"{MIN_SIDE_PX} px across the core, for its two halves, and {MIN_SIDE_PX} depth lines)")
+        colour_lines.check_placement(along, placement.px_per_cm, placement.top_px)
+        stats = colour_lines.block_statistics(section.blocks(axis, block_lines, placement.top_px),
+                                              srgb=srgb, min_kept=min_kept, progress=progress)
+    record = colour_lines.record_of(stem, stats, px_per_cm=placement.px_per_cm,
+                                    top_depth_cm=placement.top_depth_cm)
     xcorr = write_outputs(os.path.join(output, stem), record, placement.px_per_cm,
                           min_kept=min_kept, max_lag_cm=max_lag_cm, step_cm=step_cm)
     return record, xcorr

@@ -16,9 +16,11 @@ measuring and writing a section, the status table and the composite: `coretf.ana
 Inputs (the conventions of `coretf.predict` and of the sediment_cores manual builder):
   images    RGB (or RGBA) photographs, 8 or 16 bit, cropped to the core (background removal):
             every pixel of a line counts in its kept fraction and in the unfiltered record.
-  masks     `<masks>/<stem>_mask.png`, uint8, the image's size, non-zero = undisturbed sediment,
-            0 = disturbed or background. Without a mask file, an RGBA image's alpha is the mask
-            (GIMP-style: alpha 0 = disturbed). Any lab's or tool's mask works the same way.
+  masks     `<masks>/<stem>_mask.png` (or `_mask.tif`), uint8, the image's size, non-zero =
+            undisturbed sediment, 0 = disturbed or background. Without a mask file, an RGBA
+            image's alpha is the mask (GIMP-style: alpha 0 = disturbed). Any lab's or tool's mask
+            works the same way. Image and mask are read band by band along depth: a tiled TIFF
+            tile by tile (memory flat in the section's length), other files decoded once.
   sections  `sections.csv` as the manual builder reads it: section, px_per_cm, top_depth_cm,
             depth_axis (x: depth along the image width; y: down the height), optional top_px
             (pixel of the core top along the depth axis; lines above it are not core and are

@@ -2,12 +2,13 @@
 (`background.find_core_box(method="paper"/"seeded")`).
 
 `paper_region` is the paper's box (the largest region of the core classes after its opening),
-made band by band along the photograph at full resolution. The paper's box is the seed; each line across the core inside its band is sediment, dark (crack,
-void, dark layer, or the tray) or card-like (white or strongly coloured pixels, as on a colour
-card); sediment runs separated by dark gaps shorter than `max_gap_widths` core widths are joined,
-a card-like line stops the extension, and end slivers shorter than `min_run_widths` widths are
-dropped. This is the method the sediment_cores builder's `*_cropped` configs were released with:
-keep its output unchanged. NumPy and OpenCV.
+made band by band along the photograph at full resolution. The paper's box is the seed; each
+line across the core inside its band is sediment, dark (crack, void, dark layer, or the tray)
+or card-like (white or strongly coloured pixels, as on a colour card); sediment runs separated
+by dark gaps shorter than `max_gap_widths` core widths are joined, a card-like line stops the
+extension, and end slivers shorter than `min_run_widths` widths are dropped. This is the method
+the sediment_cores builder's `*_cropped` configs were released with: keep its output unchanged.
+NumPy and OpenCV.
 """
 
 from __future__ import annotations

@@ -211,6 +211,7 @@ def predict_image(
     resolution_factor: float = 1.0,
     tile: int = 0,
     overlap: int = -1,
+    blend: str = "linear",
     batch_size: int = 4,
     truth: str | None = None,
     label_map: labels_lib.LabelMap | None = None,
@@ -231,7 +232,7 @@ def predict_image(
         tile, overlap: tile side and least overlap in inference pixels. 0: 512 px, or the
             model's training tile if larger (a fully convolutional model takes any tile; larger
             tiles waste less on overlap: (tile / (tile - overlap))^2 of the pixels are computed).
-            -1: 64 px, or a quarter of a smaller tile.
+            -1: 64 px, or a quarter of a smaller tile. blend: the window (`tiling.blend_window`).
         truth, label_map: a folder of true masks and how they encode the classes (`read_truth`):
             adds the Image-IoU, pooled IoU and accuracy over the pixels the truth does not ignore.
         colour_record: also write the colour record (`coretf.analysis.colour_batch`) over the
@@ -288,7 +289,7 @@ def predict_image(
             inference_shape = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
             reader = _ScaledReader(read_stream, shape, inference_shape)
             bands = tiling.iter_bands(predict_stream, reader, inference_shape, tile=tile, overlap=overlap,
-                                      batch_size=batch_size, progress=progress, description=stem)
+                                      blend=blend, batch_size=batch_size, progress=progress, description=stem)
             mask = np.zeros((height, width), np.uint8)
             # Confidence TIFF tiles span the whole image across depth and 256 px along it, so they
             # arrive in file order as the bands stream in.
@@ -343,7 +344,7 @@ def predict_image(
                            "um_per_voxel": um_per_voxel or model_voxel, "model_um_per_voxel": model_voxel,
                            "depth_axis": depth_axis, "resolution_factor": resolution_factor,
                            "inference_scale": scale, "tile": tile, "overlap": overlap,
-                           "batch_size": batch_size},
+                           "blend": blend, "batch_size": batch_size},
             "image": {"height": height, "width": width, "dtype": source_dtype,
                       "inference_height": inference_shape[1] if along_x else inference_shape[0],
                       "inference_width": inference_shape[0] if along_x else inference_shape[1]},

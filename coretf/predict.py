@@ -24,7 +24,7 @@ from coretf import flags as coretf_flags
 from coretf import inference
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
-from coretf import outputs
+from coretf import outputs, tiling
 
 
 def define_flags() -> None:
@@ -41,6 +41,8 @@ def define_flags() -> None:
     flags.DEFINE_float("resolution_factor", 1.0, "Infer at the training scale times this (< 1: faster).")
     flags.DEFINE_integer("tile", 0, "Tile side in px (0: 512, or the model's training tile if larger).")
     flags.DEFINE_integer("overlap", -1, "Least tile overlap in px (-1: 64, or a quarter of a smaller tile).")
+    flags.DEFINE_enum("blend", "linear", list(tiling.WINDOWS), "How overlapping tiles are blended: linear "
+                      "(a ramp over the overlap) or gaussian (nnU-Net's window, sigma = tile / 8).")
     flags.DEFINE_integer("batch_size", 4, "Tiles per model call.")
     flags.DEFINE_string("truth", None, "Folder of true masks <name>_mask.png (or .tif), or 'alpha' (the "
                         "input's alpha channel); adds Image-IoU to the JSON.")
@@ -77,8 +79,8 @@ def main(argv):
     except ValueError as error:  # nothing could start: one line, exit 2 (run_command)
         raise app.UsageError(str(error)) from None
     options = dict(um_per_voxel=FLAGS.um_per_voxel, resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile,
-                   overlap=FLAGS.overlap, batch_size=FLAGS.batch_size, truth=FLAGS.truth, label_map=label_map,
-                   preview_size=FLAGS.preview_size, colour_record=FLAGS.colour_record,
+                   overlap=FLAGS.overlap, blend=FLAGS.blend, batch_size=FLAGS.batch_size, truth=FLAGS.truth,
+                   label_map=label_map, preview_size=FLAGS.preview_size, colour_record=FLAGS.colour_record,
                    convert_grayscale=FLAGS.convert_grayscale)
     failed, skipped, done = [], [], []
     for path in tqdm(inputs, desc="images", unit="image", disable=len(inputs) < 2):

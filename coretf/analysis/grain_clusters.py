@@ -22,7 +22,7 @@ from absl import app, flags, logging
 
 from coretf import flags as coretf_flags
 from coretf import io as coretf_io
-from coretf.analysis import grain_clustering
+from coretf.analysis import grain_cluster_files, grain_clustering
 
 
 def define_flags() -> None:
@@ -34,7 +34,7 @@ def define_flags() -> None:
     flags.DEFINE_string("output", None, "Output folder.", required=True)
     flags.DEFINE_integer("k", 100, "Number of K-means clusters.")
     flags.DEFINE_string("centres", None, "Assign the particles to these fitted clusters (the "
-                        f"{grain_clustering.CENTRES_FILE} of an earlier run, or its folder) instead of "
+                        f"{grain_cluster_files.CENTRES_FILE} of an earlier run, or its folder) instead of "
                         "fitting K-means: new photo sets join clusters already named.")
     flags.DEFINE_integer("seed", 0, "K-means, UMAP and gallery seed.")
     flags.DEFINE_boolean("dihedral", True, "Average each particle's latent mean over its eight dihedral views "
@@ -49,7 +49,7 @@ def main(argv) -> None:
     if bool(values.input) == bool(values.dataset):
         raise app.UsageError("give exactly one of --input and --dataset")
     if values.input:
-        particles = grain_clustering.read_crops(values.input)
+        particles = grain_cluster_files.read_crops(values.input)
     else:
         from coretf.data import builders  # TFDS only for this input
         from coretf.data import sediment_grains as grain_data
@@ -60,12 +60,12 @@ def main(argv) -> None:
         particles["id"] = [f"{s}/{p}/{i:03d}" for s, p, i in
                            zip(particles["sample_id"], particles["position_id"], particles["particle_id"])]
     try:
-        centres = grain_clustering.read_centres(values.centres) if values.centres else None
+        centres = grain_cluster_files.read_centres(values.centres) if values.centres else None
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     latent = grain_clustering.encode_with_saved_model(values.model, particles["layers"],
                                                       dihedral=values.dihedral)
-    labels, method, report = grain_clustering.write_clusters(values.output, latent, particles, k=values.k,
+    labels, method, report = grain_cluster_files.write_clusters(values.output, latent, particles, k=values.k,
                                                              seed=values.seed, centres=centres)
     for line in grain_clustering.score_lines(report) if report else ():
         print(line)

@@ -24,7 +24,7 @@ import numpy as np
 
 from coretf import io as coretf_io
 from coretf import outputs, pipelines
-from coretf.analysis import grain_clustering
+from coretf.analysis import grain_cluster_files, grain_clustering
 from coretf.pipelines import beam
 from coretf.preprocess import grain_extraction, grain_photos, grains_batch
 
@@ -59,7 +59,7 @@ class EncodeSet(beam.DoFn):
     def setup(self):
         self.encode = grain_clustering.saved_model_encoder(self.settings.model,  # once per worker
                                                            dihedral=self.settings.dihedral)
-        self.centres = grain_clustering.read_centres(self.settings.centres)
+        self.centres = grain_cluster_files.read_centres(self.settings.centres)
 
     def process(self, item):
         index, files = item
@@ -78,11 +78,11 @@ class EncodeSet(beam.DoFn):
             yield index, rows, latent, None
             return
         try:
-            latent = self.encode(np.stack([grain_clustering.read_crop(os.path.join(s.output, r["crop"]))
+            latent = self.encode(np.stack([grain_cluster_files.read_crop(os.path.join(s.output, r["crop"]))
                                            for r in rows]))
             clusters = grain_clustering.assign_clusters(latent, self.centres)
             coretf_io.write_csv(table, ["particle", "cluster"] + [f"z{j}" for j in range(latent.shape[1])],
-                                [[grain_clustering.particle_id(r), int(c)] + [repr(float(v)) for v in z]
+                                [[grain_cluster_files.particle_id(r), int(c)] + [repr(float(v)) for v in z]
                                  for r, c, z in zip(rows, clusters, latent)])
         except Exception as error:  # noqa: BLE001 - one set's failure is its report line
             yield index, None, None, outputs.item_error(f"{files.sample}/{files.position}", error)
@@ -100,11 +100,11 @@ def _finish(results: list, settings: Settings, sets: list) -> None:
     rows = [row for rows, _ in done for row in rows]
     latent = np.concatenate([latent for _, latent in done]).astype(np.float32)
     particles = {"layers": lambda indices: np.stack([
-                     grain_clustering.read_crop(os.path.join(settings.output, rows[i]["crop"])) for i in indices]),
+                     grain_cluster_files.read_crop(os.path.join(settings.output, rows[i]["crop"])) for i in indices]),
                  "sample_id": np.array([r["sample"] for r in rows]),
-                 "id": [grain_clustering.particle_id(r) for r in rows]}
-    grain_clustering.write_clusters(os.path.join(settings.output, CLUSTERS), latent, particles, seed=settings.seed,
-                                  centres=grain_clustering.read_centres(settings.centres))
+                 "id": [grain_cluster_files.particle_id(r) for r in rows]}
+    grain_cluster_files.write_clusters(os.path.join(settings.output, CLUSTERS), latent, particles, seed=settings.seed,
+                                  centres=grain_cluster_files.read_centres(settings.centres))
 
 
 def run(input_path: str, settings: Settings, beam_args: list[str]) -> tuple[str, list[str]]:
@@ -117,7 +117,7 @@ def run(input_path: str, settings: Settings, beam_args: list[str]) -> tuple[str,
     """
     sets = grains_batch.start_run(input_path, settings.output, settings.layers, settings.crop_size,
                                   settings.extraction)
-    grain_clustering.read_centres(settings.centres)
+    grain_cluster_files.read_centres(settings.centres)
     grain_clustering.saved_model_encoder(settings.model)  # an export that cannot be loaded stops it here
     done = sum(os.path.exists(_latent_csv(settings.output, s)) for s in sets)
     pipelines.run(list(enumerate(sets)), EncodeSet(settings),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from coretf import io as coretf_io
-from coretf.analysis import grain_clustering
+from coretf.analysis import grain_cluster_files, grain_clustering
 
 
 def test_purity_and_scores_golden():
@@ -46,7 +46,7 @@ def test_outputs_csvs_and_galleries(tmp_path):
     layers, true = _two_kinds()
     samples = np.array(["A" if i < 10 else "B" for i in range(20)])
     latent = true[:, None].astype(np.float32) + np.random.default_rng(1).normal(0, 0.01, (20, 3))
-    labels = grain_clustering.write_outputs(str(tmp_path), latent, layers, samples, [f"p{i}" for i in range(20)], k=2)
+    labels = grain_cluster_files.write_outputs(str(tmp_path), latent, layers, samples, [f"p{i}" for i in range(20)], k=2)
     assert grain_clustering.cluster_scores(true, labels)["ari"] == pytest.approx(1.0)
     counts = coretf_io.read_csv(tmp_path / "sample_counts.csv")
     assert list(counts[0]) == ["cluster", "A", "B"] and sum(int(r["A"]) + int(r["B"]) for r in counts) == 20

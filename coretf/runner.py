@@ -196,6 +196,7 @@ def run_members(job: base.Job, model_dir: str) -> dict:
     mean, sd = mean_and_sd(per_member)
     metrics = {"members": len(members), "member_dirs": [name for name, _ in members],
                "dataset": per_member[0]["dataset"], "epochs": config.epochs, "mean": mean, "sd": sd}
+    metrics["tables"] = jobs[-1].member_tables(model_dir, mean, sd)
     if config.seeds:
         metrics["seeds"] = list(config.seeds)
     else:

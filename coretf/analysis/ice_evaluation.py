@@ -258,20 +258,28 @@ def save_scatter(path: str, per_slice: dict[str, list[dict]]) -> None:
     plots.save_figure(figure, path, tight=False)
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """Table II as Markdown: per specimen and method, scores in %, weight error in %."""
-    def pct(value):
-        return "n/a" if not np.isfinite(value) else f"{100 * value:.1f}"
+def markdown_table(rows: list[dict], sd_rows: list[dict] | None = None) -> str:
+    """Table II as Markdown: per specimen and method, scores in %, weight error in %; with
+    `sd_rows` (the SDs of an ensemble's or k-fold's members, `coretf.runner.mean_and_sd`) each
+    figure as mean +- SD."""
+    def cell(value, sd, spec=".1f", scale=100.0):
+        if value is None or not np.isfinite(value):
+            return "n/a"
+        text = f"{scale * value:{spec}}"
+        return text if sd is None or not np.isfinite(sd) else f"{text} +- {scale * sd:{spec.lstrip('+')}}"
 
     lines = ["| specimen | method | test slices | F1 vs weak | IoU vs weak | acc. vs weak | F1 vs truth "
              "| IoU vs truth | acc. vs truth | density g/cm3 | weight g | WE % |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
+    for index, row in enumerate(rows):
+        sd = sd_rows[index] if sd_rows else {}
         lines.append(
-            f"| {row['specimen']} | {METHOD_NAMES[row['method']]} | {row['test_slices']} | "
-            + " | ".join(pct(row[f"{k}_{ref}"]) for ref in ("vs_weak", "vs_truth")
+            f"| {row['specimen']} | {METHOD_NAMES[row['method']]} | {row['test_slices']:.0f} | "
+            + " | ".join(cell(row[f"{k}_{ref}"], sd.get(f"{k}_{ref}")) for ref in ("vs_weak", "vs_truth")
                          for k in ("f1", "iou", "accuracy"))
-            + f" | {row['density_g_cm3']:.3f} | {row['weight_g']:.4g} | {row['weight_error_pct']:+.1f} |")
+            + f" | {cell(row['density_g_cm3'], sd.get('density_g_cm3'), '.3f', 1.0)}"
+            + f" | {cell(row['weight_g'], sd.get('weight_g'), '.4g', 1.0)}"
+            + f" | {cell(row['weight_error_pct'], sd.get('weight_error_pct'), '+.1f', 1.0)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -216,6 +216,11 @@ class Job(abc.ABC):
     def exports(self, model: keras.Model, metrics: dict) -> list:
         """The SavedModels to write: a list of `coretf.export.SavedModelSpec`."""
 
+    def member_tables(self, model_dir: str, mean: dict, sd: dict) -> list[str]:
+        """Writes the job's tables over the members of an ensemble or k-fold run (figures as
+        mean +- SD) into `model_dir`; returns their file names. None by default."""
+        return []
+
     def summary_lines(self, metrics: dict) -> list[str]:
         """What the console shows after training."""
         return [f"best epoch ({self.monitor}): {metrics['best_epoch']} of {metrics['epochs']}"]

@@ -24,6 +24,7 @@ import numpy as np
 
 from coretf import calibration
 from coretf import callbacks as callbacks_lib
+from coretf import io as coretf_io
 from coretf import plots
 from coretf.analysis import ice_evaluation
 from coretf.config import option
@@ -165,6 +166,11 @@ class IceCtJob(base.SegmentationJob):
                    "-> 0/1, 0 outside the field of view"),
             um_per_voxel=float(first["low_voxel_um"]), tile_size=self.config.ice_tile,
             test_iou_vs_weak=metrics["test"]["network_iou_vs_weak"])]
+
+    def member_tables(self, model_dir: str, mean: dict, sd: dict) -> list[str]:
+        coretf_io.write_text(os.path.join(model_dir, "table2.md"),
+                             ice_evaluation.markdown_table(mean["table2"], sd["table2"]))
+        return ["table2.md"]
 
     def summary_lines(self, metrics: dict) -> list[str]:
         test = metrics["test"]

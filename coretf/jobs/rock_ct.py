@@ -6,9 +6,11 @@ leading slices (an equal-size share of each), with the loss CE - alpha * log smo
 (`coretf.losses.CrossEntropyLogIoU`), Adam decaying multiplicatively from --learning_rate to
 --rock_final_learning_rate over the epochs and only a fraction of the minibatches per epoch. The
 last epoch's weights are kept (the paper has no validation split). It then predicts every slice
-of every stack from minimally overlapping patches (`coretf.tiling.predict_tiled`), sweeps the
-threshold (`coretf.analysis.rock_eval`), writes `threshold_metrics.png` and `test_predictions.png`
-and exports the SavedModel. The 7-model cross-rock-type table is `scripts/rock_experiment.py`.
+of every stack from patches overlapping by a quarter of their side, blended with a linear ramp
+(`coretf.tiling.predict_tiled`; with no overlap the U-Net's border effects leave seams at the
+patch borders; `scripts/benchmark_tile_seams.py` measures them), sweeps the threshold
+(`coretf.analysis.rock_eval`), writes `threshold_metrics.png` and `test_predictions.png` and
+exports the SavedModel. The 7-model cross-rock-type table is `scripts/rock_experiment.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from coretf import calibration
 from coretf import callbacks as callbacks_lib
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
@@ -32,7 +35,7 @@ from coretf.data import rock_ct as rock_data
 from coretf.jobs import base
 from coretf.losses import IOU_FORMS, CrossEntropyLogIoU
 from coretf.models import build_unet
-from coretf.tiling import predict_tiled
+from coretf.tiling import WINDOWS, predict_tiled
 from coretf_datasets.rock_ct.stack import CLASS_NAMES
 
 PORE = 1  # the class whose IoU, precision and recall are reported, and the confidence map's
@@ -56,8 +59,10 @@ class RockConfig(base.SegmentationConfig):
                                              above=0)
     rock_patch_size: int = option(64, "Training/inference patch side.", minimum=1)
     rock_threshold: float = option(0.5, "P(pore) threshold of the table.", above=0, below=1)
-    rock_overlap: int = option(0, "Minimum overlap of inference patches, px (0 = minimal overlap).",
-                               minimum=0)
+    rock_overlap: int = option(-1, "Minimum overlap of inference patches, px (-1: a quarter of the patch; "
+                               "0: minimal overlap, which leaves seams at the patch borders).", minimum=-1)
+    rock_blend: str = option("linear", "Blending window of overlapping inference patches "
+                             "(coretf.tiling.blend_window).", choices=WINDOWS)
     rock_holdout: float = option(0.0, "Share of each training stack's last slices kept out of training "
                                  "and evaluated apart as <stack>_holdout (a lab with one scan; the ice "
                                  "paper holds out the lowest 20 %: 0.2).", minimum=0, below=1)
@@ -67,7 +72,12 @@ class RockConfig(base.SegmentationConfig):
         if self.architecture != "unet":
             raise ValueError(f"--job=rock_ct trains the paper's U-Net: pass --architecture=unet, not {self.architecture}")
         if self.rock_overlap >= self.rock_patch_size:
-            raise ValueError(f"--rock_overlap={self.rock_overlap}: must be in [0, rock_patch_size)")
+            raise ValueError(f"--rock_overlap={self.rock_overlap}: must be in [-1, rock_patch_size)")
+
+    @property
+    def inference_overlap(self) -> int:
+        """`rock_overlap` in px, -1 resolved to a quarter of the patch."""
+        return self.rock_patch_size // 4 if self.rock_overlap < 0 else self.rock_overlap
 
 
 def build_network(config: RockConfig) -> tuple[keras.Model, int]:
@@ -99,34 +109,42 @@ def softmax_predictor(model: keras.Model):
     return predict
 
 
+def pore_probability(predict, image: np.ndarray, *, tile: int, overlap: int, blend: str) -> np.ndarray:
+    """(H, W) float32 P(pore) of one (H, W) float32 slice in [0, 1], tiled by `predict_tiled` with
+    `predict` (`softmax_predictor`)."""
+    return predict_tiled(predict, image[..., None], tile=tile, overlap=overlap, blend=blend,
+                         batch_size=32)[..., PORE]
+
+
 def _json_number(value: float) -> float | None:
     """JSON has no NaN: an undefined ratio (precision with nothing predicted pore) is null."""
     return float(value) if np.isfinite(value) else None
 
 
 def evaluate_stacks(model: keras.Model, stacks: dict[str, rock_data.Stack], train_slices: dict[str, int], *,
-                    tile: int, overlap: int, threshold: float, progress: bool = True):
+                    tile: int, overlap: int, blend: str, threshold: float, progress: bool = True):
     """Whole-slice probabilities of every stack, thresholded at many values.
 
     Returns:
-        (per_stack, sweeps, examples, structure): per_stack {stack: {"rock_type", "in_sample",
-        "slices", the six metrics at `threshold`, "iou_plateau": [lo, hi]}}, sweeps {stack: sweep
-        lists}, examples {"images", "masks", "predicted", "confidence"}: the middle slice of each
-        stack, structure {stack: `pore_structure.compare` of the thresholded prediction and the truth}.
+        (per_stack, sweeps, examples, structure, calibrations): per_stack {stack: {"rock_type",
+        "in_sample", "slices", the six metrics at `threshold`, "iou_plateau": [lo, hi], "ece"}},
+        sweeps {stack: sweep lists}, examples {"images", "masks", "predicted", "confidence"}: the
+        middle slice of each stack, structure {stack: `pore_structure.compare` of the thresholded
+        prediction and the truth}, calibrations {stack: `calibration.Reliability` of its pixels}.
     """
     predict = softmax_predictor(model)
-    per_stack, sweeps, structure = {}, {}, {}
+    per_stack, sweeps, structure, calibrations = {}, {}, {}, {}
     examples = {k: [] for k in ("images", "masks", "predicted", "confidence")}
     for stack_id in tqdm(sorted(stacks), desc="evaluating stacks", disable=not progress):
         stack = stacks[stack_id]
-        counts = rock_eval.ThresholdCounts()
+        counts, reliability = rock_eval.ThresholdCounts(), calibration.Reliability()
         middle = stack.image.shape[0] // 2
         predicted = np.zeros(stack.pores.shape, bool)
         for index in range(stack.image.shape[0]):
             image = stack.image[index].astype(np.float32) / 255.0
-            pore = predict_tiled(predict, image[..., None], tile=tile, overlap=overlap,
-                                 batch_size=32)[..., PORE]
+            pore = pore_probability(predict, image, tile=tile, overlap=overlap, blend=blend)
             counts.update(pore, stack.pores[index])
+            reliability.update(pore, stack.pores[index])
             predicted[index] = pore >= threshold
             if index == middle:
                 examples["images"].append(np.repeat(image[..., None], 3, -1))
@@ -139,12 +157,14 @@ def evaluate_stacks(model: keras.Model, stacks: dict[str, rock_data.Stack], trai
                                "slices": int(stack.image.shape[0]), "pixels": counts.pixels,
                                "ignored_share": labels_lib.ignored_share(stack.pores),
                                **{k: _json_number(v) for k, v in counts.at(threshold).items()},
-                               "iou_plateau": list(rock_eval.plateau(sweep, "iou"))}
+                               "iou_plateau": list(rock_eval.plateau(sweep, "iou")),
+                               "ece": _json_number(reliability.ece())}
+        calibrations[stack_id] = reliability
         valid = stack.pores != labels_lib.IGNORE
         if valid.any():
             structure[stack_id] = pore_structure.compare(predicted, stack.pores == 1, valid)
             per_stack[stack_id]["pore_structure"] = pore_structure.summary(structure[stack_id])
-    return per_stack, sweeps, examples, structure
+    return per_stack, sweeps, examples, structure, calibrations
 
 
 class RockCtJob(base.SegmentationJob):
@@ -206,10 +226,16 @@ class RockCtJob(base.SegmentationJob):
 
     def evaluate(self, model: keras.Model, model_dir: str) -> dict:
         config = self.config
-        per_stack, sweeps, examples, structure = evaluate_stacks(
-            model, self.stacks, self.slices, tile=config.rock_patch_size, overlap=config.rock_overlap,
-            threshold=config.rock_threshold, progress=base.progress_bars())
+        per_stack, sweeps, examples, structure, calibrations = evaluate_stacks(
+            model, self.stacks, self.slices, tile=config.rock_patch_size, overlap=config.inference_overlap,
+            blend=config.rock_blend, threshold=config.rock_threshold, progress=base.progress_bars())
         out_of_sample = [v for v in per_stack.values() if not v["in_sample"]] or list(per_stack.values())
+        held_out = [k for k, v in per_stack.items() if not v["in_sample"]] or list(per_stack)
+        reliability = calibration.Reliability()
+        for stack_id in held_out:
+            reliability.add(calibrations[stack_id])
+        calibration.save_reliability_diagram(os.path.join(model_dir, "calibration.png"), reliability,
+                                             title=f"pore probability, stacks {', '.join(sorted(held_out))}")
         rock_eval.save_threshold_plot(
             os.path.join(model_dir, "threshold_metrics.png"),
             {k: {m: np.asarray(v, dtype=float) for m, v in s.items()} for k, s in sweeps.items()},
@@ -230,6 +256,8 @@ class RockCtJob(base.SegmentationJob):
             "stacks": per_stack,
             "out_of_sample_mean": {m: _json_number(rock_eval.mean_of([v[m] for v in out_of_sample]))
                                    for m in rock_eval.METRICS},
+            "out_of_sample_ece": _json_number(reliability.ece()),
+            "calibration": reliability.summary(),
             "sweeps": sweeps,
         }
 
@@ -239,6 +267,17 @@ class RockCtJob(base.SegmentationJob):
             architecture="unet", tile_size=self.config.rock_patch_size, threshold=self.config.rock_threshold,
             input="float32 grayscale CT slice in [0, 1] (8-bit value / 255); shifted to [-0.5, 0.5] inside",
             train_stacks=list(self.train_ids))]
+
+    def member_tables(self, model_dir: str, mean: dict, sd: dict) -> list[str]:
+        columns = ("iou", "precision", "recall", "accuracy", "logloss", "ece")
+        lines = ["| stack | rock type | in sample | " + " | ".join(columns) + " |",
+                 "|---|---|---|" + "---|" * len(columns)]
+        for stack_id, figures in sorted(mean["stacks"].items()):
+            cells = [f"{_fmt(figures.get(c))} +- {_fmt(sd['stacks'][stack_id].get(c))}" for c in columns]
+            lines.append(f"| {stack_id} | {figures['rock_type']} | {'yes' if figures['in_sample'] else 'no'} | "
+                         + " | ".join(cells) + " |")
+        coretf_io.write_text(os.path.join(model_dir, "stacks.md"), "\n".join(lines) + "\n")
+        return ["stacks.md"]
 
     def summary_lines(self, metrics: dict) -> list[str]:
         mean = metrics["out_of_sample_mean"]

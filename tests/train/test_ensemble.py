@@ -65,3 +65,23 @@ def test_seeds_listed_twice_or_beside_folds_are_refused(tmp_path):
         config = CoresConfig(dataset="synthetic_tiny", data_dir=str(tmp_path / "data"), seeds=seeds, folds=folds)
         with pytest.raises(ValueError, match=message):
             runner.train_and_evaluate(config, str(tmp_path / "model"))
+
+
+def test_member_tables_give_mean_and_sd(tmp_path):
+    from coretf.analysis import ice_evaluation
+    from coretf.jobs.rock_ct import RockConfig, RockCtJob
+
+    row = {"specimen": "S1", "method": "network", "test_slices": 4, "f1_vs_weak": 0.9, "iou_vs_weak": 0.8,
+           "accuracy_vs_weak": 0.95, "f1_vs_truth": float("nan"), "iou_vs_truth": float("nan"),
+           "accuracy_vs_truth": float("nan"), "density_g_cm3": 0.5, "weight_g": 12.5, "weight_error_pct": -2.0}
+    sd = {**{k: 0.0 for k in row if k not in ("specimen", "method")}, "iou_vs_weak": 0.02, "weight_error_pct": 0.5}
+    table = ice_evaluation.markdown_table([row], [sd])
+    assert "| 80.0 +- 2.0 |" in table and "| -2.0 +- 0.5 |" in table and "| n/a |" in table
+    assert "+-" not in ice_evaluation.markdown_table([row])  # one model: plain figures
+    stacks = {"berea": {"rock_type": "sandstone", "in_sample": False, "iou": 0.5, "precision": 0.6,
+                        "recall": 0.7, "accuracy": 0.9, "logloss": 0.3, "ece": 0.05}}
+    spread = {"berea": {k: 0.1 if isinstance(v, float) else None for k, v in stacks["berea"].items()}}
+    job = RockCtJob(RockConfig())
+    assert job.member_tables(str(tmp_path), {"stacks": stacks}, {"stacks": spread}) == ["stacks.md"]
+    text = (tmp_path / "stacks.md").read_text()
+    assert "| berea | sandstone | no | 0.500 +- 0.100 | 0.600 +- 0.100 |" in text

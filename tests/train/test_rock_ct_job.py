@@ -56,9 +56,13 @@ def test_every_stack_evaluated_with_in_sample_marked(trained):
     assert [s for s in sorted(stacks) if stacks[s]["in_sample"]] == ["carbonate_a", "soil_a"]
     assert stacks["carbonate_b"]["slices"] == 2 and stacks["soil_a"]["rock_type"] == "soil"
     for figures in stacks.values():
-        for metric in ("logloss", "accuracy", "pr_auc"):
+        for metric in ("logloss", "accuracy", "pr_auc", "ece"):
             assert np.isfinite(figures[metric])
         assert 0.0 <= figures["accuracy"] <= 1.0
+    # The held-out stacks' calibration: their pixels (truth not ignored) and no others.
+    held_out = [s for s in stacks if not stacks[s]["in_sample"]]
+    assert metrics["calibration"]["pixels"] == sum(stacks[s]["pixels"] for s in held_out)
+    assert 0.0 <= metrics["out_of_sample_ece"] <= 1.0 and (model_dir / "calibration.png").exists()
     sweep = metrics["sweeps"]["sandstone_a"]
     assert len(sweep["threshold"]) == len(sweep["iou"]) == 19
     assert sweep["recall"] == sorted(sweep["recall"], reverse=True)  # recall falls as t rises

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 import tifffile
 
@@ -321,3 +322,30 @@ class AreaReducer:
             whole = np.rint(sums.astype(np.float32) * (np.float32(1) / np.float32(area)))
         part = np.rint(sums.astype(np.float32) / count.astype(np.float32))
         return np.clip(np.where(count == area, whole, part), 0, 255).astype(np.uint8)
+
+
+def whole_blocks(shape: tuple[int, int], size: int) -> tuple[int, int]:
+    """The (height, width) of an image of `shape` that `downsampled` reads: whole blocks of the
+    reduction factor that brings the longer side to at most `size`."""
+    factor = max(1, math.ceil(max(shape) / size))
+    return tuple(min(n, max(factor, n - n % factor)) for n in shape)
+
+
+def downsampled(source: ImageSource, size: int, convert=None) -> np.ndarray:
+    """The image at most `size` px long (area averaging), read in chunks along its longer axis so
+    that no image-sized buffer is needed; `convert` maps each raw (h, w, C) region first (e.g.
+    to uint8 RGB). Returns (h, w, C') in `convert`'s dtype (the source's without one)."""
+    factor = max(1, math.ceil(max(source.shape) / size))
+    height, width = whole_blocks(source.shape, size)
+    out_h, out_w = max(1, height // factor), max(1, width // factor)
+    along_rows = height >= width
+    step = factor * max(1, 512 // factor)
+    chunks = []
+    for start in range(0, height if along_rows else width, step):
+        stop = min(start + step, height if along_rows else width)
+        region = source.read(start, stop, 0, width) if along_rows else source.read(0, height, start, stop)
+        region = convert(region) if convert else region
+        size_out = (out_w, max(1, (stop - start) // factor)) if along_rows else (max(1, (stop - start) // factor), out_h)
+        chunks.append(cv2.resize(region, size_out, interpolation=cv2.INTER_AREA).reshape(
+            size_out[1], size_out[0], region.shape[-1]))
+    return np.concatenate(chunks, axis=0 if along_rows else 1)

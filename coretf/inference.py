@@ -13,6 +13,8 @@ Per image `<name>`, `predict_image` writes, each atomically:
   <name>_mask.png        uint8, the input's size: 255 = the export's confidence class (undisturbed
                          sediment for cores, pore for rocks, ice for ice cores), 0 = the rest
   <name>_confidence.tif  float32 tiled BigTIFF: probability of the confidence class
+  <name>_uncertainty.tif float32 tiled BigTIFF: predictive entropy / ln C (0 sure, 1 uniform;
+                         `coretf.uncertainty`), and <name>_uncertainty.png its picture
   <name>_overlay.png     a preview (at most `preview_size` px long) with the rest tinted red
   <name>.json            the run: model hash, metadata, parameters, timings, the fraction of the
                          confidence class (`<class>_fraction`, e.g. `undisturbed_fraction`), and
@@ -29,17 +31,18 @@ import time
 
 import cv2
 import numpy as np
-import tifffile
 
 from coretf import image_source
 from coretf import io as coretf_io
 from coretf import labels as labels_lib
 from coretf import outputs, plots, provenance, serving, tiling
 from coretf import truth as truth_lib
+from coretf import tta as coretf_tta
+from coretf import uncertainty
 from coretf.analysis import colour_batch, colour_lines
 
 DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
-OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_overlay.png", ".json")
+OUTPUT_SUFFIXES = ("_mask.png", "_confidence.tif", "_uncertainty.tif", "_uncertainty.png", "_overlay.png", ".json")
 
 
 class Predictor:
@@ -173,27 +176,13 @@ def _resample_bands(bands, inference_shape: tuple[int, int], shape: tuple[int, i
 
 
 def _preview(source: image_source.ImageSource, mask: np.ndarray, size: int) -> np.ndarray:
-    """RGB uint8 preview at most `size` px long, the mask's zero class tinted red.
-
-    The image is read in chunks along its longer axis, so this needs no image-sized buffer.
-    """
-    factor = max(1, math.ceil(max(source.shape) / size))
-    height, width = (max(factor, n - n % factor) for n in source.shape)  # whole blocks only
-    height, width = min(height, source.shape[0]), min(width, source.shape[1])
-    out_h, out_w = max(1, height // factor), max(1, width // factor)
-    along_rows = height >= width
-    step = factor * max(1, 512 // factor)
-    chunks = []
-    for start in range(0, height if along_rows else width, step):
-        stop = min(start + step, height if along_rows else width)
-        region = source.read(start, stop, 0, width) if along_rows else source.read(0, height, start, stop)
+    """RGB uint8 preview at most `size` px long, the mask's zero class tinted red (read in chunks)."""
+    def rgb(region):
         region = coretf_io.to_uint8(region)
-        region = region[..., :3] if region.shape[-1] >= 3 else np.repeat(region, 3, -1)
-        size_out = (out_w, max(1, (stop - start) // factor)) if along_rows else (
-            max(1, (stop - start) // factor), out_h)
-        chunks.append(cv2.resize(region, size_out, interpolation=cv2.INTER_AREA).reshape(
-            size_out[1], size_out[0], 3))
-    image = np.concatenate(chunks, axis=0 if along_rows else 1).astype(np.float32)
+        return region[..., :3] if region.shape[-1] >= 3 else np.repeat(region, 3, -1)
+
+    image = image_source.downsampled(source, size, rgb).astype(np.float32)
+    height, width = image_source.whole_blocks(source.shape, size)
     kept = cv2.resize(mask[:height, :width], (image.shape[1], image.shape[0]),
                       interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255.0
     tinted = image * 0.55 + np.array([255.0, 0.0, 0.0], np.float32) * 0.45
@@ -219,6 +208,7 @@ def predict_image(
     colour_record: bool = False,
     top_depth_cm: float = 0.0,
     convert_grayscale: bool = False,
+    tta: bool = False,
     progress: bool = True,
 ) -> dict:
     """Segments one image and writes its outputs (listed in the module docstring). Returns the record.
@@ -241,6 +231,7 @@ def predict_image(
         top_depth_cm: depth of the section top, for the colour record.
         convert_grayscale: give a grayscale image to an RGB model (grey repeated in R, G, B);
             without it such an image is refused.
+        tta: average each tile over the views that keep the job's physics (`coretf.tta`).
 
     Raises:
         ImageError: the image does not suit the model (`check_input`), or cannot be read.
@@ -283,8 +274,10 @@ def predict_image(
                 region = source.read(c0, c1, r0, r1).swapaxes(0, 1) if along_x else source.read(r0, r1, c0, c1)
                 return _to_model_input(region, predictor.channels, path)
 
+            model = coretf_tta.augmented(predictor, coretf_tta.views_for_job(metadata.get("job"))) if tta else predictor
+
             def predict_stream(batch):
-                return predictor(np.ascontiguousarray(batch.transpose(0, 2, 1, 3))).transpose(0, 2, 1, 3)
+                return model(np.ascontiguousarray(batch.transpose(0, 2, 1, 3))).transpose(0, 2, 1, 3)
 
             inference_shape = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
             reader = _ScaledReader(read_stream, shape, inference_shape)
@@ -305,20 +298,24 @@ def predict_image(
                         mask[:, rows] = kept.T * np.uint8(255)
                     else:
                         mask[rows] = kept * np.uint8(255)
-                    confidence = band[..., predictor.confidence_class]
-                    pending = confidence if pending is None else np.concatenate([pending, confidence])
+                    maps = np.stack([band[..., predictor.confidence_class], uncertainty.normalised_entropy(band)], -1)
+                    pending = maps if pending is None else np.concatenate([pending, maps])
                     while len(pending) >= 256 or (pending_start + len(pending) == shape[0] and len(pending)):
                         chunk, pending = pending[:256], pending[256:]
-                        block = np.zeros((256, across), np.float32)
+                        block = np.zeros((256, across, 2), np.float32)
                         block[:len(chunk), :shape[1]] = chunk
                         pending_start += len(chunk)
-                        yield np.ascontiguousarray(block.T if along_x else block)
+                        block = block.transpose(1, 0, 2) if along_x else block
+                        spool.add(block[..., 1])  # the uncertainty map's tile, written after this one
+                        yield np.ascontiguousarray(block[..., 0])
 
             os.makedirs(output_dir, exist_ok=True)
-            with coretf_io.atomic_path(out["_confidence.tif"]) as tmp:
-                tifffile.imwrite(tmp, data=confidence_tiles(), shape=(height, width), dtype=np.float32,
-                                 tile=tiff_tile, compression="zlib", bigtiff=True)
+            with uncertainty.TileSpool(output_dir, tiff_tile) as spool:
+                uncertainty.write_map(out["_confidence.tif"], confidence_tiles(), (height, width), tiff_tile)
+                uncertainty.write_map(out["_uncertainty.tif"], spool.tiles(), (height, width), tiff_tile)
             inference_seconds = time.perf_counter() - started
+            uncertainty.save_picture(out["_uncertainty.png"], out["_uncertainty.tif"], preview_size,
+                                     f"{stem}: uncertainty (entropy / ln {len(metadata.get('class_names') or [0, 0])})")
             coretf_io.write_image(out["_mask.png"], mask)
             names = metadata.get("class_names") or []
             tinted = (names[1 - predictor.confidence_class] if len(names) == 2
@@ -344,7 +341,7 @@ def predict_image(
                            "um_per_voxel": um_per_voxel or model_voxel, "model_um_per_voxel": model_voxel,
                            "depth_axis": depth_axis, "resolution_factor": resolution_factor,
                            "inference_scale": scale, "tile": tile, "overlap": overlap,
-                           "blend": blend, "batch_size": batch_size},
+                           "blend": blend, "batch_size": batch_size, "tta": tta},
             "image": {"height": height, "width": width, "dtype": source_dtype,
                       "inference_height": inference_shape[1] if along_x else inference_shape[0],
                       "inference_width": inference_shape[0] if along_x else inference_shape[1]},

@@ -7,9 +7,11 @@
 Segments every image of --input with the model, tiled and streamed at the model's training scale
 (times --resolution_factor; Hutton 2025 §5.1.1), by `coretf.inference`, and writes per image
 `<name>` its mask (`<name>_mask.png`: 255 = the confidence class, undisturbed sediment for
-cores), confidence map (`<name>_confidence.tif`), overlay preview (`<name>_overlay.png`) and run
-record (`<name>.json`, with Image-IoU when --truth is given); the formats are listed in
-`coretf.inference`. A rerun skips images whose JSON exists (--overwrite redoes them).
+cores), confidence map (`<name>_confidence.tif`), uncertainty map and its picture
+(`<name>_uncertainty.tif/.png`), overlay preview (`<name>_overlay.png`) and run record
+(`<name>.json`, with Image-IoU when --truth is given); the formats are listed in
+`coretf.inference`. With --tta each tile is averaged over the views that keep the physics. A
+rerun skips images whose JSON exists (--overwrite redoes them).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def define_flags() -> None:
     flags.DEFINE_boolean("colour_record", False, "Also write the colour record (<name>_colour.csv/.png, "
                          "<name>_xcorr.csv/.png) over the predicted undisturbed pixels; for "
                          "photographs cropped to the core (coretf.preprocess.core_crop).")
+    flags.DEFINE_boolean("tta", False, "Test-time augmentation: average every tile over the views that keep "
+                         "the physics (cores: flipped across the core, never along depth; CT slices: the eight "
+                         "rotations and mirror images); 2x or 8x the inference time.")
     flags.DEFINE_boolean("overwrite", False, "Redo images whose outputs exist.")
     flags.DEFINE_boolean("convert_grayscale", False, "Give grayscale images to an RGB model (grey "
                          "repeated in R, G and B); without it they are refused.")
@@ -81,7 +86,7 @@ def main(argv):
     options = dict(um_per_voxel=FLAGS.um_per_voxel, resolution_factor=FLAGS.resolution_factor, tile=FLAGS.tile,
                    overlap=FLAGS.overlap, blend=FLAGS.blend, batch_size=FLAGS.batch_size, truth=FLAGS.truth,
                    label_map=label_map, preview_size=FLAGS.preview_size, colour_record=FLAGS.colour_record,
-                   convert_grayscale=FLAGS.convert_grayscale)
+                   convert_grayscale=FLAGS.convert_grayscale, tta=FLAGS.tta)
     failed, skipped, done = [], [], []
     for path in tqdm(inputs, desc="images", unit="image", disable=len(inputs) < 2):
         try:

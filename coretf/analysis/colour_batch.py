@@ -28,7 +28,7 @@ from coretf.analysis import colour_lines, colour_plots, resolution
 from coretf.analysis import splice as splice_lib
 
 OUTPUT_SUFFIXES = ("_colour.csv", "_colour.png", "_xcorr.csv", "_xcorr.png")
-NOT_PHOTOGRAPHS = ("_mask", "_overlay", "_colour", "_xcorr", "_confidence")
+NOT_PHOTOGRAPHS = ("_mask", "_overlay", "_colour", "_xcorr", "_confidence", "_uncertainty")
 STATUS_COLUMNS = ("section", "image", "status", "message", "lines", "kept_lines",
                   "mean_kept_fraction", "top_depth_cm", "bottom_depth_cm", "mean_L_filtered",
                   "diff_xcorr_halfwidth_cm_unfiltered", "diff_xcorr_halfwidth_cm_filtered",

@@ -21,7 +21,7 @@ _root_level = logging.getLogger().level
 logging.getLogger().setLevel(logging.ERROR)  # Beam's import warns of Google Cloud clients unused here
 try:
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 finally:
     logging.getLogger().setLevel(_root_level)
 
@@ -44,6 +44,7 @@ def run(items: list, do_item: beam.DoFn, finish, beam_args: list[str]) -> None:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         runner = FnApiRunner()
+        share_cores(options)
     with beam.Pipeline(runner=runner, options=options) as pipeline:
         _ = (pipeline
              | "items" >> beam.Create(items)
@@ -52,6 +53,22 @@ def run(items: list, do_item: beam.DoFn, finish, beam_args: list[str]) -> None:
              | "do" >> beam.ParDo(do_item).with_output_types(typing.Any)
              | "gather" >> beam.combiners.ToList()
              | "tables" >> beam.Map(finish))
+
+
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
+
+
+def share_cores(options: PipelineOptions) -> None:
+    """Worker processes on this machine share its cores: each one's TensorFlow, oneDNN and OpenCV
+    get cores / workers threads (unless set already), so that N workers do not each start a
+    thread per core and contend. Threads in one process (multi_threading) are left alone."""
+    direct = options.view_as(DirectOptions)
+    workers = (os.cpu_count() or 1) if direct.direct_num_workers == 0 else direct.direct_num_workers or 1
+    if direct.direct_running_mode != "multi_processing" or workers < 2:
+        return
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, threads)
 
 
 def write_report(output: str, messages) -> None:

@@ -62,7 +62,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_figures(uninterr
     resumed = json.loads((root / "killed" / "metrics.json").read_text())
     # Equal here; the tolerance only absorbs a different float summation order on another CPU
     # (without the exact resume the figures differ in the second decimal).
-    assert resumed["test"] == pytest.approx(whole["test"], rel=1e-5)
+    figures = lambda m: {k: v for k, v in m["test"].items() if k != "calibration"}  # noqa: E731
+    assert figures(resumed) == pytest.approx(figures(whole), rel=1e-5)
+    assert resumed["test"]["calibration"]["pixels"] == whole["test"]["calibration"]["pixels"]  # ece: above
     assert resumed["validation"] == pytest.approx(whole["validation"], rel=1e-5)
     assert resumed["final_train_loss"] == pytest.approx(whole["final_train_loss"], rel=1e-5)
     for name in ("best.weights.h5", "checkpoints/state_003.weights.h5"):  # the optimizer's state too

@@ -363,7 +363,7 @@ def predict_image(
 def predict_path(predictor: Predictor, path: str, output: str, table: dict | None = None, *,
                  overwrite: bool = False, px_per_cm: float | None = None, depth_axis: str = "auto",
                  **options) -> dict | None:
-    """Segments one image (`inference.predict_image` with `options`), its scale, depth axis and
+    """Segments one image (`predict_image` with `options`), its scale, depth axis and
     top depth from its row of the lab's sections table when one is given (else `px_per_cm`,
     `depth_axis`). Returns its record, or None when an earlier run did it (its JSON exists).
 
@@ -380,4 +380,4 @@ def predict_path(predictor: Predictor, path: str, output: str, table: dict | Non
             raise ValueError(f"{path}: not listed in the sections table (sections.csv)")
         px_per_cm, depth_axis = row.px_per_cm, row.depth_axis
     return predict_image(predictor, path, output, px_per_cm=px_per_cm, depth_axis=depth_axis,
-                                   top_depth_cm=row.top_depth_cm if row else 0.0, **options)
+                         top_depth_cm=row.top_depth_cm if row else 0.0, **options)

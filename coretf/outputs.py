@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from coretf import io as coretf_io
 
 # `.<name>.<8 random characters>.tmp` and `.<name>.<random>.tmp.<suffix>` (mkstemp / mkdtemp).
+REPORT = "errors.txt"  # a batch's bad items, one message per line, beside its outputs
 TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)*$")
 
 
@@ -145,3 +146,23 @@ def item_error(path: str | os.PathLike, error: BaseException) -> str:
     if path in message or os.path.basename(path) in message:
         return message
     return f"{path}: {type(error).__name__}: {message}"
+
+
+def write_report(folder: str, messages: list[str]) -> None:
+    """`<folder>/errors.txt`: one line per message, in the order given, atomically; without
+    messages an earlier run's report is removed (nothing stale is left)."""
+    path = os.path.join(folder, REPORT)
+    if messages:
+        coretf_io.write_text(path, "\n".join(messages) + "\n")
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def read_report(folder: str) -> list[str]:
+    """The messages of `<folder>/errors.txt` (none when there is no report)."""
+    path = os.path.join(folder, REPORT)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return f.read().splitlines()

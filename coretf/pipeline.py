@@ -33,7 +33,7 @@ import sys
 from absl import flags, logging
 
 from coretf import flags as coretf_flags
-from coretf import pipelines, provenance
+from coretf import outputs, provenance
 
 JOBS = ("sediment_cores", "ice_ct", "sediment_grains")
 
@@ -100,7 +100,7 @@ def main(argv) -> None:
         sys.exit(2)
     print(line)
     if bad:
-        print(f"{len(bad)} bad item(s) (also in {values.output}/{pipelines.REPORT}):")
+        print(f"{len(bad)} bad item(s) (also in {os.path.join(values.output, outputs.REPORT)}):")
         for message in bad:
             print(f"  {message}")
         sys.exit(1)

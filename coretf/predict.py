@@ -91,8 +91,8 @@ def main(argv):
     for path in tqdm(inputs, desc="images", unit="image", disable=len(inputs) < 2):
         try:
             record = inference.predict_path(predictor, path, FLAGS.output, table if FLAGS.sections else None,
-                                  overwrite=FLAGS.overwrite, px_per_cm=FLAGS.px_per_cm,
-                                  depth_axis=FLAGS.depth_axis, **options)
+                                            overwrite=FLAGS.overwrite, px_per_cm=FLAGS.px_per_cm,
+                                            depth_axis=FLAGS.depth_axis, **options)
         except Exception as error:  # any failure of one image is reported, never the batch's end
             if outputs.disk_full(error):  # this item's temporary files are gone; stop here
                 failed.append(outputs.stopped(path, FLAGS.output))

@@ -196,12 +196,12 @@ def run_members(job: base.Job, model_dir: str) -> dict:
     mean, sd = mean_and_sd(per_member)
     metrics = {"members": len(members), "member_dirs": [name for name, _ in members],
                "dataset": per_member[0]["dataset"], "epochs": config.epochs, "mean": mean, "sd": sd}
-    metrics["tables"] = jobs[-1].member_tables(model_dir, mean, sd)
+    lead = jobs[-1]  # its data and settings serve the tables, the ensemble's evaluation and export
+    metrics["tables"] = lead.member_tables(model_dir, mean, sd)
     if config.seeds:
         metrics["seeds"] = list(config.seeds)
     else:
         metrics.update(folds=config.folds, fold_dirs=metrics["member_dirs"])
-    lead = jobs[-1]  # its data and settings serve the ensemble's evaluation and export
     if isinstance(lead, base.SegmentationJob):
         models = [member.kept_model for member in jobs]
         network = ensemble.ensemble_network(models)

@@ -12,7 +12,6 @@ storage is shared.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import typing
@@ -25,9 +24,7 @@ try:
 finally:
     logging.getLogger().setLevel(_root_level)
 
-from coretf import io as coretf_io
-
-REPORT = "errors.txt"
+from coretf import outputs
 
 
 def run(items: list, do_item: beam.DoFn, finish, beam_args: list[str]) -> None:
@@ -72,20 +69,6 @@ def share_cores(options: PipelineOptions) -> None:
 
 
 def write_report(output: str, messages) -> None:
-    """`errors.txt`: the bad items' messages, sorted (none: an earlier run's report is removed)."""
-    messages = sorted(m for m in messages if m)
-    path = os.path.join(output, REPORT)
-    if messages:
-        coretf_io.write_text(path, "\n".join(messages) + "\n")
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-
-
-def read_report(output: str) -> list[str]:
-    """The messages of `errors.txt` (none when there is no report)."""
-    path = os.path.join(output, REPORT)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return f.read().splitlines()
+    """`errors.txt` (`coretf.outputs.write_report`) of the items that failed, sorted: the workers'
+    results come in no particular order."""
+    outputs.write_report(output, sorted(m for m in messages if m))

@@ -54,6 +54,6 @@ def run(input_path: str, output: str, beam_args: list[str], *, fov: ice_stack.Fo
     done = set(ice_stack.done_slices(output, stems))
     todo = [(k, p) for k, p in enumerate(paths) if k not in done]
     pipelines.run(todo, LabelSlice(output, fov), functools.partial(_finish, output=output, stems=stems), beam_args)
-    bad = pipelines.read_report(output)
+    bad = outputs.read_report(output)
     return (f"labelled {len(todo) - len(bad)} slice(s) ({len(done)} done before) into "
             f"{os.path.abspath(output)}"), bad

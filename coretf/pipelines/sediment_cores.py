@@ -89,13 +89,14 @@ class ProcessSection(beam.DoFn):
             core_crop_batch.mark_done(s.folder("crops"), path, row)
         result["crop"] = row
         if row["status"] == "error" or not row["output"]:  # unreadable, or no core to segment
-            result["error"] = row["message"] if row["status"] == "error" else None
+            if row["status"] == "error":
+                result["error"] = row["message"]
             yield result
             return
         crop = os.path.join(s.folder("crops"), row["output"])
         try:
             inference.predict_path(self.predictor, crop, s.folder("predicted"), self.tables.rows,
-                                 px_per_cm=s.px_per_cm, depth_axis=s.depth_axis, progress=False)
+                                   px_per_cm=s.px_per_cm, depth_axis=s.depth_axis, progress=False)
         except Exception as error:  # noqa: BLE001 - one section's failure is its report line
             result["error"] = outputs.item_error(crop, error)
             yield result
@@ -153,4 +154,4 @@ def run(input_path: str, settings: Settings, beam_args: list[str]) -> tuple[str,
     measured = sum(r["status"] in ("ok", "done earlier") for r in colour)
     line = (f"{len(paths)} section(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
             + f"; {measured} colour record(s) -> {os.path.abspath(settings.output)}")
-    return line, pipelines.read_report(settings.output)
+    return line, outputs.read_report(settings.output)

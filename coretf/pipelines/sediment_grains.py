@@ -103,8 +103,8 @@ def _finish(results: list, settings: Settings, sets: list) -> None:
                      grain_cluster_files.read_crop(os.path.join(settings.output, rows[i]["crop"])) for i in indices]),
                  "sample_id": np.array([r["sample"] for r in rows]),
                  "id": [grain_cluster_files.particle_id(r) for r in rows]}
-    grain_cluster_files.write_clusters(os.path.join(settings.output, CLUSTERS), latent, particles, seed=settings.seed,
-                                  centres=grain_cluster_files.read_centres(settings.centres))
+    grain_cluster_files.write_clusters(os.path.join(settings.output, CLUSTERS), latent, particles,
+                                       seed=settings.seed, centres=grain_cluster_files.read_centres(settings.centres))
 
 
 def run(input_path: str, settings: Settings, beam_args: list[str]) -> tuple[str, list[str]]:
@@ -122,7 +122,7 @@ def run(input_path: str, settings: Settings, beam_args: list[str]) -> tuple[str,
     done = sum(os.path.exists(_latent_csv(settings.output, s)) for s in sets)
     pipelines.run(list(enumerate(sets)), EncodeSet(settings),
                   functools.partial(_finish, settings=settings, sets=sets), beam_args)
-    bad = pipelines.read_report(settings.output)
+    bad = outputs.read_report(settings.output)
     clusters = os.path.join(settings.output, CLUSTERS, "clusters.csv")
     particles = len(coretf_io.read_csv(clusters)) if os.path.exists(clusters) else 0
     return (f"{len(sets) - len(bad)} photo set(s) ({done} done before): {particles} particles assigned to "

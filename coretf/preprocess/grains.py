@@ -24,6 +24,7 @@ import sys
 from absl import app, flags, logging
 
 from coretf import flags as coretf_flags
+from coretf import outputs
 from coretf.preprocess import grain_extraction, grain_photos
 from coretf.preprocess import grains_batch as batch
 
@@ -92,7 +93,7 @@ def main(argv) -> None:
     if sizes:
         print(sizes)
     if errors:
-        listed = os.path.join(values.output, "errors.txt")
+        listed = os.path.join(values.output, outputs.REPORT)
         print(f"{len(errors)} photo set(s) skipped" + (f" (also in {listed}):" if os.path.exists(listed) else ":"))
         for error in errors:
             print(f"  {error}")

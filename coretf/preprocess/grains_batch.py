@@ -240,11 +240,7 @@ def write_tables(output: str, sets: list[grain_photos.PhotoSetFiles],
     coretf_io.write_csv(os.path.join(output, "particles.csv"), CSV_COLUMNS, rows)
     coretf_io.write_csv(os.path.join(output, "grains.csv"), GRAINS_COLUMNS, rows)
     write_size_distributions(output, rows, settings)
-    report = os.path.join(output, "errors.txt")
-    if errors:
-        coretf_io.write_text(report, "\n".join(errors) + "\n")
-    elif os.path.exists(report):
-        os.remove(report)
+    outputs.write_report(output, errors)
     return rows
 
 
